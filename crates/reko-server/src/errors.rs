@@ -1,0 +1,43 @@
+//! The boundary's error table: each service and authentication error as the Rekognition error a client
+//! expects. reko's own faults are logged here and reach the client only as a request id.
+
+use reko_auth::AuthError;
+use reko_protocol::{ApiError, ErrorCode};
+use reko_service::ServiceError;
+
+pub fn from_service(err: ServiceError, request_id: &str) -> ApiError {
+    let code = match &err {
+        ServiceError::CollectionAlreadyExists(_) => ErrorCode::ResourceAlreadyExists,
+        ServiceError::CollectionNotFound(_) | ServiceError::ResourceNotFound(_) => {
+            ErrorCode::ResourceNotFound
+        }
+        ServiceError::InvalidArn(_) => ErrorCode::InvalidParameter,
+        ServiceError::TooManyTags(_) => ErrorCode::ServiceQuotaExceeded,
+        ServiceError::InvalidPaginationToken => ErrorCode::InvalidPaginationToken,
+        ServiceError::Store(store) => {
+            tracing::error!(request_id, error = %store, "storage failure");
+            return internal(request_id);
+        }
+    };
+    ApiError::new(code, err.to_string())
+}
+
+pub fn from_auth(err: AuthError) -> ApiError {
+    let code = match &err {
+        AuthError::Missing => ErrorCode::MissingAuthenticationToken,
+        AuthError::Incomplete(_) => ErrorCode::IncompleteSignature,
+        AuthError::UnknownKey => ErrorCode::UnrecognizedClient,
+        AuthError::InvalidSignature(_) => ErrorCode::InvalidSignature,
+    };
+    ApiError::new(code, err.to_string())
+}
+
+/// What the client sees of a fault of reko's own.
+pub fn internal(request_id: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::InternalServerError,
+        format!(
+            "An internal error occurred; the server log has the details under request id {request_id}."
+        ),
+    )
+}

@@ -1,0 +1,59 @@
+//! reko's operations, free of the wire protocol: plain Rust functions over the store, called by the HTTP
+//! front end, the CLI and tests alike. Requests arrive here already validated against the service model;
+//! this layer enforces what the model cannot say (existence, ownership, quotas).
+
+mod arn;
+mod collections;
+mod pagination;
+
+use std::sync::Arc;
+
+use reko_store::{Store, StoreError};
+
+pub use arn::ResourceArn;
+pub use collections::{Collection, CollectionPage};
+pub use reko_store::Scope;
+
+/// The face model version new collections are created with. It names reko's face pipeline (detector,
+/// aligner, embedder); collections keep the version they were created with.
+pub const FACE_MODEL_VERSION: &str = "1.0";
+
+/// The most tags one resource may carry, as on Rekognition.
+pub const MAX_TAGS_PER_RESOURCE: usize = 50;
+
+/// ListCollections' page size when the request gives none.
+pub const DEFAULT_LIST_COLLECTIONS_PAGE: usize = 1000;
+
+/// What went wrong, in the service's terms; the front end maps each to a Rekognition error code.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("The collection id: {0} already exists")]
+    CollectionAlreadyExists(String),
+    #[error("The collection id: {0} does not exist")]
+    CollectionNotFound(String),
+    #[error("The resource {0} does not exist")]
+    ResourceNotFound(String),
+    #[error("{0} is not a valid Rekognition resource ARN")]
+    InvalidArn(String),
+    #[error(
+        "A resource can have at most {MAX_TAGS_PER_RESOURCE} tags; this request would leave {0}"
+    )]
+    TooManyTags(usize),
+    #[error("Invalid pagination token")]
+    InvalidPaginationToken,
+    /// reko's own fault: logged, never shown to the client in detail.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The service: every operation reko implements, over one store.
+#[derive(Clone)]
+pub struct Service {
+    store: Arc<dyn Store>,
+}
+
+impl Service {
+    pub fn new(store: Arc<dyn Store>) -> Service {
+        Service { store }
+    }
+}

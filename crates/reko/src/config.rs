@@ -1,0 +1,157 @@
+//! Configuration in one typed place: defaults, then an optional TOML file, then `REKO_*` environment
+//! variables, then flags (clap reads the environment and flags; the file fills what they leave unset).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use reko_auth::{AccessKey, DEV_ACCOUNT_ID, KeyRing};
+use serde::Deserialize;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A TOML file with any of: listen, data_dir, models_dir, credentials_file, log_format.
+    #[arg(long, env = "REKO_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:9000].
+    #[arg(long, env = "REKO_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Where collections and faces are stored [default: $XDG_DATA_HOME/reko or ~/.local/share/reko].
+    #[arg(long, env = "REKO_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Where models are kept [default: $XDG_CACHE_HOME/reko/models or ~/.cache/reko/models].
+    #[arg(long, env = "REKO_MODELS_DIR")]
+    models_dir: Option<PathBuf>,
+    /// A TOML file of access keys ([[keys]] access_key_id, secret_access_key, account_id).
+    #[arg(long, env = "REKO_CREDENTIALS_FILE")]
+    credentials_file: Option<PathBuf>,
+    /// One access key id (with --secret-access-key) instead of a credentials file.
+    #[arg(long, env = "REKO_ACCESS_KEY_ID")]
+    access_key_id: Option<String>,
+    /// The secret of --access-key-id.
+    #[arg(long, env = "REKO_SECRET_ACCESS_KEY", hide_env_values = true)]
+    secret_access_key: Option<String>,
+    /// The account of --access-key-id [default: 000000000000].
+    #[arg(long, env = "REKO_ACCOUNT_ID")]
+    account_id: Option<String>,
+    /// Log format [default: text].
+    #[arg(long, env = "REKO_LOG_FORMAT")]
+    log_format: Option<LogFormat>,
+}
+
+/// The optional configuration file; unknown keys are rejected.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    models_dir: Option<PathBuf>,
+    credentials_file: Option<PathBuf>,
+    log_format: Option<LogFormat>,
+}
+
+/// The validated configuration of `reko serve`.
+#[derive(Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub models_dir: PathBuf,
+    pub keys: KeyRing,
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    pub fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
+        let file = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .with_context(|| format!("in {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let listen = args
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default"));
+        let data_dir = args
+            .data_dir
+            .or(file.data_dir)
+            .map_or_else(default_data_dir, Ok)?;
+        let models_dir = args
+            .models_dir
+            .or(file.models_dir)
+            .map_or_else(default_models_dir, Ok)?;
+        let credentials_file = args.credentials_file.or(file.credentials_file);
+        let keys = match (credentials_file, args.access_key_id, args.secret_access_key) {
+            (Some(_), Some(_), _) => {
+                bail!("give either a credentials file or REKO_ACCESS_KEY_ID, not both")
+            }
+            (Some(path), None, _) => load_credentials(&path)?,
+            (None, Some(id), Some(secret)) => KeyRing::from_keys([AccessKey {
+                access_key_id: id,
+                secret_access_key: secret,
+                account_id: args.account_id.unwrap_or_else(|| DEV_ACCOUNT_ID.to_owned()),
+            }])?,
+            (None, Some(_), None) | (None, None, Some(_)) => {
+                bail!("REKO_ACCESS_KEY_ID and REKO_SECRET_ACCESS_KEY must be given together")
+            }
+            (None, None, None) => KeyRing::Dev,
+        };
+        if keys.is_dev() && !listen.ip().is_loopback() {
+            bail!(
+                "refusing to listen on {listen} without credentials: dev mode accepts any signature, so it only \
+                 listens on loopback. Set REKO_ACCESS_KEY_ID/REKO_SECRET_ACCESS_KEY or --credentials-file."
+            );
+        }
+        let log_format = args
+            .log_format
+            .or(file.log_format)
+            .unwrap_or(LogFormat::Text);
+        Ok(Config {
+            listen,
+            data_dir,
+            models_dir,
+            keys,
+            log_format,
+        })
+    }
+}
+
+fn load_credentials(path: &Path) -> anyhow::Result<KeyRing> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let keys = KeyRing::from_toml(&text).with_context(|| format!("in {}", path.display()))?;
+    if keys.is_empty() {
+        bail!("{} lists no keys", path.display());
+    }
+    Ok(keys)
+}
+
+fn home_subdir(xdg_var: &str, fallback: &str, leaf: &str) -> anyhow::Result<PathBuf> {
+    if let Some(base) = std::env::var_os(xdg_var).filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(base).join(leaf));
+    }
+    let home =
+        std::env::var_os("HOME").context("HOME is not set; give --data-dir and --models-dir")?;
+    Ok(PathBuf::from(home).join(fallback).join(leaf))
+}
+
+fn default_data_dir() -> anyhow::Result<PathBuf> {
+    home_subdir("XDG_DATA_HOME", ".local/share", "reko")
+}
+
+fn default_models_dir() -> anyhow::Result<PathBuf> {
+    home_subdir("XDG_CACHE_HOME", ".cache", "reko/models")
+}

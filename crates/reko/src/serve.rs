@@ -1,0 +1,75 @@
+//! `reko serve`: opens the store, builds the service and router, listens, and shuts down gracefully on
+//! SIGINT/SIGTERM (in-flight requests finish; every acknowledged write is already durable).
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use anyhow::Context;
+use reko_server::AppState;
+use reko_service::Service;
+use reko_store::EmbeddedStore;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{Config, LogFormat};
+
+pub fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let store = EmbeddedStore::open(&config.data_dir)
+        .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
+    let state = AppState::new(Service::new(Arc::new(store)), config.keys.clone());
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    if config.keys.is_dev() {
+        tracing::warn!(
+            "dev mode: no credentials configured, any well-formed SigV4 signature is accepted (account {}); \
+             listening on loopback only",
+            reko_auth::DEV_ACCOUNT_ID
+        );
+    } else {
+        tracing::info!(keys = config.keys.len(), "SigV4 signatures are verified");
+    }
+    tracing::info!(
+        %address,
+        data_dir = %config.data_dir.display(),
+        models_dir = %config.models_dir.display(),
+        "reko is listening"
+    );
+    axum::serve(listener, reko_server::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => tracing::info!("SIGINT: finishing in-flight requests"),
+        _ = terminate => tracing::info!("SIGTERM: finishing in-flight requests"),
+    }
+}

@@ -1,0 +1,93 @@
+"""Fixtures that start a real `reko serve` on a free port and point boto3 and the AWS CLI at it."""
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import boto3
+import botocore.config
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+REKO_BIN = os.environ.get("REKO_BIN", str(ROOT / "target" / "debug" / "reko"))
+
+ALICE = ("AKIDALICEEXAMPLE", "alice-secret-key", "111111111111")
+BOB = ("AKIDBOBEXAMPLE", "bob-secret-key", "222222222222")
+REGION = "us-east-1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """One `reko serve` process over a data directory that outlives restarts."""
+
+    def __init__(self, data_dir: pathlib.Path, credentials: pathlib.Path | None):
+        self.data_dir = data_dir
+        self.credentials = credentials
+        self.port = free_port()
+        self.proc = None
+        self.log = data_dir.parent / f"reko-{self.port}.log"
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        args = [REKO_BIN, "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir),
+                "--models-dir", str(self.data_dir.parent / "models")]
+        if self.credentials:
+            args += ["--credentials-file", str(self.credentials)]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REKO_")}
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(self.log, "ab"), env=env)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"reko exited with {self.proc.returncode}: {self.log.read_text()}")
+            try:
+                with urllib.request.urlopen(f"{self.endpoint}/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("reko did not become healthy in 30 s")
+
+    def stop(self, sig=signal.SIGTERM) -> int:
+        self.proc.send_signal(sig)
+        return self.proc.wait(timeout=30)
+
+    def client(self, key=ALICE, **kwargs):
+        return boto3.client(
+            "rekognition",
+            endpoint_url=self.endpoint,
+            region_name=kwargs.pop("region", REGION),
+            aws_access_key_id=key[0],
+            aws_secret_access_key=key[1],
+            config=botocore.config.Config(retries={"max_attempts": 1}),
+            **kwargs,
+        )
+
+
+@pytest.fixture
+def workdir():
+    with tempfile.TemporaryDirectory() as tmp:
+        yield pathlib.Path(tmp)
+
+
+@pytest.fixture
+def server(workdir):
+    credentials = workdir / "credentials.toml"
+    credentials.write_text("".join(
+        f'[[keys]]\naccess_key_id = "{k}"\nsecret_access_key = "{s}"\naccount_id = "{a}"\n' for k, s, a in (ALICE, BOB)
+    ))
+    srv = Server(workdir / "data", credentials).start()
+    yield srv
+    if srv.proc.poll() is None:
+        srv.stop(signal.SIGKILL)
