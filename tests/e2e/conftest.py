@@ -15,6 +15,9 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 REKO_BIN = os.environ.get("REKO_BIN", str(ROOT / "target" / "debug" / "reko"))
 
+# Models fetched once by scripts/test; `reko serve` would otherwise fetch them on first start.
+MODELS_DIR = os.environ.get("REKO_TEST_MODELS_DIR", str(ROOT / "target" / "test-models"))
+
 ALICE = ("AKIDALICEEXAMPLE", "alice-secret-key", "111111111111")
 BOB = ("AKIDBOBEXAMPLE", "bob-secret-key", "222222222222")
 REGION = "us-east-1"
@@ -42,7 +45,7 @@ class Server:
 
     def start(self):
         args = [REKO_BIN, "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir),
-                "--models-dir", str(self.data_dir.parent / "models")]
+                "--models-dir", MODELS_DIR]
         if self.credentials:
             args += ["--credentials-file", str(self.credentials)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("REKO_")}

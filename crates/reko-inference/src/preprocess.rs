@@ -1,0 +1,300 @@
+//! Turning images into model inputs: bilinear resizing (OpenCV `INTER_LINEAR` semantics, which the
+//! models were trained with), letterboxing, channel order and per-channel normalisation into tensors.
+
+use image::{Rgb, RgbImage};
+use ndarray::Array4;
+
+/// Where a letterboxed image sits in the model input: model = image * scale + pad.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Letterbox {
+    pub scale: f32,
+    pub pad_x: f32,
+    pub pad_y: f32,
+}
+
+impl Letterbox {
+    /// Maps a point of the model input back to the original image.
+    pub fn to_image(&self, x: f32, y: f32) -> (f32, f32) {
+        ((x - self.pad_x) / self.scale, (y - self.pad_y) / self.scale)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    Nchw,
+    Nhwc,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelOrder {
+    Rgb,
+    Bgr,
+}
+
+/// value = (pixel - mean) / std, per channel in the model's channel order.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Normalization {
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+}
+
+impl Normalization {
+    /// Pixels scaled to 0..1.
+    pub const UNIT: Normalization = Normalization {
+        mean: [0.0; 3],
+        std: [255.0; 3],
+    };
+    /// Pixels scaled to -1..1.
+    pub const SIGNED_UNIT: Normalization = Normalization {
+        mean: [127.5; 3],
+        std: [127.5; 3],
+    };
+}
+
+/// Bilinear resize with half-pixel centres, as OpenCV's `INTER_LINEAR`.
+pub fn resize_bilinear(image: &RgbImage, width: u32, height: u32) -> RgbImage {
+    let (src_w, src_h) = image.dimensions();
+    let scale_x = src_w as f32 / width as f32;
+    let scale_y = src_h as f32 / height as f32;
+    let columns: Vec<(u32, u32, f32)> = (0..width)
+        .map(|x| sample_coordinate(x, scale_x, src_w))
+        .collect();
+    let mut out = RgbImage::new(width, height);
+    for y in 0..height {
+        let (y0, y1, fy) = sample_coordinate(y, scale_y, src_h);
+        for (x, &(x0, x1, fx)) in columns.iter().enumerate() {
+            let p = |px: u32, py: u32| image.get_pixel(px, py).0;
+            let (a, b, c, d) = (p(x0, y0), p(x1, y0), p(x0, y1), p(x1, y1));
+            let mut pixel = [0u8; 3];
+            for ch in 0..3 {
+                let top = f32::from(a[ch]) * (1.0 - fx) + f32::from(b[ch]) * fx;
+                let bottom = f32::from(c[ch]) * (1.0 - fx) + f32::from(d[ch]) * fx;
+                pixel[ch] = (top * (1.0 - fy) + bottom * fy).round().clamp(0.0, 255.0) as u8;
+            }
+            out.put_pixel(x as u32, y, Rgb(pixel));
+        }
+    }
+    out
+}
+
+/// The two source indices and the weight of the second for output coordinate `i`.
+fn sample_coordinate(i: u32, scale: f32, size: u32) -> (u32, u32, f32) {
+    let src = ((i as f32 + 0.5) * scale - 0.5).max(0.0);
+    let i0 = (src.floor() as u32).min(size - 1);
+    let i1 = (i0 + 1).min(size - 1);
+    (i0, i1, src - i0 as f32)
+}
+
+/// Resizes keeping the aspect ratio and pads to `width` × `height`, centred, with `fill`.
+pub fn letterbox(
+    image: &RgbImage,
+    width: u32,
+    height: u32,
+    fill: [u8; 3],
+) -> (RgbImage, Letterbox) {
+    let (w, h) = image.dimensions();
+    let scale = (width as f32 / w as f32).min(height as f32 / h as f32);
+    let new_w = ((w as f32 * scale).round() as u32).clamp(1, width);
+    let new_h = ((h as f32 * scale).round() as u32).clamp(1, height);
+    let resized = resize_bilinear(image, new_w, new_h);
+    let (pad_x, pad_y) = ((width - new_w) / 2, (height - new_h) / 2);
+    let mut out = RgbImage::from_pixel(width, height, Rgb(fill));
+    image::imageops::replace(&mut out, &resized, i64::from(pad_x), i64::from(pad_y));
+    (
+        out,
+        Letterbox {
+            scale,
+            pad_x: pad_x as f32,
+            pad_y: pad_y as f32,
+        },
+    )
+}
+
+/// A batch-of-one tensor from an RGB image.
+pub fn to_tensor(
+    image: &RgbImage,
+    layout: Layout,
+    order: ChannelOrder,
+    norm: Normalization,
+) -> Array4<f32> {
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    let mut tensor = match layout {
+        Layout::Nchw => Array4::<f32>::zeros((1, 3, h, w)),
+        Layout::Nhwc => Array4::<f32>::zeros((1, h, w, 3)),
+    };
+    for (x, y, pixel) in image.enumerate_pixels() {
+        let (x, y) = (x as usize, y as usize);
+        for ch in 0..3 {
+            let source = match order {
+                ChannelOrder::Rgb => ch,
+                ChannelOrder::Bgr => 2 - ch,
+            };
+            let value = (f32::from(pixel.0[source]) - norm.mean[ch]) / norm.std[ch];
+            match layout {
+                Layout::Nchw => tensor[[0, ch, y, x]] = value,
+                Layout::Nhwc => tensor[[0, y, x, ch]] = value,
+            }
+        }
+    }
+    tensor
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bilinear_resize_matches_opencv_semantics() {
+        // 2x1 → 4x1: OpenCV gives [a, a*0.75+b*0.25, a*0.25+b*0.75, b].
+        let image = RgbImage::from_fn(2, 1, |x, _| {
+            if x == 0 {
+                Rgb([0, 0, 0])
+            } else {
+                Rgb([200, 100, 40])
+            }
+        });
+        let out = resize_bilinear(&image, 4, 1);
+        let reds: Vec<u8> = out.pixels().map(|p| p.0[0]).collect();
+        assert_eq!(reds, [0, 50, 150, 200]);
+        // Identity size is exact.
+        let noise = RgbImage::from_fn(7, 5, |x, y| Rgb([(x * 31 + y * 7) as u8, (x * y) as u8, 3]));
+        assert_eq!(resize_bilinear(&noise, 7, 5), noise);
+    }
+
+    #[test]
+    fn letterbox_centres_and_maps_back() {
+        let image = RgbImage::from_pixel(200, 100, Rgb([255, 255, 255]));
+        let (out, lb) = letterbox(&image, 64, 64, [114, 114, 114]);
+        assert_eq!(out.dimensions(), (64, 64));
+        assert_eq!((lb.scale, lb.pad_x, lb.pad_y), (0.32, 0.0, 16.0));
+        assert_eq!(out.get_pixel(10, 5).0, [114, 114, 114]);
+        assert_eq!(out.get_pixel(10, 32).0, [255, 255, 255]);
+        let (x, y) = lb.to_image(64.0, 48.0);
+        assert!((x - 200.0).abs() < 1e-3 && (y - 100.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn tensors_follow_layout_order_and_normalisation() {
+        let image = RgbImage::from_fn(2, 1, |x, _| Rgb([10 * x as u8, 100, 255]));
+        let nchw = to_tensor(&image, Layout::Nchw, ChannelOrder::Bgr, Normalization::UNIT);
+        assert_eq!(nchw.shape(), [1, 3, 1, 2]);
+        assert_eq!(nchw[[0, 0, 0, 1]], 1.0); // B first
+        assert_eq!(nchw[[0, 2, 0, 1]], 10.0 / 255.0);
+        let nhwc = to_tensor(
+            &image,
+            Layout::Nhwc,
+            ChannelOrder::Rgb,
+            Normalization::SIGNED_UNIT,
+        );
+        assert_eq!(nhwc.shape(), [1, 1, 2, 3]);
+        assert_eq!(nhwc[[0, 0, 0, 2]], 1.0);
+        assert_eq!(nhwc[[0, 0, 0, 0]], -1.0);
+    }
+}
+
+/// How a resized image relates to the original: model = image * scale + pad, per axis.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Placement {
+    pub scale_x: f32,
+    pub scale_y: f32,
+    pub pad_x: f32,
+    pub pad_y: f32,
+}
+
+impl Placement {
+    pub fn to_image(&self, x: f32, y: f32) -> (f32, f32) {
+        (
+            (x - self.pad_x) / self.scale_x,
+            (y - self.pad_y) / self.scale_y,
+        )
+    }
+}
+
+/// Prepares `image` as the model's manifest says: resize mode, channel order, layout, normalisation.
+/// `multiple-of-32` keeps the size (rounded to multiples of 32, longest side at most `max_side`).
+pub fn prepare(
+    image: &RgbImage,
+    spec: &reko_models::Preprocessing,
+    max_side: u32,
+) -> (Array4<f32>, Placement) {
+    let (w, h) = image.dimensions();
+    let (resized, placement) = match spec.resize.as_str() {
+        "letterbox" => {
+            let (out, lb) = letterbox(image, spec.width, spec.height, [114, 114, 114]);
+            (
+                out,
+                Placement {
+                    scale_x: lb.scale,
+                    scale_y: lb.scale,
+                    pad_x: lb.pad_x,
+                    pad_y: lb.pad_y,
+                },
+            )
+        }
+        "multiple-of-32" => {
+            let ratio = (max_side as f32 / w.max(h) as f32).min(1.0);
+            let round = |v: u32| (((v as f32 * ratio) / 32.0).round() as u32).max(1) * 32;
+            let (nw, nh) = (round(w), round(h));
+            let out = resize_bilinear(image, nw, nh);
+            (
+                out,
+                Placement {
+                    scale_x: nw as f32 / w as f32,
+                    scale_y: nh as f32 / h as f32,
+                    pad_x: 0.0,
+                    pad_y: 0.0,
+                },
+            )
+        }
+        "height" => {
+            let nh = spec.height;
+            let nw = if spec.width > 0 {
+                spec.width
+            } else {
+                ((w as f32 * nh as f32 / h as f32).round() as u32).max(1)
+            };
+            let out = resize_bilinear(image, nw, nh);
+            (
+                out,
+                Placement {
+                    scale_x: nw as f32 / w as f32,
+                    scale_y: nh as f32 / h as f32,
+                    pad_x: 0.0,
+                    pad_y: 0.0,
+                },
+            )
+        }
+        _ => {
+            let out = resize_bilinear(image, spec.width, spec.height);
+            let placement = Placement {
+                scale_x: spec.width as f32 / w as f32,
+                scale_y: spec.height as f32 / h as f32,
+                pad_x: 0.0,
+                pad_y: 0.0,
+            };
+            (out, placement)
+        }
+    };
+    let layout = if spec.layout == "NHWC" {
+        Layout::Nhwc
+    } else {
+        Layout::Nchw
+    };
+    let order = if spec.channels == "BGR" {
+        ChannelOrder::Bgr
+    } else {
+        ChannelOrder::Rgb
+    };
+    (
+        to_tensor(
+            &resized,
+            layout,
+            order,
+            Normalization {
+                mean: spec.mean,
+                std: spec.std,
+            },
+        ),
+        placement,
+    )
+}

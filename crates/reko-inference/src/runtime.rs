@@ -1,0 +1,263 @@
+//! ONNX Runtime, loaded dynamically from the installed `libonnxruntime` (or `REKO_ORT_DYLIB`): one
+//! process-wide environment, one session per model shared by all requests, thread counts configurable.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use ndarray::{ArrayD, IxDyn};
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::value::TensorRef;
+use reko_models::{Installed, InstalledModel, ModelKind, TensorInfo};
+
+/// The file name of the runtime library inside the `onnxruntime` model folder.
+pub const RUNTIME_MODEL_ID: &str = "onnxruntime";
+
+#[derive(Debug, thiserror::Error)]
+pub enum InferenceError {
+    #[error(
+        "ONNX Runtime is not installed in {0}: run `reko models fetch` (or set REKO_ORT_DYLIB to a libonnxruntime.so)"
+    )]
+    RuntimeMissing(PathBuf),
+    #[error("loading ONNX Runtime from {path}: {message}")]
+    RuntimeLoad { path: PathBuf, message: String },
+    #[error("model {0} is not installed: run `reko models fetch`")]
+    ModelNotInstalled(String),
+    #[error("{0}")]
+    Models(#[from] reko_models::ModelError),
+    #[error("model {model}: {message}")]
+    Ort { model: String, message: String },
+}
+
+/// How sessions are built.
+#[derive(Debug, Clone)]
+pub struct RuntimeOptions {
+    /// Threads inside one operator (ONNX Runtime's intra-op pool); 0 lets ONNX Runtime choose.
+    pub intra_threads: usize,
+    /// The library to load instead of the installed one.
+    pub dylib: Option<PathBuf>,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        RuntimeOptions {
+            intra_threads: 1,
+            dylib: None,
+        }
+    }
+}
+
+static ENVIRONMENT: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
+
+/// Loads ONNX Runtime from `dylib` once per process. Later calls reuse the first library.
+pub fn init_runtime(dylib: &Path) -> Result<(), InferenceError> {
+    if !dylib.exists() {
+        return Err(InferenceError::RuntimeMissing(dylib.to_path_buf()));
+    }
+    let result = ENVIRONMENT.get_or_init(|| {
+        ort::init_from(dylib)
+            .map_err(|e| e.to_string())
+            .and_then(|builder| builder.with_name("reko").build().map_err(|e| e.to_string()))
+    });
+    result
+        .as_ref()
+        .map(|_| ())
+        .map_err(|message| InferenceError::RuntimeLoad {
+            path: dylib.to_path_buf(),
+            message: message.clone(),
+        })
+}
+
+/// The runtime library path: `REKO_ORT_DYLIB`-style override, else the installed one.
+pub fn runtime_library(
+    models_dir: &Path,
+    installed: &Installed,
+    dylib: Option<&Path>,
+) -> Result<PathBuf, InferenceError> {
+    if let Some(path) = dylib {
+        return Ok(path.to_path_buf());
+    }
+    let model = installed
+        .models
+        .get(RUNTIME_MODEL_ID)
+        .ok_or_else(|| InferenceError::RuntimeMissing(models_dir.to_path_buf()))?;
+    let file = model
+        .files
+        .first()
+        .ok_or_else(|| InferenceError::RuntimeMissing(models_dir.to_path_buf()))?;
+    Ok(Installed::model_dir(models_dir, RUNTIME_MODEL_ID).join(&file.path))
+}
+
+/// Input and output tensors of an ONNX file (the runtime must be initialised).
+pub fn inspect(onnx: &Path) -> Result<(Vec<TensorInfo>, Vec<TensorInfo>), InferenceError> {
+    let model = onnx.display().to_string();
+    let session = build_session(onnx, 1, &model)?;
+    Ok((
+        session.inputs().iter().map(tensor_info).collect(),
+        session.outputs().iter().map(tensor_info).collect(),
+    ))
+}
+
+fn tensor_info(outlet: &ort::value::Outlet) -> TensorInfo {
+    let dtype = outlet.dtype();
+    TensorInfo {
+        name: outlet.name().to_owned(),
+        dtype: dtype
+            .tensor_type()
+            .map(|t| t.to_string())
+            .unwrap_or_else(|| "non-tensor".into()),
+        shape: dtype
+            .tensor_shape()
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default(),
+    }
+}
+
+fn build_session(
+    path: &Path,
+    intra_threads: usize,
+    model: &str,
+) -> Result<Session, InferenceError> {
+    let ort_error = |message: String| InferenceError::Ort {
+        model: model.to_owned(),
+        message,
+    };
+    let environment = match ENVIRONMENT.get() {
+        Some(Ok(environment)) => environment,
+        _ => return Err(ort_error("ONNX Runtime is not loaded".into())),
+    };
+    let builder = Session::builder(environment).map_err(|e| ort_error(e.to_string()))?;
+    let builder = builder
+        .with_optimization_level(GraphOptimizationLevel::Level3)
+        .map_err(|e| ort_error(e.to_string()))?;
+    let mut builder = if intra_threads > 0 {
+        builder
+            .with_intra_threads(intra_threads)
+            .map_err(|e| ort_error(e.to_string()))?
+    } else {
+        builder
+    };
+    builder
+        .commit_from_file(path)
+        .map_err(|e| ort_error(e.to_string()))
+}
+
+/// The installed models and their sessions.
+pub struct Runtime {
+    models_dir: PathBuf,
+    installed: Installed,
+    options: RuntimeOptions,
+    sessions: Mutex<HashMap<String, Arc<ModelSession>>>,
+}
+
+/// One model's session, shared across requests (runs are serialised per session).
+pub struct ModelSession {
+    pub id: String,
+    pub info: InstalledModel,
+    session: Mutex<Session>,
+}
+
+impl Runtime {
+    /// Loads ONNX Runtime and reads `models.json`; sessions are created on first use or by [`warm`].
+    ///
+    /// [`warm`]: Runtime::warm
+    pub fn load(models_dir: &Path, options: RuntimeOptions) -> Result<Runtime, InferenceError> {
+        let installed = Installed::load(models_dir)?;
+        let dylib = runtime_library(models_dir, &installed, options.dylib.as_deref())?;
+        init_runtime(&dylib)?;
+        Ok(Runtime {
+            models_dir: models_dir.to_path_buf(),
+            installed,
+            options,
+            sessions: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn installed(&self) -> &Installed {
+        &self.installed
+    }
+
+    /// The session of model `id`, created once.
+    pub fn session(&self, id: &str) -> Result<Arc<ModelSession>, InferenceError> {
+        let mut sessions = self.sessions.lock().expect("session map lock");
+        if let Some(session) = sessions.get(id) {
+            return Ok(session.clone());
+        }
+        let info = self
+            .installed
+            .models
+            .get(id)
+            .filter(|m| m.kind != ModelKind::Runtime)
+            .ok_or_else(|| InferenceError::ModelNotInstalled(id.to_owned()))?;
+        let path = Installed::model_dir(&self.models_dir, id).join("model.onnx");
+        let session = build_session(&path, self.options.intra_threads, id)?;
+        let model = Arc::new(ModelSession {
+            id: id.to_owned(),
+            info: info.clone(),
+            session: Mutex::new(session),
+        });
+        sessions.insert(id.to_owned(), model.clone());
+        tracing::info!(model = id, "model loaded");
+        Ok(model)
+    }
+
+    /// Creates the sessions of `ids` and runs each once on zeros, so that the first request is not slow.
+    pub fn warm(&self, ids: &[&str]) -> Result<(), InferenceError> {
+        for id in ids {
+            let session = self.session(id)?;
+            let inputs: Vec<(String, ArrayD<f32>)> = session
+                .info
+                .inputs
+                .iter()
+                .map(|t| {
+                    let shape: Vec<usize> = t
+                        .shape
+                        .iter()
+                        .map(|&d| if d > 0 { d as usize } else { warm_dim(d) })
+                        .collect();
+                    (t.name.clone(), ArrayD::zeros(IxDyn(&shape)))
+                })
+                .collect();
+            session.run(inputs.iter().map(|(n, a)| (n.as_str(), a.view())).collect())?;
+        }
+        Ok(())
+    }
+}
+
+/// The size used for a dynamic dimension when warming up.
+fn warm_dim(_dynamic: i64) -> usize {
+    64
+}
+
+impl ModelSession {
+    /// Runs the model on f32 inputs (by name) and returns every output as an owned f32 array, in the
+    /// model's output order.
+    pub fn run(
+        &self,
+        inputs: Vec<(&str, ndarray::ArrayViewD<'_, f32>)>,
+    ) -> Result<Vec<(String, ArrayD<f32>)>, InferenceError> {
+        let ort_error = |message: String| InferenceError::Ort {
+            model: self.id.clone(),
+            message,
+        };
+        let mut values = Vec::with_capacity(inputs.len());
+        for (name, array) in inputs {
+            let tensor = TensorRef::from_array_view(array).map_err(|e| ort_error(e.to_string()))?;
+            values.push((
+                std::borrow::Cow::Borrowed(name),
+                ort::session::SessionInputValue::from(tensor),
+            ));
+        }
+        let mut session = self.session.lock().expect("session lock");
+        let outputs = session.run(values).map_err(|e| ort_error(e.to_string()))?;
+        let mut result = Vec::new();
+        for (name, value) in outputs.iter() {
+            let array = value
+                .try_extract_array::<f32>()
+                .map_err(|e| ort_error(format!("output {name}: {e}")))?;
+            result.push((name.to_owned(), array.to_owned()));
+        }
+        Ok(result)
+    }
+}

@@ -1,0 +1,140 @@
+//! `reko models fetch` and `reko models list`, and the fetch that `reko serve` runs when a model is
+//! missing. The toolchain wires conversion and inspection from the other crates into the fetcher.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use reko_models::{Clients, Installed, Manifest, ModelSpec, TensorInfo, Toolchain};
+
+/// Conversion and inspection for the fetcher, over ONNX Runtime loaded from the models directory.
+struct RekoToolchain {
+    models_dir: PathBuf,
+    dylib: Option<PathBuf>,
+}
+
+impl Toolchain for RekoToolchain {
+    fn convert(&self, model: &ModelSpec, _model_dir: &Path) -> Result<Vec<u8>, String> {
+        Err(format!(
+            "no converter for {:?} models in this build",
+            model.kind
+        ))
+    }
+
+    fn inspect(&self, onnx: &Path) -> Result<(Vec<TensorInfo>, Vec<TensorInfo>), String> {
+        let installed = Installed::load(&self.models_dir).map_err(|e| e.to_string())?;
+        let dylib = reko_inference::runtime::runtime_library(
+            &self.models_dir,
+            &installed,
+            self.dylib.as_deref(),
+        )
+        .map_err(|e| e.to_string())?;
+        reko_inference::runtime::init_runtime(&dylib).map_err(|e| e.to_string())?;
+        reko_inference::runtime::inspect(onnx).map_err(|e| e.to_string())
+    }
+}
+
+/// Fetches every model of the manifest (or `only`) that is missing or changed, with progress on stderr.
+pub fn fetch(models_dir: &Path, only: &[String], dylib: Option<PathBuf>) -> anyhow::Result<()> {
+    let toolchain = RekoToolchain {
+        models_dir: models_dir.to_path_buf(),
+        dylib,
+    };
+    let total = if only.is_empty() {
+        Manifest::embedded().models.len()
+    } else {
+        only.len() + 1
+    };
+    eprintln!("fetching {total} models into {}", models_dir.display());
+    let report = reko_models::fetch(
+        models_dir,
+        only,
+        &Clients::from_env(),
+        &toolchain,
+        &mut |line| {
+            eprintln!("{}", progress_line(line, total));
+        },
+    )
+    .context("fetching models")?;
+    eprintln!(
+        "{} installed, {} already up to date",
+        report.installed.len(),
+        report.up_to_date.len()
+    );
+    Ok(())
+}
+
+/// `[3/6] model: step` with a bar drawn from the step counter.
+fn progress_line(line: &str, total: usize) -> String {
+    let done = line
+        .strip_prefix('[')
+        .and_then(|rest| rest.split_once('/'))
+        .and_then(|(n, _)| n.parse::<usize>().ok())
+        .unwrap_or(0);
+    let width = 20;
+    let filled = (done * width).checked_div(total).unwrap_or(0).min(width);
+    format!(
+        "[{}{}] {line}",
+        "#".repeat(filled),
+        "-".repeat(width - filled)
+    )
+}
+
+/// Whether every model of the manifest is installed and intact.
+pub fn all_current(models_dir: &Path) -> anyhow::Result<bool> {
+    let installed = Installed::load(models_dir)?;
+    let manifest = Manifest::embedded();
+    for model in &manifest.models {
+        let package = manifest
+            .package(&model.package)
+            .context("manifest package")?;
+        if !installed.is_current(models_dir, &model.id, &package.sha256)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+pub fn list(models_dir: &Path) -> anyhow::Result<()> {
+    let installed = Installed::load(models_dir)?;
+    let manifest = Manifest::embedded();
+    println!("models directory: {}", models_dir.display());
+    println!(
+        "{:<16} {:<10} {:<34} {:<10} io",
+        "model", "state", "source", "kind"
+    );
+    for model in &manifest.models {
+        let package = manifest
+            .package(&model.package)
+            .context("manifest package")?;
+        let state = match installed.models.get(&model.id) {
+            Some(entry) if entry.source.sha256 == package.sha256 => "installed",
+            Some(_) => "outdated",
+            None => "missing",
+        };
+        let io = installed
+            .models
+            .get(&model.id)
+            .map(|m| {
+                let show = |ts: &[TensorInfo]| {
+                    ts.iter()
+                        .map(|t| format!("{}{:?}", t.name, t.shape))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                if m.inputs.is_empty() {
+                    String::new()
+                } else {
+                    format!("{} -> {}", show(&m.inputs), show(&m.outputs))
+                }
+            })
+            .unwrap_or_default();
+        println!(
+            "{:<16} {:<10} {:<34} {:<10} {io}",
+            model.id,
+            state,
+            format!("{}@{}", package.name, package.version),
+            format!("{:?}", model.kind).to_lowercase()
+        );
+    }
+    Ok(())
+}
