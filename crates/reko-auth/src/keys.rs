@@ -122,9 +122,7 @@ mod tests {
         let KeyRing::Keys(keys) = ring else { panic!() };
         assert_eq!(keys["B"].account_id, DEV_ACCOUNT_ID);
         assert!(matches!(
-            KeyRing::from_toml(
-                "[[keys]]\naccess_key_id = \"A\"\nsecret_access_key = \"s\"\naccount_id = \"12\"\n"
-            ),
+            KeyRing::from_toml("[[keys]]\naccess_key_id = \"A\"\nsecret_access_key = \"s\"\naccount_id = \"12\"\n"),
             Err(KeyRingError::BadAccount(_))
         ));
         assert!(KeyRing::from_toml("[[keys]]\naccess_key = \"A\"\n").is_err());

@@ -64,18 +64,10 @@ struct ParsedAuthorization<'a> {
 }
 
 /// Verifies the request's signature against `keys` at time `now` (seconds since the Unix epoch).
-pub fn verify(
-    keys: &KeyRing,
-    request: &RequestParts<'_>,
-    now: i64,
-) -> Result<Principal, AuthError> {
-    let header = request
-        .headers
-        .get(http::header::AUTHORIZATION)
-        .ok_or(AuthError::Missing)?;
-    let header = header
-        .to_str()
-        .map_err(|_| AuthError::Incomplete("Authorization header is not valid ASCII".into()))?;
+pub fn verify(keys: &KeyRing, request: &RequestParts<'_>, now: i64) -> Result<Principal, AuthError> {
+    let header = request.headers.get(http::header::AUTHORIZATION).ok_or(AuthError::Missing)?;
+    let header =
+        header.to_str().map_err(|_| AuthError::Incomplete("Authorization header is not valid ASCII".into()))?;
     let auth = parse_authorization(header)?;
 
     if auth.service != SERVICE {
@@ -83,19 +75,11 @@ pub fn verify(
             "Credential should be scoped to correct service: '{SERVICE}'."
         )));
     }
-    let amz_date = request
-        .headers
-        .get("x-amz-date")
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| {
-            AuthError::Incomplete(
-                "Authorization header requires existence of a 'X-Amz-Date' header.".into(),
-            )
-        })?;
+    let amz_date = request.headers.get("x-amz-date").and_then(|v| v.to_str().ok()).ok_or_else(|| {
+        AuthError::Incomplete("Authorization header requires existence of a 'X-Amz-Date' header.".into())
+    })?;
     let signed_at = parse_amz_date(amz_date).ok_or_else(|| {
-        AuthError::Incomplete(format!(
-            "X-Amz-Date '{amz_date}' is not of the form YYYYMMDD'T'HHMMSS'Z'"
-        ))
+        AuthError::Incomplete(format!("X-Amz-Date '{amz_date}' is not of the form YYYYMMDD'T'HHMMSS'Z'"))
     })?;
     if !amz_date.starts_with(auth.date) || auth.date.len() != 8 {
         return Err(AuthError::InvalidSignature(format!(
@@ -120,9 +104,7 @@ pub fn verify(
         )));
     }
     if !auth.signed_headers.contains(&"host") {
-        return Err(AuthError::InvalidSignature(
-            "'Host' must be a 'SignedHeader' in the AWS Authorization.".into(),
-        ));
+        return Err(AuthError::InvalidSignature("'Host' must be a 'SignedHeader' in the AWS Authorization.".into()));
     }
 
     let principal = |account_id: &str| Principal {
@@ -154,19 +136,10 @@ pub fn verify(
 
 /// Signs a request as an AWS SDK would: sets `x-amz-date` and `authorization`, signing every header
 /// present (which must include `host`). `now` is seconds since the Unix epoch.
-pub fn sign(
-    key: &AccessKey,
-    region: &str,
-    request: &mut http::request::Parts,
-    body: &[u8],
-    now: i64,
-) {
+pub fn sign(key: &AccessKey, region: &str, request: &mut http::request::Parts, body: &[u8], now: i64) {
     let amz_date = format_amz_date(now);
     let headers = &mut request.headers;
-    headers.insert(
-        "x-amz-date",
-        amz_date.parse().expect("a date is a valid header value"),
-    );
+    headers.insert("x-amz-date", amz_date.parse().expect("a date is a valid header value"));
     headers.remove(http::header::AUTHORIZATION);
     let mut names: Vec<String> = headers.keys().map(|k| k.as_str().to_owned()).collect();
     names.sort();
@@ -180,13 +153,7 @@ pub fn sign(
         body,
     };
     let canonical = canonical_request(&parts, &signed);
-    let sig = signature(
-        &key.secret_access_key,
-        &amz_date,
-        region,
-        SERVICE,
-        &canonical,
-    );
+    let sig = signature(&key.secret_access_key, &amz_date, region, SERVICE, &canonical);
     let value = format!(
         "{ALGORITHM} Credential={}/{}/{region}/{SERVICE}/aws4_request, SignedHeaders={}, Signature={sig}",
         key.access_key_id,
@@ -207,9 +174,7 @@ fn incomplete(what: &str) -> AuthError {
 fn parse_authorization(header: &str) -> Result<ParsedAuthorization<'_>, AuthError> {
     let (algorithm, rest) = header.trim().split_once(' ').unwrap_or((header, ""));
     if algorithm != ALGORITHM {
-        return Err(AuthError::Incomplete(format!(
-            "Unsupported AWS 'algorithm': '{algorithm}'"
-        )));
+        return Err(AuthError::Incomplete(format!("Unsupported AWS 'algorithm': '{algorithm}'")));
     }
     let (mut credential, mut signed_headers, mut signature) = (None, None, None);
     for part in rest.split(',') {
@@ -238,9 +203,7 @@ fn parse_authorization(header: &str) -> Result<ParsedAuthorization<'_>, AuthErro
         )));
     }
     if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(AuthError::Incomplete(
-            "Signature should be 64 hexadecimal characters.".into(),
-        ));
+        return Err(AuthError::Incomplete("Signature should be 64 hexadecimal characters.".into()));
     }
     Ok(ParsedAuthorization {
         access_key_id,
@@ -277,19 +240,11 @@ fn canonical_request(request: &RequestParts<'_>, signed_headers: &[&str]) -> Str
     )
 }
 
-fn signature(
-    secret: &str,
-    amz_date: &str,
-    region: &str,
-    service: &str,
-    canonical_request: &str,
-) -> String {
+fn signature(secret: &str, amz_date: &str, region: &str, service: &str, canonical_request: &str) -> String {
     let date = &amz_date[..8];
     let scope = format!("{date}/{region}/{service}/aws4_request");
-    let string_to_sign = format!(
-        "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
-        hex::encode(Sha256::digest(canonical_request.as_bytes()))
-    );
+    let string_to_sign =
+        format!("{ALGORITHM}\n{amz_date}\n{scope}\n{}", hex::encode(Sha256::digest(canonical_request.as_bytes())));
     let k_date = hmac(format!("AWS4{secret}").as_bytes(), date.as_bytes());
     let k_region = hmac(&k_date, region.as_bytes());
     let k_service = hmac(&k_region, service.as_bytes());
@@ -312,10 +267,7 @@ fn canonical_path(path: &str) -> String {
     if path.is_empty() {
         return "/".to_owned();
     }
-    path.split('/')
-        .map(|segment| uri_encode(&percent_decode(segment), true))
-        .collect::<Vec<_>>()
-        .join("/")
+    path.split('/').map(|segment| uri_encode(&percent_decode(segment), true)).collect::<Vec<_>>().join("/")
 }
 
 fn canonical_query(query: &str) -> String {
@@ -324,27 +276,18 @@ fn canonical_query(query: &str) -> String {
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (
-                uri_encode(&percent_decode(k), true),
-                uri_encode(&percent_decode(v), true),
-            )
+            (uri_encode(&percent_decode(k), true), uri_encode(&percent_decode(v), true))
         })
         .collect();
     pairs.sort();
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("&")
+    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
 }
 
 fn uri_encode(bytes: &[u8], encode_slash: bool) -> String {
     let mut out = String::with_capacity(bytes.len());
     for &b in bytes {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
             b'/' if !encode_slash => out.push('/'),
             _ => out.push_str(&format!("%{b:02X}")),
         }
@@ -359,10 +302,7 @@ fn percent_decode(text: &str) -> Vec<u8> {
     while i < bytes.len() {
         if bytes[i] == b'%'
             && i + 2 < bytes.len()
-            && let Ok(b) = u8::from_str_radix(
-                std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
-                16,
-            )
+            && let Ok(b) = u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16)
         {
             out.push(b);
             i += 3;
@@ -382,18 +322,11 @@ fn parse_amz_date(text: &str) -> Option<i64> {
     }
     let digits = |range: std::ops::Range<usize>| -> Option<i64> {
         let s = text.get(range)?;
-        s.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| s.parse().ok())?
+        s.bytes().all(|c| c.is_ascii_digit()).then(|| s.parse().ok())?
     };
     let (year, month, day) = (digits(0..4)?, digits(4..6)?, digits(6..8)?);
     let (hour, minute, second) = (digits(9..11)?, digits(11..13)?, digits(13..15)?);
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
         return None;
     }
     Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second)
@@ -403,12 +336,7 @@ fn parse_amz_date(text: &str) -> Option<i64> {
 fn format_amz_date(epoch: i64) -> String {
     let (days, secs) = (epoch.div_euclid(86_400), epoch.rem_euclid(86_400));
     let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    format!("{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -430,15 +358,7 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let mp = (5 * doy + 2) / 153;
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    (
-        if month <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        month,
-        day,
-    )
+    (if month <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, month, day)
 }
 
 #[cfg(test)]
@@ -448,11 +368,7 @@ mod tests {
     const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
 
     fn key(id: &str, secret: &str) -> AccessKey {
-        AccessKey {
-            access_key_id: id.into(),
-            secret_access_key: secret.into(),
-            account_id: "111122223333".into(),
-        }
+        AccessKey { access_key_id: id.into(), secret_access_key: secret.into(), account_id: "111122223333".into() }
     }
 
     fn ring() -> KeyRing {
@@ -463,12 +379,7 @@ mod tests {
     fn matches_the_published_aws_example_signature() {
         // AWS's documented example: IAM ListUsers, 2015-08-30T12:36:00Z, us-east-1.
         let mut headers = HeaderMap::new();
-        headers.insert(
-            "content-type",
-            "application/x-www-form-urlencoded; charset=utf-8"
-                .parse()
-                .unwrap(),
-        );
+        headers.insert("content-type", "application/x-www-form-urlencoded; charset=utf-8".parse().unwrap());
         headers.insert("host", "iam.amazonaws.com".parse().unwrap());
         headers.insert("x-amz-date", "20150830T123600Z".parse().unwrap());
         let request = RequestParts {
@@ -501,13 +412,7 @@ mod tests {
     }
 
     fn parts<'a>(headers: &'a HeaderMap, body: &'a [u8]) -> RequestParts<'a> {
-        RequestParts {
-            method: "POST",
-            path: "/",
-            query: "",
-            headers,
-            body,
-        }
+        RequestParts { method: "POST", path: "/", query: "", headers, body }
     }
 
     const NOW: i64 = 1_764_345_600; // 2025-11-28T16:00:00Z
@@ -523,58 +428,29 @@ mod tests {
     #[test]
     fn tampering_wrong_secret_and_unknown_keys_are_rejected() {
         let headers = signed(NOW, &key("AKIDEXAMPLE", SECRET), b"{}");
-        assert!(matches!(
-            verify(&ring(), &parts(&headers, b"{ }"), NOW),
-            Err(AuthError::InvalidSignature(_))
-        ));
+        assert!(matches!(verify(&ring(), &parts(&headers, b"{ }"), NOW), Err(AuthError::InvalidSignature(_))));
         let headers = signed(NOW, &key("AKIDEXAMPLE", "not-the-secret"), b"{}");
-        assert!(matches!(
-            verify(&ring(), &parts(&headers, b"{}"), NOW),
-            Err(AuthError::InvalidSignature(_))
-        ));
+        assert!(matches!(verify(&ring(), &parts(&headers, b"{}"), NOW), Err(AuthError::InvalidSignature(_))));
         let headers = signed(NOW, &key("AKIDOTHER", SECRET), b"{}");
-        assert_eq!(
-            verify(&ring(), &parts(&headers, b"{}"), NOW),
-            Err(AuthError::UnknownKey)
-        );
+        assert_eq!(verify(&ring(), &parts(&headers, b"{}"), NOW), Err(AuthError::UnknownKey));
         // Dev mode accepts any well-formed signature.
-        assert_eq!(
-            verify(&KeyRing::Dev, &parts(&headers, b"{}"), NOW)
-                .unwrap()
-                .account_id,
-            DEV_ACCOUNT_ID
-        );
+        assert_eq!(verify(&KeyRing::Dev, &parts(&headers, b"{}"), NOW).unwrap().account_id, DEV_ACCOUNT_ID);
     }
 
     #[test]
     fn clock_skew_beyond_15_minutes_is_rejected_both_ways() {
         let headers = signed(NOW, &key("AKIDEXAMPLE", SECRET), b"{}");
         assert!(verify(&ring(), &parts(&headers, b"{}"), NOW + MAX_CLOCK_SKEW_SECS).is_ok());
-        let late = verify(
-            &ring(),
-            &parts(&headers, b"{}"),
-            NOW + MAX_CLOCK_SKEW_SECS + 1,
-        );
-        assert!(
-            matches!(late, Err(AuthError::InvalidSignature(m)) if m.starts_with("Signature expired"))
-        );
-        let early = verify(
-            &ring(),
-            &parts(&headers, b"{}"),
-            NOW - MAX_CLOCK_SKEW_SECS - 1,
-        );
-        assert!(
-            matches!(early, Err(AuthError::InvalidSignature(m)) if m.starts_with("Signature not yet current"))
-        );
+        let late = verify(&ring(), &parts(&headers, b"{}"), NOW + MAX_CLOCK_SKEW_SECS + 1);
+        assert!(matches!(late, Err(AuthError::InvalidSignature(m)) if m.starts_with("Signature expired")));
+        let early = verify(&ring(), &parts(&headers, b"{}"), NOW - MAX_CLOCK_SKEW_SECS - 1);
+        assert!(matches!(early, Err(AuthError::InvalidSignature(m)) if m.starts_with("Signature not yet current")));
     }
 
     #[test]
     fn missing_and_malformed_headers() {
         let headers = HeaderMap::new();
-        assert_eq!(
-            verify(&KeyRing::Dev, &parts(&headers, b""), NOW),
-            Err(AuthError::Missing)
-        );
+        assert_eq!(verify(&KeyRing::Dev, &parts(&headers, b""), NOW), Err(AuthError::Missing));
         for bad in [
             "Basic dXNlcjpwYXNz",
             "AWS4-HMAC-SHA256 SignedHeaders=host, Signature=00",
@@ -585,18 +461,12 @@ mod tests {
             headers.insert("authorization", bad.parse().unwrap());
             headers.insert("x-amz-date", "20251128T160000Z".parse().unwrap());
             assert!(
-                matches!(
-                    verify(&KeyRing::Dev, &parts(&headers, b""), NOW),
-                    Err(AuthError::Incomplete(_))
-                ),
+                matches!(verify(&KeyRing::Dev, &parts(&headers, b""), NOW), Err(AuthError::Incomplete(_))),
                 "{bad}"
             );
         }
         let mut headers = signed(NOW, &key("AKIDEXAMPLE", SECRET), b"");
-        let auth = headers["authorization"]
-            .to_str()
-            .unwrap()
-            .replace("/rekognition/", "/s3/");
+        let auth = headers["authorization"].to_str().unwrap().replace("/rekognition/", "/s3/");
         headers.insert("authorization", auth.parse().unwrap());
         assert!(
             matches!(verify(&ring(), &parts(&headers, b""), NOW), Err(AuthError::InvalidSignature(m)) if m.contains("scoped"))

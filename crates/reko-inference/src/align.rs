@@ -14,21 +14,13 @@ pub struct Similarity {
 
 impl Similarity {
     pub fn apply(&self, x: f32, y: f32) -> (f32, f32) {
-        (
-            self.a * x - self.b * y + self.tx,
-            self.b * x + self.a * y + self.ty,
-        )
+        (self.a * x - self.b * y + self.tx, self.b * x + self.a * y + self.ty)
     }
 
     pub fn inverse(&self) -> Similarity {
         let det = self.a * self.a + self.b * self.b;
         let (a, b) = (self.a / det, -self.b / det);
-        Similarity {
-            a,
-            b,
-            tx: -(a * self.tx - b * self.ty),
-            ty: -(b * self.tx + a * self.ty),
-        }
+        Similarity { a, b, tx: -(a * self.tx - b * self.ty), ty: -(b * self.tx + a * self.ty) }
     }
 
     /// Scale factor of the transform.
@@ -44,15 +36,10 @@ impl Similarity {
 
 /// The similarity transform minimising Σ|T(src) − dst|² (Umeyama, without reflection).
 pub fn estimate_similarity(src: &[(f32, f32)], dst: &[(f32, f32)]) -> Similarity {
-    assert!(
-        src.len() == dst.len() && src.len() >= 2,
-        "need at least two point pairs"
-    );
+    assert!(src.len() == dst.len() && src.len() >= 2, "need at least two point pairs");
     let n = src.len() as f64;
     let mean = |pts: &[(f32, f32)]| {
-        let (sx, sy) = pts.iter().fold((0.0f64, 0.0f64), |(ax, ay), &(x, y)| {
-            (ax + f64::from(x), ay + f64::from(y))
-        });
+        let (sx, sy) = pts.iter().fold((0.0f64, 0.0f64), |(ax, ay), &(x, y)| (ax + f64::from(x), ay + f64::from(y)));
         (sx / n, sy / n)
     };
     let (mx, my) = mean(src);
@@ -65,17 +52,8 @@ pub fn estimate_similarity(src: &[(f32, f32)], dst: &[(f32, f32)]) -> Similarity
         cross += x * v - y * u;
         norm += x * x + y * y;
     }
-    let (a, b) = if norm == 0.0 {
-        (1.0, 0.0)
-    } else {
-        (dot / norm, cross / norm)
-    };
-    Similarity {
-        a: a as f32,
-        b: b as f32,
-        tx: (nx - (a * mx - b * my)) as f32,
-        ty: (ny - (b * mx + a * my)) as f32,
-    }
+    let (a, b) = if norm == 0.0 { (1.0, 0.0) } else { (dot / norm, cross / norm) };
+    Similarity { a: a as f32, b: b as f32, tx: (nx - (a * mx - b * my)) as f32, ty: (ny - (b * mx + a * my)) as f32 }
 }
 
 /// Warps `image` by `to_output` (image → output coordinates) into a `width` × `height` crop, sampling
@@ -84,11 +62,7 @@ pub fn warp(image: &RgbImage, to_output: &Similarity, width: u32, height: u32) -
     let back = to_output.inverse();
     let (w, h) = (image.width() as i64, image.height() as i64);
     let sample = |x: i64, y: i64, ch: usize| -> f32 {
-        if x < 0 || y < 0 || x >= w || y >= h {
-            0.0
-        } else {
-            f32::from(image.get_pixel(x as u32, y as u32).0[ch])
-        }
+        if x < 0 || y < 0 || x >= w || y >= h { 0.0 } else { f32::from(image.get_pixel(x as u32, y as u32).0[ch]) }
     };
     RgbImage::from_fn(width, height, |ox, oy| {
         let (sx, sy) = back.apply(ox as f32, oy as f32);
@@ -110,32 +84,14 @@ mod tests {
 
     #[test]
     fn recovers_a_known_transform_and_inverts_it() {
-        let truth = Similarity {
-            a: 0.8,
-            b: 0.3,
-            tx: 12.0,
-            ty: -4.0,
-        };
-        let src = [
-            (10.0, 20.0),
-            (40.0, 22.0),
-            (25.0, 35.0),
-            (14.0, 50.0),
-            (37.0, 52.0),
-        ];
+        let truth = Similarity { a: 0.8, b: 0.3, tx: 12.0, ty: -4.0 };
+        let src = [(10.0, 20.0), (40.0, 22.0), (25.0, 35.0), (14.0, 50.0), (37.0, 52.0)];
         let dst: Vec<(f32, f32)> = src.iter().map(|&(x, y)| truth.apply(x, y)).collect();
         let found = estimate_similarity(&src, &dst);
-        for (got, want) in [
-            (found.a, truth.a),
-            (found.b, truth.b),
-            (found.tx, truth.tx),
-            (found.ty, truth.ty),
-        ] {
+        for (got, want) in [(found.a, truth.a), (found.b, truth.b), (found.tx, truth.tx), (found.ty, truth.ty)] {
             assert!((got - want).abs() < 1e-4, "{found:?}");
         }
-        let (x, y) = found
-            .inverse()
-            .apply(found.apply(3.0, 7.0).0, found.apply(3.0, 7.0).1);
+        let (x, y) = found.inverse().apply(found.apply(3.0, 7.0).0, found.apply(3.0, 7.0).1);
         assert!((x - 3.0).abs() < 1e-4 && (y - 7.0).abs() < 1e-4);
         assert!((truth.scale() - (0.73f32).sqrt()).abs() < 1e-6);
     }
@@ -143,12 +99,7 @@ mod tests {
     #[test]
     fn warp_by_a_translation_moves_pixels() {
         let image = RgbImage::from_fn(8, 8, |x, y| Rgb([(x * 10) as u8, (y * 10) as u8, 0]));
-        let shift = Similarity {
-            a: 1.0,
-            b: 0.0,
-            tx: -2.0,
-            ty: -3.0,
-        };
+        let shift = Similarity { a: 1.0, b: 0.0, tx: -2.0, ty: -3.0 };
         let out = warp(&image, &shift, 4, 4);
         assert_eq!(out.get_pixel(0, 0).0, [20, 30, 0]);
         assert_eq!(out.get_pixel(3, 3).0, [50, 60, 0]);

@@ -11,12 +11,7 @@ pub struct BBox {
 
 impl BBox {
     pub fn from_center(cx: f32, cy: f32, w: f32, h: f32) -> BBox {
-        BBox {
-            x1: cx - w / 2.0,
-            y1: cy - h / 2.0,
-            x2: cx + w / 2.0,
-            y2: cy + h / 2.0,
-        }
+        BBox { x1: cx - w / 2.0, y1: cy - h / 2.0, x2: cx + w / 2.0, y2: cy + h / 2.0 }
     }
 
     pub fn width(&self) -> f32 {
@@ -52,10 +47,7 @@ pub fn nms(boxes: &[BBox], scores: &[f32], iou_threshold: f32) -> Vec<usize> {
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
     let mut kept: Vec<usize> = Vec::new();
     for i in order {
-        if kept
-            .iter()
-            .all(|&k| boxes[k].iou(&boxes[i]) <= iou_threshold)
-        {
+        if kept.iter().all(|&k| boxes[k].iou(&boxes[i]) <= iou_threshold) {
             kept.push(i);
         }
     }
@@ -85,58 +77,20 @@ mod tests {
 
     #[test]
     fn iou_of_known_boxes() {
-        let a = BBox {
-            x1: 0.0,
-            y1: 0.0,
-            x2: 2.0,
-            y2: 2.0,
-        };
-        let b = BBox {
-            x1: 1.0,
-            y1: 0.0,
-            x2: 3.0,
-            y2: 2.0,
-        };
+        let a = BBox { x1: 0.0, y1: 0.0, x2: 2.0, y2: 2.0 };
+        let b = BBox { x1: 1.0, y1: 0.0, x2: 3.0, y2: 2.0 };
         assert!((a.iou(&b) - 1.0 / 3.0).abs() < 1e-6);
-        assert_eq!(
-            a.iou(&BBox {
-                x1: 5.0,
-                y1: 5.0,
-                x2: 6.0,
-                y2: 6.0
-            }),
-            0.0
-        );
+        assert_eq!(a.iou(&BBox { x1: 5.0, y1: 5.0, x2: 6.0, y2: 6.0 }), 0.0);
         assert_eq!(a.iou(&a), 1.0);
     }
 
     #[test]
     fn nms_keeps_the_best_of_each_cluster() {
         let boxes = [
-            BBox {
-                x1: 0.0,
-                y1: 0.0,
-                x2: 10.0,
-                y2: 10.0,
-            },
-            BBox {
-                x1: 1.0,
-                y1: 1.0,
-                x2: 11.0,
-                y2: 11.0,
-            },
-            BBox {
-                x1: 50.0,
-                y1: 50.0,
-                x2: 60.0,
-                y2: 60.0,
-            },
-            BBox {
-                x1: 0.5,
-                y1: 0.0,
-                x2: 10.5,
-                y2: 10.0,
-            },
+            BBox { x1: 0.0, y1: 0.0, x2: 10.0, y2: 10.0 },
+            BBox { x1: 1.0, y1: 1.0, x2: 11.0, y2: 11.0 },
+            BBox { x1: 50.0, y1: 50.0, x2: 60.0, y2: 60.0 },
+            BBox { x1: 0.5, y1: 0.0, x2: 10.5, y2: 10.0 },
         ];
         assert_eq!(nms(&boxes, &[0.6, 0.9, 0.5, 0.7], 0.5), [1, 2]);
         assert_eq!(nms(&boxes, &[0.6, 0.9, 0.5, 0.7], 0.99), [1, 3, 0, 2]);

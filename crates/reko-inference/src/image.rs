@@ -16,9 +16,7 @@ pub enum ImageError {
     #[error("{0}")]
     InvalidFormat(String),
     /// Decodes to more pixels than the budget allows.
-    #[error(
-        "image is {width}x{height} pixels; reko decodes at most {MAX_PIXELS} pixels and {MAX_SIDE} per side"
-    )]
+    #[error("image is {width}x{height} pixels; reko decodes at most {MAX_PIXELS} pixels and {MAX_SIDE} per side")]
     TooManyPixels { width: u32, height: u32 },
 }
 
@@ -56,16 +54,10 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, ImageError> {
     if u64::from(width) * u64::from(height) > MAX_PIXELS {
         return Err(ImageError::TooManyPixels { width, height });
     }
-    let orientation = decoder
-        .orientation()
-        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut image = DynamicImage::from_decoder(decoder).map_err(|e| classify(e, bytes))?;
     image.apply_orientation(orientation);
-    Ok(Decoded {
-        rgb: image.into_rgb8(),
-        orientation: orientation_code(orientation),
-        format,
-    })
+    Ok(Decoded { rgb: image.into_rgb8(), orientation: orientation_code(orientation), format })
 }
 
 fn classify(err: image::ImageError, bytes: &[u8]) -> ImageError {
@@ -103,34 +95,20 @@ mod tests {
     fn png(width: u32, height: u32) -> Vec<u8> {
         let image = RgbImage::from_fn(width, height, |x, y| image::Rgb([x as u8, y as u8, 7]));
         let mut out = Vec::new();
-        image
-            .write_to(&mut Cursor::new(&mut out), ImageFormat::Png)
-            .unwrap();
+        image.write_to(&mut Cursor::new(&mut out), ImageFormat::Png).unwrap();
         out
     }
 
     #[test]
     fn decodes_png_and_rejects_other_formats_and_garbage() {
         let decoded = decode(&png(5, 3)).unwrap();
-        assert_eq!(
-            (decoded.rgb.width(), decoded.rgb.height(), decoded.format),
-            (5, 3, "PNG")
-        );
+        assert_eq!((decoded.rgb.width(), decoded.rgb.height(), decoded.format), (5, 3, "PNG"));
         assert_eq!(decoded.rgb.get_pixel(4, 2).0, [4, 2, 7]);
-        assert!(matches!(
-            decode(b"GIF89a......"),
-            Err(ImageError::InvalidFormat(_))
-        ));
-        assert!(matches!(
-            decode(b"hello"),
-            Err(ImageError::InvalidFormat(_))
-        ));
+        assert!(matches!(decode(b"GIF89a......"), Err(ImageError::InvalidFormat(_))));
+        assert!(matches!(decode(b"hello"), Err(ImageError::InvalidFormat(_))));
         let mut truncated = png(64, 64);
         truncated.truncate(truncated.len() / 2);
-        assert!(matches!(
-            decode(&truncated),
-            Err(ImageError::InvalidFormat(_))
-        ));
+        assert!(matches!(decode(&truncated), Err(ImageError::InvalidFormat(_))));
     }
 
     #[test]
@@ -139,10 +117,7 @@ mod tests {
         let mut bomb = png(1, 1);
         bomb[16..20].copy_from_slice(&20_000u32.to_be_bytes());
         bomb[20..24].copy_from_slice(&20_000u32.to_be_bytes());
-        assert!(matches!(
-            decode(&bomb),
-            Err(ImageError::TooManyPixels { .. }) | Err(ImageError::InvalidFormat(_))
-        ));
+        assert!(matches!(decode(&bomb), Err(ImageError::TooManyPixels { .. }) | Err(ImageError::InvalidFormat(_))));
         let mut wide = png(1, 1);
         wide[16..20].copy_from_slice(&10_000u32.to_be_bytes());
         wide[20..24].copy_from_slice(&10_000u32.to_be_bytes());
@@ -152,23 +127,16 @@ mod tests {
     #[test]
     fn applies_exif_orientation() {
         // A 2x1 JPEG with an EXIF APP1 segment saying "rotate 90° clockwise" (orientation 6).
-        let image = RgbImage::from_fn(40, 20, |x, _| {
-            if x < 20 {
-                image::Rgb([255, 0, 0])
-            } else {
-                image::Rgb([0, 0, 255])
-            }
-        });
+        let image =
+            RgbImage::from_fn(40, 20, |x, _| if x < 20 { image::Rgb([255, 0, 0]) } else { image::Rgb([0, 0, 255]) });
         let mut jpeg = Vec::new();
-        image
-            .write_to(&mut Cursor::new(&mut jpeg), ImageFormat::Jpeg)
-            .unwrap();
+        image.write_to(&mut Cursor::new(&mut jpeg), ImageFormat::Jpeg).unwrap();
         let exif: Vec<u8> = [
             b"Exif\0\0".as_slice(),
-            b"MM\0\x2a\0\0\0\x08", // big-endian TIFF header, IFD at 8
-            b"\0\x01",             // one entry
+            b"MM\0\x2a\0\0\0\x08",                 // big-endian TIFF header, IFD at 8
+            b"\0\x01",                             // one entry
             b"\x01\x12\0\x03\0\0\0\x01\0\x06\0\0", // Orientation, SHORT, 1, value 6
-            b"\0\0\0\0",           // no next IFD
+            b"\0\0\0\0",                           // no next IFD
         ]
         .concat();
         let mut with_exif = vec![0xFF, 0xD8, 0xFF, 0xE1];

@@ -29,6 +29,8 @@ pub enum Layout {
 pub enum ChannelOrder {
     Rgb,
     Bgr,
+    /// One channel of luma (ITU-R BT.601 weights).
+    Gray,
 }
 
 /// value = (pixel - mean) / std, per channel in the model's channel order.
@@ -40,15 +42,9 @@ pub struct Normalization {
 
 impl Normalization {
     /// Pixels scaled to 0..1.
-    pub const UNIT: Normalization = Normalization {
-        mean: [0.0; 3],
-        std: [255.0; 3],
-    };
+    pub const UNIT: Normalization = Normalization { mean: [0.0; 3], std: [255.0; 3] };
     /// Pixels scaled to -1..1.
-    pub const SIGNED_UNIT: Normalization = Normalization {
-        mean: [127.5; 3],
-        std: [127.5; 3],
-    };
+    pub const SIGNED_UNIT: Normalization = Normalization { mean: [127.5; 3], std: [127.5; 3] };
 }
 
 /// Bilinear resize with half-pixel centres, as OpenCV's `INTER_LINEAR`.
@@ -56,9 +52,7 @@ pub fn resize_bilinear(image: &RgbImage, width: u32, height: u32) -> RgbImage {
     let (src_w, src_h) = image.dimensions();
     let scale_x = src_w as f32 / width as f32;
     let scale_y = src_h as f32 / height as f32;
-    let columns: Vec<(u32, u32, f32)> = (0..width)
-        .map(|x| sample_coordinate(x, scale_x, src_w))
-        .collect();
+    let columns: Vec<(u32, u32, f32)> = (0..width).map(|x| sample_coordinate(x, scale_x, src_w)).collect();
     let mut out = RgbImage::new(width, height);
     for y in 0..height {
         let (y0, y1, fy) = sample_coordinate(y, scale_y, src_h);
@@ -86,12 +80,7 @@ fn sample_coordinate(i: u32, scale: f32, size: u32) -> (u32, u32, f32) {
 }
 
 /// Resizes keeping the aspect ratio and pads to `width` × `height`, centred, with `fill`.
-pub fn letterbox(
-    image: &RgbImage,
-    width: u32,
-    height: u32,
-    fill: [u8; 3],
-) -> (RgbImage, Letterbox) {
+pub fn letterbox(image: &RgbImage, width: u32, height: u32, fill: [u8; 3]) -> (RgbImage, Letterbox) {
     let (w, h) = image.dimensions();
     let scale = (width as f32 / w as f32).min(height as f32 / h as f32);
     let new_w = ((w as f32 * scale).round() as u32).clamp(1, width);
@@ -100,36 +89,27 @@ pub fn letterbox(
     let (pad_x, pad_y) = ((width - new_w) / 2, (height - new_h) / 2);
     let mut out = RgbImage::from_pixel(width, height, Rgb(fill));
     image::imageops::replace(&mut out, &resized, i64::from(pad_x), i64::from(pad_y));
-    (
-        out,
-        Letterbox {
-            scale,
-            pad_x: pad_x as f32,
-            pad_y: pad_y as f32,
-        },
-    )
+    (out, Letterbox { scale, pad_x: pad_x as f32, pad_y: pad_y as f32 })
 }
 
 /// A batch-of-one tensor from an RGB image.
-pub fn to_tensor(
-    image: &RgbImage,
-    layout: Layout,
-    order: ChannelOrder,
-    norm: Normalization,
-) -> Array4<f32> {
+pub fn to_tensor(image: &RgbImage, layout: Layout, order: ChannelOrder, norm: Normalization) -> Array4<f32> {
     let (w, h) = (image.width() as usize, image.height() as usize);
+    let channels = if order == ChannelOrder::Gray { 1 } else { 3 };
     let mut tensor = match layout {
-        Layout::Nchw => Array4::<f32>::zeros((1, 3, h, w)),
-        Layout::Nhwc => Array4::<f32>::zeros((1, h, w, 3)),
+        Layout::Nchw => Array4::<f32>::zeros((1, channels, h, w)),
+        Layout::Nhwc => Array4::<f32>::zeros((1, h, w, channels)),
     };
     for (x, y, pixel) in image.enumerate_pixels() {
         let (x, y) = (x as usize, y as usize);
-        for ch in 0..3 {
-            let source = match order {
-                ChannelOrder::Rgb => ch,
-                ChannelOrder::Bgr => 2 - ch,
+        let [r, g, b] = pixel.0.map(f32::from);
+        for ch in 0..channels {
+            let raw = match order {
+                ChannelOrder::Rgb => [r, g, b][ch],
+                ChannelOrder::Bgr => [b, g, r][ch],
+                ChannelOrder::Gray => 0.299 * r + 0.587 * g + 0.114 * b,
             };
-            let value = (f32::from(pixel.0[source]) - norm.mean[ch]) / norm.std[ch];
+            let value = (raw - norm.mean[ch]) / norm.std[ch];
             match layout {
                 Layout::Nchw => tensor[[0, ch, y, x]] = value,
                 Layout::Nhwc => tensor[[0, y, x, ch]] = value,
@@ -146,13 +126,7 @@ mod tests {
     #[test]
     fn bilinear_resize_matches_opencv_semantics() {
         // 2x1 → 4x1: OpenCV gives [a, a*0.75+b*0.25, a*0.25+b*0.75, b].
-        let image = RgbImage::from_fn(2, 1, |x, _| {
-            if x == 0 {
-                Rgb([0, 0, 0])
-            } else {
-                Rgb([200, 100, 40])
-            }
-        });
+        let image = RgbImage::from_fn(2, 1, |x, _| if x == 0 { Rgb([0, 0, 0]) } else { Rgb([200, 100, 40]) });
         let out = resize_bilinear(&image, 4, 1);
         let reds: Vec<u8> = out.pixels().map(|p| p.0[0]).collect();
         assert_eq!(reds, [0, 50, 150, 200]);
@@ -180,15 +154,14 @@ mod tests {
         assert_eq!(nchw.shape(), [1, 3, 1, 2]);
         assert_eq!(nchw[[0, 0, 0, 1]], 1.0); // B first
         assert_eq!(nchw[[0, 2, 0, 1]], 10.0 / 255.0);
-        let nhwc = to_tensor(
-            &image,
-            Layout::Nhwc,
-            ChannelOrder::Rgb,
-            Normalization::SIGNED_UNIT,
-        );
+        let nhwc = to_tensor(&image, Layout::Nhwc, ChannelOrder::Rgb, Normalization::SIGNED_UNIT);
         assert_eq!(nhwc.shape(), [1, 1, 2, 3]);
         assert_eq!(nhwc[[0, 0, 0, 2]], 1.0);
         assert_eq!(nhwc[[0, 0, 0, 0]], -1.0);
+        let gray = to_tensor(&image, Layout::Nhwc, ChannelOrder::Gray, Normalization::UNIT);
+        assert_eq!(gray.shape(), [1, 1, 2, 1]);
+        let luma = (0.299 * 10.0 + 0.587 * 100.0 + 0.114 * 255.0) / 255.0;
+        assert!((gray[[0, 0, 1, 0]] - luma).abs() < 1e-6);
     }
 }
 
@@ -203,66 +176,32 @@ pub struct Placement {
 
 impl Placement {
     pub fn to_image(&self, x: f32, y: f32) -> (f32, f32) {
-        (
-            (x - self.pad_x) / self.scale_x,
-            (y - self.pad_y) / self.scale_y,
-        )
+        ((x - self.pad_x) / self.scale_x, (y - self.pad_y) / self.scale_y)
     }
 }
 
 /// Prepares `image` as the model's manifest says: resize mode, channel order, layout, normalisation.
 /// `multiple-of-32` keeps the size (rounded to multiples of 32, longest side at most `max_side`).
-pub fn prepare(
-    image: &RgbImage,
-    spec: &reko_models::Preprocessing,
-    max_side: u32,
-) -> (Array4<f32>, Placement) {
+pub fn prepare(image: &RgbImage, spec: &reko_models::Preprocessing, max_side: u32) -> (Array4<f32>, Placement) {
     let (w, h) = image.dimensions();
     let (resized, placement) = match spec.resize.as_str() {
         "letterbox" => {
             let (out, lb) = letterbox(image, spec.width, spec.height, [114, 114, 114]);
-            (
-                out,
-                Placement {
-                    scale_x: lb.scale,
-                    scale_y: lb.scale,
-                    pad_x: lb.pad_x,
-                    pad_y: lb.pad_y,
-                },
-            )
+            (out, Placement { scale_x: lb.scale, scale_y: lb.scale, pad_x: lb.pad_x, pad_y: lb.pad_y })
         }
         "multiple-of-32" => {
             let ratio = (max_side as f32 / w.max(h) as f32).min(1.0);
             let round = |v: u32| (((v as f32 * ratio) / 32.0).round() as u32).max(1) * 32;
             let (nw, nh) = (round(w), round(h));
             let out = resize_bilinear(image, nw, nh);
-            (
-                out,
-                Placement {
-                    scale_x: nw as f32 / w as f32,
-                    scale_y: nh as f32 / h as f32,
-                    pad_x: 0.0,
-                    pad_y: 0.0,
-                },
-            )
+            (out, Placement { scale_x: nw as f32 / w as f32, scale_y: nh as f32 / h as f32, pad_x: 0.0, pad_y: 0.0 })
         }
         "height" => {
             let nh = spec.height;
-            let nw = if spec.width > 0 {
-                spec.width
-            } else {
-                ((w as f32 * nh as f32 / h as f32).round() as u32).max(1)
-            };
+            let nw =
+                if spec.width > 0 { spec.width } else { ((w as f32 * nh as f32 / h as f32).round() as u32).max(1) };
             let out = resize_bilinear(image, nw, nh);
-            (
-                out,
-                Placement {
-                    scale_x: nw as f32 / w as f32,
-                    scale_y: nh as f32 / h as f32,
-                    pad_x: 0.0,
-                    pad_y: 0.0,
-                },
-            )
+            (out, Placement { scale_x: nw as f32 / w as f32, scale_y: nh as f32 / h as f32, pad_x: 0.0, pad_y: 0.0 })
         }
         _ => {
             let out = resize_bilinear(image, spec.width, spec.height);
@@ -275,26 +214,11 @@ pub fn prepare(
             (out, placement)
         }
     };
-    let layout = if spec.layout == "NHWC" {
-        Layout::Nhwc
-    } else {
-        Layout::Nchw
+    let layout = if spec.layout == "NHWC" { Layout::Nhwc } else { Layout::Nchw };
+    let order = match spec.channels.as_str() {
+        "BGR" => ChannelOrder::Bgr,
+        "GRAY" => ChannelOrder::Gray,
+        _ => ChannelOrder::Rgb,
     };
-    let order = if spec.channels == "BGR" {
-        ChannelOrder::Bgr
-    } else {
-        ChannelOrder::Rgb
-    };
-    (
-        to_tensor(
-            &resized,
-            layout,
-            order,
-            Normalization {
-                mean: spec.mean,
-                std: spec.std,
-            },
-        ),
-        placement,
-    )
+    (to_tensor(&resized, layout, order, Normalization { mean: spec.mean, std: spec.std }), placement)
 }

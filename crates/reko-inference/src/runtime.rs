@@ -41,10 +41,7 @@ pub struct RuntimeOptions {
 
 impl Default for RuntimeOptions {
     fn default() -> Self {
-        RuntimeOptions {
-            intra_threads: 1,
-            dylib: None,
-        }
+        RuntimeOptions { intra_threads: 1, dylib: None }
     }
 }
 
@@ -63,10 +60,7 @@ pub fn init_runtime(dylib: &Path) -> Result<(), InferenceError> {
     result
         .as_ref()
         .map(|_| ())
-        .map_err(|message| InferenceError::RuntimeLoad {
-            path: dylib.to_path_buf(),
-            message: message.clone(),
-        })
+        .map_err(|message| InferenceError::RuntimeLoad { path: dylib.to_path_buf(), message: message.clone() })
 }
 
 /// The runtime library path: `REKO_ORT_DYLIB`-style override, else the installed one.
@@ -82,10 +76,7 @@ pub fn runtime_library(
         .models
         .get(RUNTIME_MODEL_ID)
         .ok_or_else(|| InferenceError::RuntimeMissing(models_dir.to_path_buf()))?;
-    let file = model
-        .files
-        .first()
-        .ok_or_else(|| InferenceError::RuntimeMissing(models_dir.to_path_buf()))?;
+    let file = model.files.first().ok_or_else(|| InferenceError::RuntimeMissing(models_dir.to_path_buf()))?;
     Ok(Installed::model_dir(models_dir, RUNTIME_MODEL_ID).join(&file.path))
 }
 
@@ -93,54 +84,33 @@ pub fn runtime_library(
 pub fn inspect(onnx: &Path) -> Result<(Vec<TensorInfo>, Vec<TensorInfo>), InferenceError> {
     let model = onnx.display().to_string();
     let session = build_session(onnx, 1, &model)?;
-    Ok((
-        session.inputs().iter().map(tensor_info).collect(),
-        session.outputs().iter().map(tensor_info).collect(),
-    ))
+    Ok((session.inputs().iter().map(tensor_info).collect(), session.outputs().iter().map(tensor_info).collect()))
 }
 
 fn tensor_info(outlet: &ort::value::Outlet) -> TensorInfo {
     let dtype = outlet.dtype();
     TensorInfo {
         name: outlet.name().to_owned(),
-        dtype: dtype
-            .tensor_type()
-            .map(|t| t.to_string())
-            .unwrap_or_else(|| "non-tensor".into()),
-        shape: dtype
-            .tensor_shape()
-            .map(|s| s.iter().copied().collect())
-            .unwrap_or_default(),
+        dtype: dtype.tensor_type().map(|t| t.to_string()).unwrap_or_else(|| "non-tensor".into()),
+        shape: dtype.tensor_shape().map(|s| s.iter().copied().collect()).unwrap_or_default(),
     }
 }
 
-fn build_session(
-    path: &Path,
-    intra_threads: usize,
-    model: &str,
-) -> Result<Session, InferenceError> {
-    let ort_error = |message: String| InferenceError::Ort {
-        model: model.to_owned(),
-        message,
-    };
+fn build_session(path: &Path, intra_threads: usize, model: &str) -> Result<Session, InferenceError> {
+    let ort_error = |message: String| InferenceError::Ort { model: model.to_owned(), message };
     let environment = match ENVIRONMENT.get() {
         Some(Ok(environment)) => environment,
         _ => return Err(ort_error("ONNX Runtime is not loaded".into())),
     };
     let builder = Session::builder(environment).map_err(|e| ort_error(e.to_string()))?;
-    let builder = builder
-        .with_optimization_level(GraphOptimizationLevel::Level3)
-        .map_err(|e| ort_error(e.to_string()))?;
+    let builder =
+        builder.with_optimization_level(GraphOptimizationLevel::Level3).map_err(|e| ort_error(e.to_string()))?;
     let mut builder = if intra_threads > 0 {
-        builder
-            .with_intra_threads(intra_threads)
-            .map_err(|e| ort_error(e.to_string()))?
+        builder.with_intra_threads(intra_threads).map_err(|e| ort_error(e.to_string()))?
     } else {
         builder
     };
-    builder
-        .commit_from_file(path)
-        .map_err(|e| ort_error(e.to_string()))
+    builder.commit_from_file(path).map_err(|e| ort_error(e.to_string()))
 }
 
 /// The installed models and their sessions.
@@ -166,12 +136,7 @@ impl Runtime {
         let installed = Installed::load(models_dir)?;
         let dylib = runtime_library(models_dir, &installed, options.dylib.as_deref())?;
         init_runtime(&dylib)?;
-        Ok(Runtime {
-            models_dir: models_dir.to_path_buf(),
-            installed,
-            options,
-            sessions: Mutex::new(HashMap::new()),
-        })
+        Ok(Runtime { models_dir: models_dir.to_path_buf(), installed, options, sessions: Mutex::new(HashMap::new()) })
     }
 
     pub fn installed(&self) -> &Installed {
@@ -192,11 +157,7 @@ impl Runtime {
             .ok_or_else(|| InferenceError::ModelNotInstalled(id.to_owned()))?;
         let path = Installed::model_dir(&self.models_dir, id).join("model.onnx");
         let session = build_session(&path, self.options.intra_threads, id)?;
-        let model = Arc::new(ModelSession {
-            id: id.to_owned(),
-            info: info.clone(),
-            session: Mutex::new(session),
-        });
+        let model = Arc::new(ModelSession { id: id.to_owned(), info: info.clone(), session: Mutex::new(session) });
         sessions.insert(id.to_owned(), model.clone());
         tracing::info!(model = id, "model loaded");
         Ok(model)
@@ -214,7 +175,8 @@ impl Runtime {
                     let shape: Vec<usize> = t
                         .shape
                         .iter()
-                        .map(|&d| if d > 0 { d as usize } else { warm_dim(d) })
+                        .enumerate()
+                        .map(|(axis, &d)| if d > 0 { d as usize } else { warm_dim(axis) })
                         .collect();
                     (t.name.clone(), ArrayD::zeros(IxDyn(&shape)))
                 })
@@ -225,9 +187,9 @@ impl Runtime {
     }
 }
 
-/// The size used for a dynamic dimension when warming up.
-fn warm_dim(_dynamic: i64) -> usize {
-    64
+/// The size used for a dynamic dimension when warming up: batch 1, spatial 64.
+fn warm_dim(axis: usize) -> usize {
+    if axis == 0 { 1 } else { 64 }
 }
 
 impl ModelSession {
@@ -237,25 +199,17 @@ impl ModelSession {
         &self,
         inputs: Vec<(&str, ndarray::ArrayViewD<'_, f32>)>,
     ) -> Result<Vec<(String, ArrayD<f32>)>, InferenceError> {
-        let ort_error = |message: String| InferenceError::Ort {
-            model: self.id.clone(),
-            message,
-        };
+        let ort_error = |message: String| InferenceError::Ort { model: self.id.clone(), message };
         let mut values = Vec::with_capacity(inputs.len());
         for (name, array) in inputs {
             let tensor = TensorRef::from_array_view(array).map_err(|e| ort_error(e.to_string()))?;
-            values.push((
-                std::borrow::Cow::Borrowed(name),
-                ort::session::SessionInputValue::from(tensor),
-            ));
+            values.push((std::borrow::Cow::Borrowed(name), ort::session::SessionInputValue::from(tensor)));
         }
         let mut session = self.session.lock().expect("session lock");
         let outputs = session.run(values).map_err(|e| ort_error(e.to_string()))?;
         let mut result = Vec::new();
         for (name, value) in outputs.iter() {
-            let array = value
-                .try_extract_array::<f32>()
-                .map_err(|e| ort_error(format!("output {name}: {e}")))?;
+            let array = value.try_extract_array::<f32>().map_err(|e| ort_error(format!("output {name}: {e}")))?;
             result.push((name.to_owned(), array.to_owned()));
         }
         Ok(result)

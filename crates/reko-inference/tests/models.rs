@@ -16,9 +16,7 @@ fn models_dir() -> Option<PathBuf> {
 }
 
 fn eval_dir(name: &str) -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/eval")
-        .join(name);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/eval").join(name);
     if !dir.exists() {
         eprintln!("skipped: {} is not here", dir.display());
         return None;
@@ -49,34 +47,16 @@ fn text_detector_finds_the_annotated_lines_of_receipts() {
         let (mh, mw) = (map.shape()[2], map.shape()[3]);
         let mut inside = vec![false; mh * mw];
         let (mut hit, mut lines) = (0usize, 0usize);
-        for row in std::fs::read_to_string(sroie.join(format!("box/{name}.csv")))
-            .unwrap()
-            .lines()
-        {
-            let v: Vec<f32> = row
-                .split(',')
-                .take(8)
-                .filter_map(|s| s.trim().parse().ok())
-                .collect();
+        for row in std::fs::read_to_string(sroie.join(format!("box/{name}.csv"))).unwrap().lines() {
+            let v: Vec<f32> = row.split(',').take(8).filter_map(|s| s.trim().parse().ok()).collect();
             if v.len() < 8 {
                 continue;
             }
             let xs = [v[0], v[2], v[4], v[6]];
             let ys = [v[1], v[3], v[5], v[7]];
-            let (x1, x2) = (
-                xs.iter().copied().fold(f32::MAX, f32::min),
-                xs.iter().copied().fold(f32::MIN, f32::max),
-            );
-            let (y1, y2) = (
-                ys.iter().copied().fold(f32::MAX, f32::min),
-                ys.iter().copied().fold(f32::MIN, f32::max),
-            );
-            let to_map = |x: f32, y: f32| {
-                (
-                    (x * placement.scale_x) as usize,
-                    (y * placement.scale_y) as usize,
-                )
-            };
+            let (x1, x2) = (xs.iter().copied().fold(f32::MAX, f32::min), xs.iter().copied().fold(f32::MIN, f32::max));
+            let (y1, y2) = (ys.iter().copied().fold(f32::MAX, f32::min), ys.iter().copied().fold(f32::MIN, f32::max));
+            let to_map = |x: f32, y: f32| ((x * placement.scale_x) as usize, (y * placement.scale_y) as usize);
             let (mx1, my1) = to_map(x1, y1);
             let (mx2, my2) = to_map(x2, y2);
             let (mut lit, mut count) = (0usize, 0usize);
@@ -94,24 +74,11 @@ fn text_detector_finds_the_annotated_lines_of_receipts() {
                 hit += 1;
             }
         }
-        let outside: Vec<f32> = (0..mh * mw)
-            .filter(|&i| !inside[i])
-            .map(|i| map[[0, 0, i / mw, i % mw]])
-            .collect();
+        let outside: Vec<f32> = (0..mh * mw).filter(|&i| !inside[i]).map(|i| map[[0, 0, i / mw, i % mw]]).collect();
         let false_text = outside.iter().filter(|&&p| p > 0.5).count() as f32 / outside.len() as f32;
-        eprintln!(
-            "receipt {name}: {hit}/{lines} lines lit, {:.2}% of background above 0.5",
-            false_text * 100.0
-        );
-        assert!(
-            hit as f32 >= 0.9 * lines as f32,
-            "receipt {name}: only {hit}/{lines} text lines detected"
-        );
-        assert!(
-            false_text < 0.03,
-            "receipt {name}: {:.1}% of the background looks like text",
-            false_text * 100.0
-        );
+        eprintln!("receipt {name}: {hit}/{lines} lines lit, {:.2}% of background above 0.5", false_text * 100.0);
+        assert!(hit as f32 >= 0.9 * lines as f32, "receipt {name}: only {hit}/{lines} text lines detected");
+        assert!(false_text < 0.03, "receipt {name}: {:.1}% of the background looks like text", false_text * 100.0);
     }
 }
 
@@ -121,15 +88,8 @@ fn every_installed_model_runs_and_gives_finite_outputs() {
         return;
     };
     let runtime = runtime(&models);
-    let path = std::fs::read_dir(coco.join("images"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let image = reko_inference::image::decode(&std::fs::read(path).unwrap())
-        .unwrap()
-        .rgb;
+    let path = std::fs::read_dir(coco.join("images")).unwrap().next().unwrap().unwrap().path();
+    let image = reko_inference::image::decode(&std::fs::read(path).unwrap()).unwrap().rgb;
     for (id, model) in &runtime.installed().models {
         let Some(spec) = &model.preprocessing else {
             continue;
@@ -137,15 +97,10 @@ fn every_installed_model_runs_and_gives_finite_outputs() {
         let session = runtime.session(id).unwrap();
         let (tensor, _) = prepare(&image, spec, 640);
         let input = session.info.inputs[0].name.clone();
-        let outputs = session
-            .run(vec![(input.as_str(), tensor.view().into_dyn())])
-            .unwrap();
+        let outputs = session.run(vec![(input.as_str(), tensor.view().into_dyn())]).unwrap();
         assert!(!outputs.is_empty(), "{id}");
         for (name, array) in &outputs {
-            assert!(
-                array.iter().all(|v| v.is_finite()),
-                "{id}/{name} has non-finite values"
-            );
+            assert!(array.iter().all(|v| v.is_finite()), "{id}/{name} has non-finite values");
         }
     }
 }

@@ -27,24 +27,15 @@ pub fn sha256_file(path: &Path) -> Result<String, ModelError> {
 /// Extracts `wanted` (path inside the archive → destination) in one pass; every wanted path must exist.
 /// Each destination is written beside itself and renamed into place, so a file is whole or absent.
 pub fn extract(archive: &Path, wanted: &HashMap<String, PathBuf>) -> Result<(), ModelError> {
-    let name = archive
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default();
-    let bad = |message: String| ModelError::BadArchive {
-        path: archive.to_path_buf(),
-        message,
-    };
+    let name = archive.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let bad = |message: String| ModelError::BadArchive { path: archive.to_path_buf(), message };
     if name.ends_with(".whl") || name.ends_with(".zip") {
         let file = File::open(archive).map_err(io_error(archive))?;
         let mut zip = zip::ZipArchive::new(file).map_err(|e| bad(e.to_string()))?;
         for (inner, dest) in wanted {
             let mut entry = zip
                 .by_name(inner)
-                .map_err(|_| ModelError::MissingInArchive {
-                    archive: archive.to_path_buf(),
-                    path: inner.clone(),
-                })?;
+                .map_err(|_| ModelError::MissingInArchive { archive: archive.to_path_buf(), path: inner.clone() })?;
             write_atomically(dest, &mut entry)?;
         }
     } else if name.ends_with(".tgz") || name.ends_with(".tar.gz") {
@@ -53,21 +44,14 @@ pub fn extract(archive: &Path, wanted: &HashMap<String, PathBuf>) -> Result<(), 
         let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
         for entry in tar.entries().map_err(|e| bad(e.to_string()))? {
             let mut entry = entry.map_err(|e| bad(e.to_string()))?;
-            let path = entry
-                .path()
-                .map_err(|e| bad(e.to_string()))?
-                .to_string_lossy()
-                .into_owned();
+            let path = entry.path().map_err(|e| bad(e.to_string()))?.to_string_lossy().into_owned();
             if let Some(dest) = wanted.get(&path) {
                 write_atomically(dest, &mut entry)?;
                 found.insert(path);
             }
         }
         if let Some(missing) = wanted.keys().find(|k| !found.contains(*k)) {
-            return Err(ModelError::MissingInArchive {
-                archive: archive.to_path_buf(),
-                path: missing.clone(),
-            });
+            return Err(ModelError::MissingInArchive { archive: archive.to_path_buf(), path: missing.clone() });
         }
     } else {
         return Err(bad("unknown archive type".into()));
@@ -76,17 +60,12 @@ pub fn extract(archive: &Path, wanted: &HashMap<String, PathBuf>) -> Result<(), 
 }
 
 pub fn write_atomically(dest: &Path, source: &mut dyn Read) -> Result<(), ModelError> {
-    let dir = dest
-        .parent()
-        .expect("destinations are inside the models directory");
+    let dir = dest.parent().expect("destinations are inside the models directory");
     std::fs::create_dir_all(dir).map_err(io_error(dir))?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_error(dir))?;
     std::io::copy(source, &mut tmp).map_err(io_error(dest))?;
     tmp.flush().map_err(io_error(dest))?;
-    tmp.persist(dest).map_err(|e| ModelError::Io {
-        path: dest.to_path_buf(),
-        source: e.error,
-    })?;
+    tmp.persist(dest).map_err(|e| ModelError::Io { path: dest.to_path_buf(), source: e.error })?;
     Ok(())
 }
 
@@ -99,34 +78,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let archive = dir.path().join("pkg-1.0.0.tgz");
         {
-            let gz = flate2::write::GzEncoder::new(
-                File::create(&archive).unwrap(),
-                flate2::Compression::fast(),
-            );
+            let gz = flate2::write::GzEncoder::new(File::create(&archive).unwrap(), flate2::Compression::fast());
             let mut tar = tar::Builder::new(gz);
             let data = b"weights";
             let mut header = tar::Header::new_gnu();
             header.set_size(data.len() as u64);
             header.set_cksum();
-            tar.append_data(&mut header, "package/models/a.bin", &data[..])
-                .unwrap();
+            tar.append_data(&mut header, "package/models/a.bin", &data[..]).unwrap();
             tar.into_inner().unwrap().finish().unwrap();
         }
         let dest = dir.path().join("out/a.bin");
         let wanted = HashMap::from([("package/models/a.bin".to_owned(), dest.clone())]);
         extract(&archive, &wanted).unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"weights");
-        assert_eq!(
-            sha256_file(&dest).unwrap(),
-            hex::encode(Sha256::digest(b"weights"))
-        );
-        let wanted = HashMap::from([(
-            "package/models/b.bin".to_owned(),
-            dir.path().join("out/b.bin"),
-        )]);
-        assert!(matches!(
-            extract(&archive, &wanted),
-            Err(ModelError::MissingInArchive { .. })
-        ));
+        assert_eq!(sha256_file(&dest).unwrap(), hex::encode(Sha256::digest(b"weights")));
+        let wanted = HashMap::from([("package/models/b.bin".to_owned(), dir.path().join("out/b.bin"))]);
+        assert!(matches!(extract(&archive, &wanted), Err(ModelError::MissingInArchive { .. })));
     }
 }

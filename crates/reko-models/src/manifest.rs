@@ -68,7 +68,18 @@ pub struct ModelSpec {
     pub kind: ModelKind,
     pub description: String,
     pub files: Vec<FileSpec>,
+    /// How a non-ONNX model is converted.
+    pub convert: Option<ConvertSpec>,
     pub preprocessing: Option<Preprocessing>,
+}
+
+/// The conversion of a TF.js graph model: its `model.json` (relative to the model's folder) and,
+/// optionally, the tensors to export instead of the graph's own outputs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConvertSpec {
+    pub model_json: String,
+    pub outputs: Option<Vec<String>>,
 }
 
 /// A file to take from the archive (`from`, its path inside) and where it goes in the model's folder.
@@ -88,7 +99,7 @@ pub struct Preprocessing {
     pub height: u32,
     /// `stretch`, `letterbox`, `multiple-of-32`, `height` (keep aspect at a fixed height).
     pub resize: String,
-    /// `RGB` or `BGR`.
+    /// `RGB`, `BGR` or `GRAY` (one channel; mean and std use their first value).
     pub channels: String,
     /// `NCHW` or `NHWC`.
     pub layout: String,
@@ -100,8 +111,7 @@ impl Manifest {
     /// The manifest compiled into this binary.
     pub fn embedded() -> &'static Manifest {
         static MANIFEST: OnceLock<Manifest> = OnceLock::new();
-        MANIFEST
-            .get_or_init(|| toml::from_str(MANIFEST_TOML).expect("the embedded manifest is valid"))
+        MANIFEST.get_or_init(|| toml::from_str(MANIFEST_TOML).expect("the embedded manifest is valid"))
     }
 
     pub fn package(&self, id: &str) -> Option<&Package> {
@@ -122,43 +132,19 @@ mod tests {
         let manifest = Manifest::embedded();
         for package in &manifest.packages {
             assert_eq!(package.sha256.len(), 64, "{}", package.id);
-            assert!(
-                package
-                    .sha256
-                    .bytes()
-                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-            );
+            assert!(package.sha256.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
             assert!(!package.version.is_empty() && !package.license.is_empty());
         }
         for model in &manifest.models {
-            assert!(
-                manifest.package(&model.package).is_some(),
-                "{} names unknown package",
-                model.id
-            );
+            assert!(manifest.package(&model.package).is_some(), "{} names unknown package", model.id);
             assert!(!model.files.is_empty(), "{}", model.id);
             for file in &model.files {
-                assert!(
-                    !file.to.contains("..") && !file.to.starts_with('/'),
-                    "{}",
-                    file.to
-                );
+                assert!(!file.to.contains("..") && !file.to.starts_with('/'), "{}", file.to);
             }
             if model.kind != ModelKind::Runtime {
-                assert!(
-                    model.preprocessing.is_some(),
-                    "{} has no preprocessing",
-                    model.id
-                );
+                assert!(model.preprocessing.is_some(), "{} has no preprocessing", model.id);
             }
         }
-        assert_eq!(
-            manifest
-                .models
-                .iter()
-                .filter(|m| m.kind == ModelKind::Runtime)
-                .count(),
-            1
-        );
+        assert_eq!(manifest.models.iter().filter(|m| m.kind == ModelKind::Runtime).count(), 1);
     }
 }

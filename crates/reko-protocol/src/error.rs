@@ -80,10 +80,7 @@ error_codes! {
 impl ErrorCode {
     /// The code whose `__type` is `name`, if any.
     pub fn from_type_name(name: &str) -> Option<ErrorCode> {
-        ErrorCode::ALL
-            .iter()
-            .copied()
-            .find(|code| code.type_name() == name)
+        ErrorCode::ALL.iter().copied().find(|code| code.type_name() == name)
     }
 }
 
@@ -96,10 +93,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
-        ApiError {
-            code,
-            message: message.into(),
-        }
+        ApiError { code, message: message.into() }
     }
 
     /// The JSON body: `{"__type": ..., "Message": ...}`.
@@ -126,11 +120,7 @@ mod tests {
             if shape.exception {
                 let code = ErrorCode::from_type_name(name)
                     .unwrap_or_else(|| panic!("model exception {name} has no ErrorCode"));
-                let expected = if shape.fault {
-                    Fault::Server
-                } else {
-                    Fault::Client
-                };
+                let expected = if shape.fault { Fault::Server } else { Fault::Client };
                 // ThrottlingException is marked a fault in the model but is the caller's to retry.
                 if name != "ThrottlingException" {
                     assert_eq!(code.fault(), expected, "{name}");

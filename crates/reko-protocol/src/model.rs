@@ -93,9 +93,7 @@ impl ServiceModel {
             for (name, shape) in &model.shapes {
                 if let Some(pattern) = &shape.pattern {
                     let regex = fancy_regex::Regex::new(&format!("^(?:{pattern})$"))
-                        .unwrap_or_else(|e| {
-                            panic!("pattern of shape {name} does not compile: {e}")
-                        });
+                        .unwrap_or_else(|e| panic!("pattern of shape {name} does not compile: {e}"));
                     model.patterns.insert(name.clone(), regex);
                 }
             }
@@ -109,9 +107,7 @@ impl ServiceModel {
 
     /// The shape called `name`. Every name referenced inside the model exists (checked by a test).
     pub fn shape(&self, name: &str) -> &Shape {
-        self.shapes
-            .get(name)
-            .unwrap_or_else(|| panic!("the service model has no shape {name}"))
+        self.shapes.get(name).unwrap_or_else(|| panic!("the service model has no shape {name}"))
     }
 
     /// The compiled, anchored pattern of shape `name`, if it has one.
@@ -131,30 +127,20 @@ mod tests {
         assert_eq!(model.target_prefix, crate::TARGET_PREFIX);
         for (name, op) in &model.operations {
             for shape in op.input.iter().chain(&op.output).chain(&op.errors) {
-                assert!(
-                    model.shapes.contains_key(shape),
-                    "{name} refers to missing {shape}"
-                );
+                assert!(model.shapes.contains_key(shape), "{name} refers to missing {shape}");
             }
         }
         for (name, shape) in &model.shapes {
-            let refs = shape.members.values().map(|m| &m.shape).chain(
-                [&shape.member, &shape.key, &shape.value]
-                    .into_iter()
-                    .flatten()
-                    .map(|r| &r.shape),
-            );
+            let refs = shape
+                .members
+                .values()
+                .map(|m| &m.shape)
+                .chain([&shape.member, &shape.key, &shape.value].into_iter().flatten().map(|r| &r.shape));
             for target in refs {
-                assert!(
-                    model.shapes.contains_key(target),
-                    "{name} refers to missing {target}"
-                );
+                assert!(model.shapes.contains_key(target), "{name} refers to missing {target}");
             }
             for required in &shape.required {
-                assert!(
-                    shape.members.contains_key(required),
-                    "{name} requires unknown {required}"
-                );
+                assert!(shape.members.contains_key(required), "{name} requires unknown {required}");
             }
         }
     }
@@ -174,15 +160,7 @@ mod tests {
         assert!(token.is_match("abc-DEF_123").unwrap());
         assert!(!token.is_match("a b").unwrap());
         let face_id = model.pattern("FaceId").unwrap();
-        assert!(
-            face_id
-                .is_match("11111111-2222-3333-4444-555555555555")
-                .unwrap()
-        );
-        assert!(
-            !face_id
-                .is_match("11111111-2222-3333-4444-55555555555Z")
-                .unwrap()
-        );
+        assert!(face_id.is_match("11111111-2222-3333-4444-555555555555").unwrap());
+        assert!(!face_id.is_match("11111111-2222-3333-4444-55555555555Z").unwrap());
     }
 }

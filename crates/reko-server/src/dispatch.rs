@@ -29,16 +29,11 @@ pub async fn dispatch(
     body: Value,
     request_id: &str,
 ) -> Result<Value, ApiError> {
-    let call = Call {
-        service,
-        request_id,
-    };
+    let call = Call { service, request_id };
     match operation {
         "CreateCollection" => {
             let req: CreateCollectionRequest = decode(body)?;
-            let created = call
-                .run(move |s| s.create_collection(&scope, &req.collection_id, req.tags))
-                .await?;
+            let created = call.run(move |s| s.create_collection(&scope, &req.collection_id, req.tags)).await?;
             encode(CreateCollectionResponse {
                 status_code: 200,
                 collection_arn: created.arn,
@@ -47,9 +42,7 @@ pub async fn dispatch(
         }
         "DescribeCollection" => {
             let req: DescribeCollectionRequest = decode(body)?;
-            let found = call
-                .run(move |s| s.describe_collection(&scope, &req.collection_id))
-                .await?;
+            let found = call.run(move |s| s.describe_collection(&scope, &req.collection_id)).await?;
             encode(DescribeCollectionResponse {
                 face_count: found.face_count,
                 face_model_version: found.face_model_version,
@@ -60,48 +53,34 @@ pub async fn dispatch(
         }
         "ListCollections" => {
             let req: ListCollectionsRequest = decode(body)?;
-            let page = call
-                .run(move |s| {
-                    s.list_collections(&scope, req.next_token.as_deref(), req.max_results)
-                })
-                .await?;
+            let page =
+                call.run(move |s| s.list_collections(&scope, req.next_token.as_deref(), req.max_results)).await?;
             let (collection_ids, face_model_versions) = page.collections.into_iter().unzip();
-            encode(ListCollectionsResponse {
-                collection_ids,
-                next_token: page.next_token,
-                face_model_versions,
-            })
+            encode(ListCollectionsResponse { collection_ids, next_token: page.next_token, face_model_versions })
         }
         "DeleteCollection" => {
             let req: DeleteCollectionRequest = decode(body)?;
-            call.run(move |s| s.delete_collection(&scope, &req.collection_id))
-                .await?;
+            call.run(move |s| s.delete_collection(&scope, &req.collection_id)).await?;
             encode(DeleteCollectionResponse { status_code: 200 })
         }
         "TagResource" => {
             let req: TagResourceRequest = decode(body)?;
-            call.run(move |s| s.tag_resource(&scope, &req.resource_arn, req.tags))
-                .await?;
+            call.run(move |s| s.tag_resource(&scope, &req.resource_arn, req.tags)).await?;
             encode(EmptyResponse {})
         }
         "UntagResource" => {
             let req: UntagResourceRequest = decode(body)?;
-            call.run(move |s| s.untag_resource(&scope, &req.resource_arn, &req.tag_keys))
-                .await?;
+            call.run(move |s| s.untag_resource(&scope, &req.resource_arn, &req.tag_keys)).await?;
             encode(EmptyResponse {})
         }
         "ListTagsForResource" => {
             let req: ListTagsForResourceRequest = decode(body)?;
-            let tags = call
-                .run(move |s| s.list_tags_for_resource(&scope, &req.resource_arn))
-                .await?;
+            let tags = call.run(move |s| s.list_tags_for_resource(&scope, &req.resource_arn)).await?;
             encode(ListTagsForResourceResponse { tags })
         }
         other => Err(ApiError::new(
             ErrorCode::UnsupportedOperation,
-            format!(
-                "reko does not implement {other} yet; the README lists the operations it supports."
-            ),
+            format!("reko does not implement {other} yet; the README lists the operations it supports."),
         )),
     }
 }

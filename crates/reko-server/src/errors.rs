@@ -8,9 +8,7 @@ use reko_service::ServiceError;
 pub fn from_service(err: ServiceError, request_id: &str) -> ApiError {
     let code = match &err {
         ServiceError::CollectionAlreadyExists(_) => ErrorCode::ResourceAlreadyExists,
-        ServiceError::CollectionNotFound(_) | ServiceError::ResourceNotFound(_) => {
-            ErrorCode::ResourceNotFound
-        }
+        ServiceError::CollectionNotFound(_) | ServiceError::ResourceNotFound(_) => ErrorCode::ResourceNotFound,
         ServiceError::InvalidArn(_) => ErrorCode::InvalidParameter,
         ServiceError::TooManyTags(_) => ErrorCode::ServiceQuotaExceeded,
         ServiceError::InvalidPaginationToken => ErrorCode::InvalidPaginationToken,
@@ -36,8 +34,6 @@ pub fn from_auth(err: AuthError) -> ApiError {
 pub fn internal(request_id: &str) -> ApiError {
     ApiError::new(
         ErrorCode::InternalServerError,
-        format!(
-            "An internal error occurred; the server log has the details under request id {request_id}."
-        ),
+        format!("An internal error occurred; the server log has the details under request id {request_id}."),
     )
 }

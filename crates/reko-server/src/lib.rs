@@ -31,15 +31,8 @@ pub struct AppState {
 impl AppState {
     pub fn new(service: Service, keys: KeyRing) -> AppState {
         let clock: Clock = Arc::new(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0)
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
         });
-        AppState {
-            service,
-            keys,
-            clock,
-        }
+        AppState { service, keys, clock }
     }
 }

@@ -67,18 +67,12 @@ async fn request_context(mut request: Request, next: Next) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let started = Instant::now();
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
-    request
-        .extensions_mut()
-        .insert(RequestId(request_id.clone()));
+    request.extensions_mut().insert(RequestId(request_id.clone()));
     let mut response = next.run(request).await;
-    let fields = response
-        .extensions_mut()
-        .remove::<LogFields>()
-        .unwrap_or_default();
-    response.headers_mut().insert(
-        REQUEST_ID_HEADER,
-        HeaderValue::from_str(&request_id).expect("a uuid is a valid header value"),
-    );
+    let fields = response.extensions_mut().remove::<LogFields>().unwrap_or_default();
+    response
+        .headers_mut()
+        .insert(REQUEST_ID_HEADER, HeaderValue::from_str(&request_id).expect("a uuid is a valid header value"));
     tracing::info!(
         request_id,
         %method,
@@ -94,19 +88,13 @@ async fn request_context(mut request: Request, next: Next) -> Response {
 }
 
 async fn rekognition(State(state): State<Arc<AppState>>, request: Request) -> Response {
-    let request_id = request
-        .extensions()
-        .get::<RequestId>()
-        .map(|r| r.0.clone())
-        .unwrap_or_default();
+    let request_id = request.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
     let mut fields = LogFields::default();
     let result = handle(&state, request, &request_id, &mut fields).await;
     let mut response = match result {
         Ok(body) => {
             let mut response = (StatusCode::OK, body.to_string()).into_response();
-            response
-                .headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
             response
         }
         Err(err) => {
@@ -142,39 +130,25 @@ async fn handle(
     fields.account = Some(principal.account_id.clone());
 
     let model = ServiceModel::get();
-    let target = parts
-        .headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
     let operation = target
         .strip_prefix(TARGET_PREFIX)
         .and_then(|rest| rest.strip_prefix('.'))
         .filter(|op| model.operation(op).is_some())
         .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::UnknownOperation,
-                format!("Unknown operation: X-Amz-Target '{target}'"),
-            )
+            ApiError::new(ErrorCode::UnknownOperation, format!("Unknown operation: X-Amz-Target '{target}'"))
         })?;
     fields.operation = Some(operation.to_owned());
 
     let json: Value = if body.iter().all(u8::is_ascii_whitespace) {
         Value::Object(Default::default())
     } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::new(
-                ErrorCode::Serialization,
-                format!("The request body is not valid JSON: {e}"),
-            )
-        })?
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::new(ErrorCode::Serialization, format!("The request body is not valid JSON: {e}")))?
     };
     validate_request(model, operation, &json)?;
 
-    let scope = Scope {
-        account_id: principal.account_id,
-        region: principal.region,
-    };
+    let scope = Scope { account_id: principal.account_id, region: principal.region };
     dispatch::dispatch(&state.service, scope, operation, json, request_id).await
 }
 
@@ -183,25 +157,18 @@ async fn read_body(headers: &http::HeaderMap, body: Body) -> Result<bytes::Bytes
     let too_large = || {
         ApiError::new(
             ErrorCode::ImageTooLarge,
-            format!(
-                "The request body exceeds the limit of {MAX_BODY_BYTES} bytes (images may be at most 5 MB)."
-            ),
+            format!("The request body exceeds the limit of {MAX_BODY_BYTES} bytes (images may be at most 5 MB)."),
         )
     };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
         return Err(too_large());
     }
     match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-        Err(err) => Err(ApiError::new(
-            ErrorCode::Serialization,
-            format!("Could not read the request body: {err}"),
-        )),
+        Err(err) => Err(ApiError::new(ErrorCode::Serialization, format!("Could not read the request body: {err}"))),
     }
 }
 
@@ -210,9 +177,6 @@ fn error_response(err: &ApiError) -> Response {
     let mut response = (status, err.to_body().to_string()).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
-    headers.insert(
-        "x-amzn-ErrorType",
-        HeaderValue::from_static(err.code.type_name()),
-    );
+    headers.insert("x-amzn-ErrorType", HeaderValue::from_static(err.code.type_name()));
     response
 }

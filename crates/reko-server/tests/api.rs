@@ -18,11 +18,7 @@ use tower::ServiceExt;
 const NOW: i64 = 1_795_800_000;
 
 fn key(id: &str, secret: &str, account: &str) -> AccessKey {
-    AccessKey {
-        access_key_id: id.into(),
-        secret_access_key: secret.into(),
-        account_id: account.into(),
-    }
+    AccessKey { access_key_id: id.into(), secret_access_key: secret.into(), account_id: account.into() }
 }
 
 struct TestServer {
@@ -56,11 +52,7 @@ impl TestServer {
         let mut state = AppState::new(Service::new(Arc::new(store)), keys);
         let clock = now.clone();
         state.clock = Arc::new(move || clock.load(Ordering::SeqCst));
-        TestServer {
-            _dir: dir,
-            router: router(state),
-            now,
-        }
+        TestServer { _dir: dir, router: router(state), now }
     }
 
     async fn send(&self, request: Request<Body>) -> Reply {
@@ -68,13 +60,8 @@ impl TestServer {
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let body = serde_json::from_slice(&bytes)
-            .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
+        Reply { status, headers, body }
     }
 
     fn signed(&self, key: &AccessKey, target: &str, body: &[u8], signed_at: i64) -> Request<Body> {
@@ -91,9 +78,7 @@ impl TestServer {
 
     async fn call_as(&self, key: &AccessKey, operation: &str, body: Value) -> Reply {
         let bytes = body.to_string().into_bytes();
-        let reply = self
-            .send(self.signed(key, &format!("RekognitionService.{operation}"), &bytes, NOW))
-            .await;
+        let reply = self.send(self.signed(key, &format!("RekognitionService.{operation}"), &bytes, NOW)).await;
         if reply.status == StatusCode::OK {
             check_response(ServiceModel::get(), operation, &reply.body)
                 .unwrap_or_else(|e| panic!("{operation} response does not fit the model: {e}"));
@@ -114,59 +99,34 @@ fn assert_error(reply: &Reply, status: u16, error_type: &str) {
     assert_eq!(reply.status.as_u16(), status, "{:?}", reply.body);
     assert_eq!(reply.error_type(), error_type, "{:?}", reply.body);
     assert_eq!(reply.headers["x-amzn-ErrorType"], error_type);
-    assert!(
-        reply.body["Message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty())
-    );
+    assert!(reply.body["Message"].as_str().is_some_and(|m| !m.is_empty()));
     assert!(reply.headers.contains_key("x-amzn-RequestId"));
 }
 
 #[tokio::test]
 async fn collection_lifecycle_has_the_rekognition_shapes() {
     let server = TestServer::new();
-    let created = server
-        .call(
-            "CreateCollection",
-            json!({"CollectionId": "badges", "Tags": {"site": "hq"}}),
-        )
-        .await;
+    let created = server.call("CreateCollection", json!({"CollectionId": "badges", "Tags": {"site": "hq"}})).await;
     assert_eq!(created.status, StatusCode::OK);
-    assert_eq!(
-        created.headers["content-type"],
-        "application/x-amz-json-1.1"
-    );
+    assert_eq!(created.headers["content-type"], "application/x-amz-json-1.1");
     insta::assert_json_snapshot!("create_collection", created.body);
 
-    let described = server
-        .call("DescribeCollection", json!({"CollectionId": "badges"}))
-        .await;
+    let described = server.call("DescribeCollection", json!({"CollectionId": "badges"})).await;
     insta::assert_json_snapshot!("describe_collection", described.body, {".CreationTimestamp" => "[epoch seconds]"});
     let created_at = described.body["CreationTimestamp"].as_f64().unwrap();
     assert!(created_at > 1.7e9, "{created_at}");
 
-    let tags = server
-        .call(
-            "ListTagsForResource",
-            json!({"ResourceArn": created.body["CollectionArn"]}),
-        )
-        .await;
+    let tags = server.call("ListTagsForResource", json!({"ResourceArn": created.body["CollectionArn"]})).await;
     insta::assert_json_snapshot!("list_tags_for_resource", tags.body);
 
     let listed = server.call("ListCollections", json!({})).await;
     insta::assert_json_snapshot!("list_collections", listed.body);
 
-    let deleted = server
-        .call("DeleteCollection", json!({"CollectionId": "badges"}))
-        .await;
+    let deleted = server.call("DeleteCollection", json!({"CollectionId": "badges"})).await;
     insta::assert_json_snapshot!("delete_collection", deleted.body);
-    let gone = server
-        .call("DescribeCollection", json!({"CollectionId": "badges"}))
-        .await;
+    let gone = server.call("DescribeCollection", json!({"CollectionId": "badges"})).await;
     assert_error(&gone, 400, "ResourceNotFoundException");
-    let again = server
-        .call("DeleteCollection", json!({"CollectionId": "badges"}))
-        .await;
+    let again = server.call("DeleteCollection", json!({"CollectionId": "badges"})).await;
     assert_error(&again, 400, "ResourceNotFoundException");
 }
 
@@ -174,15 +134,11 @@ async fn collection_lifecycle_has_the_rekognition_shapes() {
 async fn duplicate_collections_and_pagination() {
     let server = TestServer::new();
     for i in 0..5 {
-        let reply = server
-            .call("CreateCollection", json!({"CollectionId": format!("c{i}")}))
-            .await;
+        let reply = server.call("CreateCollection", json!({"CollectionId": format!("c{i}")})).await;
         assert_eq!(reply.status, StatusCode::OK);
     }
     assert_error(
-        &server
-            .call("CreateCollection", json!({"CollectionId": "c0"}))
-            .await,
+        &server.call("CreateCollection", json!({"CollectionId": "c0"})).await,
         400,
         "ResourceAlreadyExistsException",
     );
@@ -193,10 +149,7 @@ async fn duplicate_collections_and_pagination() {
         let page = server.call("ListCollections", body.clone()).await;
         let ids = page.body["CollectionIds"].as_array().unwrap();
         assert!(ids.len() <= 2);
-        assert_eq!(
-            ids.len(),
-            page.body["FaceModelVersions"].as_array().unwrap().len()
-        );
+        assert_eq!(ids.len(), page.body["FaceModelVersions"].as_array().unwrap().len());
         seen.extend(ids.iter().map(|v| v.as_str().unwrap().to_owned()));
         match page.body.get("NextToken") {
             Some(token) => body["NextToken"] = token.clone(),
@@ -204,9 +157,7 @@ async fn duplicate_collections_and_pagination() {
         }
     }
     assert_eq!(seen, ["c0", "c1", "c2", "c3", "c4"]);
-    let bad = server
-        .call("ListCollections", json!({"NextToken": "!!not-a-token"}))
-        .await;
+    let bad = server.call("ListCollections", json!({"NextToken": "!!not-a-token"})).await;
     assert_error(&bad, 400, "InvalidPaginationTokenException");
 }
 
@@ -214,98 +165,47 @@ async fn duplicate_collections_and_pagination() {
 async fn accounts_do_not_see_each_others_collections() {
     let server = TestServer::new();
     let bob = key("AKIDBOB", "bob-secret", "222222222222");
-    let created = server
-        .call("CreateCollection", json!({"CollectionId": "mine"}))
-        .await;
-    assert!(
-        created.body["CollectionArn"]
-            .as_str()
-            .unwrap()
-            .contains(":111111111111:collection/mine")
-    );
+    let created = server.call("CreateCollection", json!({"CollectionId": "mine"})).await;
+    assert!(created.body["CollectionArn"].as_str().unwrap().contains(":111111111111:collection/mine"));
     assert_error(
-        &server
-            .call_as(&bob, "DescribeCollection", json!({"CollectionId": "mine"}))
-            .await,
+        &server.call_as(&bob, "DescribeCollection", json!({"CollectionId": "mine"})).await,
         400,
         "ResourceNotFoundException",
     );
     let listed = server.call_as(&bob, "ListCollections", json!({})).await;
     assert_eq!(listed.body["CollectionIds"], json!([]));
-    let tags = server
-        .call_as(
-            &bob,
-            "ListTagsForResource",
-            json!({"ResourceArn": created.body["CollectionArn"]}),
-        )
-        .await;
+    let tags = server.call_as(&bob, "ListTagsForResource", json!({"ResourceArn": created.body["CollectionArn"]})).await;
     assert_error(&tags, 400, "ResourceNotFoundException");
     // Bob may use the same id for his own collection.
-    let own = server
-        .call_as(&bob, "CreateCollection", json!({"CollectionId": "mine"}))
-        .await;
+    let own = server.call_as(&bob, "CreateCollection", json!({"CollectionId": "mine"})).await;
     assert_eq!(own.status, StatusCode::OK);
 }
 
 #[tokio::test]
 async fn tags_are_merged_removed_and_limited() {
     let server = TestServer::new();
-    let arn = server
-        .call("CreateCollection", json!({"CollectionId": "t"}))
-        .await
-        .body["CollectionArn"]
-        .clone();
+    let arn = server.call("CreateCollection", json!({"CollectionId": "t"})).await.body["CollectionArn"].clone();
     assert_eq!(
-        server
-            .call(
-                "TagResource",
-                json!({"ResourceArn": arn, "Tags": {"a": "1", "b": "2"}})
-            )
-            .await
-            .body,
+        server.call("TagResource", json!({"ResourceArn": arn, "Tags": {"a": "1", "b": "2"}})).await.body,
         json!({})
     );
-    assert_eq!(
-        server
-            .call(
-                "UntagResource",
-                json!({"ResourceArn": arn, "TagKeys": ["a"]})
-            )
-            .await
-            .body,
-        json!({})
-    );
-    let listed = server
-        .call("ListTagsForResource", json!({"ResourceArn": arn}))
-        .await;
+    assert_eq!(server.call("UntagResource", json!({"ResourceArn": arn, "TagKeys": ["a"]})).await.body, json!({}));
+    let listed = server.call("ListTagsForResource", json!({"ResourceArn": arn})).await;
     assert_eq!(listed.body, json!({"Tags": {"b": "2"}}));
-    let many: serde_json::Map<String, Value> =
-        (0..60).map(|i| (format!("k{i}"), json!("v"))).collect();
+    let many: serde_json::Map<String, Value> = (0..60).map(|i| (format!("k{i}"), json!("v"))).collect();
     assert_error(
-        &server
-            .call("TagResource", json!({"ResourceArn": arn, "Tags": many}))
-            .await,
+        &server.call("TagResource", json!({"ResourceArn": arn, "Tags": many})).await,
         400,
         "ServiceQuotaExceededException",
     );
     let missing = "aws:rekognition:us-east-1:111111111111:collection/none";
     assert_error(
-        &server
-            .call(
-                "TagResource",
-                json!({"ResourceArn": missing, "Tags": {"a": "b"}}),
-            )
-            .await,
+        &server.call("TagResource", json!({"ResourceArn": missing, "Tags": {"a": "b"}})).await,
         400,
         "ResourceNotFoundException",
     );
     assert_error(
-        &server
-            .call(
-                "ListTagsForResource",
-                json!({"ResourceArn": "not-an-arn-at-all-really"}),
-            )
-            .await,
+        &server.call("ListTagsForResource", json!({"ResourceArn": "not-an-arn-at-all-really"})).await,
         400,
         "InvalidParameterException",
     );
@@ -314,63 +214,20 @@ async fn tags_are_merged_removed_and_limited() {
 #[tokio::test]
 async fn protocol_errors_have_the_rekognition_classes() {
     let server = TestServer::new();
-    assert_error(
-        &server.call("NoSuchThing", json!({})).await,
-        400,
-        "UnknownOperationException",
-    );
-    let wrong_prefix = server
-        .send(server.signed(&alice(), "OtherService.CreateCollection", b"{}", NOW))
-        .await;
+    assert_error(&server.call("NoSuchThing", json!({})).await, 400, "UnknownOperationException");
+    let wrong_prefix = server.send(server.signed(&alice(), "OtherService.CreateCollection", b"{}", NOW)).await;
     assert_error(&wrong_prefix, 400, "UnknownOperationException");
-    let malformed = server
-        .send(server.signed(
-            &alice(),
-            "RekognitionService.CreateCollection",
-            b"{\"Coll",
-            NOW,
-        ))
-        .await;
+    let malformed = server.send(server.signed(&alice(), "RekognitionService.CreateCollection", b"{\"Coll", NOW)).await;
     assert_error(&malformed, 400, "SerializationException");
-    assert_error(
-        &server
-            .call("ListCollections", json!({"MaxResults": "ten"}))
-            .await,
-        400,
-        "SerializationException",
-    );
-    let invalid = server
-        .call("CreateCollection", json!({"CollectionId": "has space"}))
-        .await;
+    assert_error(&server.call("ListCollections", json!({"MaxResults": "ten"})).await, 400, "SerializationException");
+    let invalid = server.call("CreateCollection", json!({"CollectionId": "has space"})).await;
     assert_error(&invalid, 400, "InvalidParameterException");
-    assert!(
-        invalid.body["Message"]
-            .as_str()
-            .unwrap()
-            .contains("'collectionId'")
-    );
-    assert_error(
-        &server.call("CreateCollection", json!({})).await,
-        400,
-        "InvalidParameterException",
-    );
-    assert_error(
-        &server
-            .call("ListCollections", json!({"MaxResults": 4097}))
-            .await,
-        400,
-        "InvalidParameterException",
-    );
-    let not_yet = server
-        .call("DetectLabels", json!({"Image": {"Bytes": "aGVsbG8="}}))
-        .await;
+    assert!(invalid.body["Message"].as_str().unwrap().contains("'collectionId'"));
+    assert_error(&server.call("CreateCollection", json!({})).await, 400, "InvalidParameterException");
+    assert_error(&server.call("ListCollections", json!({"MaxResults": 4097})).await, 400, "InvalidParameterException");
+    let not_yet = server.call("DetectLabels", json!({"Image": {"Bytes": "aGVsbG8="}})).await;
     assert_error(&not_yet, 400, "UnsupportedOperationException");
-    assert!(
-        not_yet.body["Message"]
-            .as_str()
-            .unwrap()
-            .contains("DetectLabels")
-    );
+    assert!(not_yet.body["Message"].as_str().unwrap().contains("DetectLabels"));
 }
 
 #[tokio::test]
@@ -389,10 +246,7 @@ async fn every_model_operation_is_routed_and_validated() {
         }
     }
     for name in IMPLEMENTED_OPERATIONS {
-        assert!(
-            model.operation(name).is_some(),
-            "{name} is not in the model"
-        );
+        assert!(model.operation(name).is_some(), "{name} is not in the model");
     }
 }
 
@@ -404,61 +258,27 @@ async fn authentication_failures() {
 
     let mut unsigned = server.signed(&alice(), target, body, NOW);
     unsigned.headers_mut().remove("authorization");
-    assert_error(
-        &server.send(unsigned).await,
-        400,
-        "MissingAuthenticationTokenException",
-    );
+    assert_error(&server.send(unsigned).await, 400, "MissingAuthenticationTokenException");
 
     let mut tampered = server.signed(&alice(), target, body, NOW);
     *tampered.body_mut() = Body::from(r#"{"CollectionId":"y"}"#);
-    assert_error(
-        &server.send(tampered).await,
-        400,
-        "InvalidSignatureException",
-    );
+    assert_error(&server.send(tampered).await, 400, "InvalidSignatureException");
 
     let wrong_secret = key("AKIDALICE", "guess", "111111111111");
-    assert_error(
-        &server
-            .send(server.signed(&wrong_secret, target, body, NOW))
-            .await,
-        400,
-        "InvalidSignatureException",
-    );
+    assert_error(&server.send(server.signed(&wrong_secret, target, body, NOW)).await, 400, "InvalidSignatureException");
     let unknown = key("AKIDMALLORY", "x", "111111111111");
-    assert_error(
-        &server
-            .send(server.signed(&unknown, target, body, NOW))
-            .await,
-        400,
-        "UnrecognizedClientException",
-    );
+    assert_error(&server.send(server.signed(&unknown, target, body, NOW)).await, 400, "UnrecognizedClientException");
 
     let mut garbled = server.signed(&alice(), target, body, NOW);
-    garbled.headers_mut().insert(
-        "authorization",
-        "AWS4-HMAC-SHA256 Credential=x".parse().unwrap(),
-    );
-    assert_error(
-        &server.send(garbled).await,
-        400,
-        "IncompleteSignatureException",
-    );
+    garbled.headers_mut().insert("authorization", "AWS4-HMAC-SHA256 Credential=x".parse().unwrap());
+    assert_error(&server.send(garbled).await, 400, "IncompleteSignatureException");
 
     let stale = server.signed(&alice(), target, body, NOW - 16 * 60);
     let reply = server.send(stale).await;
     assert_error(&reply, 400, "InvalidSignatureException");
-    assert!(
-        reply.body["Message"]
-            .as_str()
-            .unwrap()
-            .starts_with("Signature expired")
-    );
+    assert!(reply.body["Message"].as_str().unwrap().starts_with("Signature expired"));
     server.now.store(NOW - 14 * 60, Ordering::SeqCst);
-    let within = server
-        .send(server.signed(&alice(), target, body, NOW))
-        .await;
+    let within = server.send(server.signed(&alice(), target, body, NOW)).await;
     assert_error(&within, 400, "ResourceNotFoundException");
 }
 
@@ -466,15 +286,11 @@ async fn authentication_failures() {
 async fn oversized_bodies_are_refused_without_being_read() {
     let server = TestServer::new();
     let mut request = server.signed(&alice(), "RekognitionService.DetectFaces", b"{}", NOW);
-    request.headers_mut().insert(
-        "content-length",
-        (MAX_BODY_BYTES + 1).to_string().parse().unwrap(),
-    );
+    request.headers_mut().insert("content-length", (MAX_BODY_BYTES + 1).to_string().parse().unwrap());
     assert_error(&server.send(request).await, 400, "ImageTooLargeException");
 
     // A streamed body without a length is cut off at the limit.
-    let chunks =
-        (0..17).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b' '; 1024 * 1024])));
+    let chunks = (0..17).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b' '; 1024 * 1024])));
     let mut request = server.signed(&alice(), "RekognitionService.DetectFaces", b"{}", NOW);
     *request.body_mut() = Body::from_stream(futures_util::stream::iter(chunks));
     request.headers_mut().remove("content-length");
@@ -483,28 +299,17 @@ async fn oversized_bodies_are_refused_without_being_read() {
     // A 5 MiB image in base64 with its JSON fits and reaches validation.
     let image = "A".repeat(5 * 1024 * 1024 / 3 * 4);
     let body = json!({"Image": {"Bytes": image}}).to_string();
-    let reply = server
-        .send(server.signed(
-            &alice(),
-            "RekognitionService.DetectFaces",
-            body.as_bytes(),
-            NOW,
-        ))
-        .await;
+    let reply = server.send(server.signed(&alice(), "RekognitionService.DetectFaces", body.as_bytes(), NOW)).await;
     assert_error(&reply, 400, "UnsupportedOperationException");
 }
 
 #[tokio::test]
 async fn health_and_request_ids() {
     let server = TestServer::new();
-    let reply = server
-        .send(Request::get("/healthz").body(Body::empty()).unwrap())
-        .await;
+    let reply = server.send(Request::get("/healthz").body(Body::empty()).unwrap()).await;
     assert_eq!(reply.status, StatusCode::OK);
     let first = reply.headers["x-amzn-RequestId"].clone();
-    let other = server
-        .send(Request::get("/nowhere").body(Body::empty()).unwrap())
-        .await;
+    let other = server.send(Request::get("/nowhere").body(Body::empty()).unwrap()).await;
     assert_eq!(other.status, StatusCode::NOT_FOUND);
     assert_ne!(other.headers["x-amzn-RequestId"], first);
 }

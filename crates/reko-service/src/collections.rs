@@ -7,8 +7,7 @@ use reko_store::{CollectionRecord, Update};
 
 use crate::pagination::{self, Resume};
 use crate::{
-    DEFAULT_LIST_COLLECTIONS_PAGE, FACE_MODEL_VERSION, MAX_TAGS_PER_RESOURCE, ResourceArn, Scope,
-    Service, ServiceError,
+    DEFAULT_LIST_COLLECTIONS_PAGE, FACE_MODEL_VERSION, MAX_TAGS_PER_RESOURCE, ResourceArn, Scope, Service, ServiceError,
 };
 
 /// A collection as the operations report it.
@@ -45,10 +44,7 @@ impl Collection {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 impl Service {
@@ -76,10 +72,8 @@ impl Service {
     }
 
     pub fn describe_collection(&self, scope: &Scope, id: &str) -> Result<Collection, ServiceError> {
-        let record = self
-            .store
-            .collection(scope, id)?
-            .ok_or_else(|| ServiceError::CollectionNotFound(id.to_owned()))?;
+        let record =
+            self.store.collection(scope, id)?.ok_or_else(|| ServiceError::CollectionNotFound(id.to_owned()))?;
         Ok(Collection::from_record(scope, record))
     }
 
@@ -105,23 +99,15 @@ impl Service {
         let after = match next_token.map(pagination::decode).transpose()? {
             None => None,
             Some(Resume::After(id)) => Some(id),
-            Some(Resume::AfterHashed { prefix, hash }) => {
-                Some(self.find_hashed(scope, &prefix, &hash)?)
-            }
+            Some(Resume::AfterHashed { prefix, hash }) => Some(self.find_hashed(scope, &prefix, &hash)?),
         };
         // One extra record tells whether another page follows.
-        let mut records = self
-            .store
-            .list_collections(scope, after.as_deref(), limit + 1)?;
+        let mut records = self.store.list_collections(scope, after.as_deref(), limit + 1)?;
         let more = records.len() > limit;
         records.truncate(limit);
-        let next_token =
-            more.then(|| pagination::encode(&records.last().expect("a full page").collection_id));
+        let next_token = more.then(|| pagination::encode(&records.last().expect("a full page").collection_id));
         Ok(CollectionPage {
-            collections: records
-                .into_iter()
-                .map(|r| (r.collection_id, r.face_model_version))
-                .collect(),
+            collections: records.into_iter().map(|r| (r.collection_id, r.face_model_version)).collect(),
             next_token,
         })
     }
@@ -146,12 +132,7 @@ impl Service {
         }
     }
 
-    pub fn tag_resource(
-        &self,
-        scope: &Scope,
-        arn: &str,
-        tags: BTreeMap<String, String>,
-    ) -> Result<(), ServiceError> {
+    pub fn tag_resource(&self, scope: &Scope, arn: &str, tags: BTreeMap<String, String>) -> Result<(), ServiceError> {
         let id = self.owned_collection(scope, arn)?;
         let mut too_many = None;
         let updated = self.store.update_collection(scope, &id, &mut |record| {
@@ -171,12 +152,7 @@ impl Service {
         }
     }
 
-    pub fn untag_resource(
-        &self,
-        scope: &Scope,
-        arn: &str,
-        keys: &[String],
-    ) -> Result<(), ServiceError> {
+    pub fn untag_resource(&self, scope: &Scope, arn: &str, keys: &[String]) -> Result<(), ServiceError> {
         let id = self.owned_collection(scope, arn)?;
         let updated = self.store.update_collection(scope, &id, &mut |record| {
             for key in keys {
@@ -184,21 +160,13 @@ impl Service {
             }
             Update::Commit
         })?;
-        updated
-            .map(|_| ())
-            .ok_or_else(|| ServiceError::ResourceNotFound(arn.to_owned()))
+        updated.map(|_| ()).ok_or_else(|| ServiceError::ResourceNotFound(arn.to_owned()))
     }
 
-    pub fn list_tags_for_resource(
-        &self,
-        scope: &Scope,
-        arn: &str,
-    ) -> Result<BTreeMap<String, String>, ServiceError> {
+    pub fn list_tags_for_resource(&self, scope: &Scope, arn: &str) -> Result<BTreeMap<String, String>, ServiceError> {
         let id = self.owned_collection(scope, arn)?;
-        let record = self
-            .store
-            .collection(scope, &id)?
-            .ok_or_else(|| ServiceError::ResourceNotFound(arn.to_owned()))?;
+        let record =
+            self.store.collection(scope, &id)?.ok_or_else(|| ServiceError::ResourceNotFound(arn.to_owned()))?;
         Ok(record.tags)
     }
 
@@ -227,10 +195,7 @@ mod tests {
     }
 
     fn scope() -> Scope {
-        Scope {
-            account_id: "111122223333".into(),
-            region: "us-east-1".into(),
-        }
+        Scope { account_id: "111122223333".into(), region: "us-east-1".into() }
     }
 
     #[test]
@@ -239,17 +204,13 @@ mod tests {
         let mut expected: Vec<String> = (0..7).map(|i| format!("c{i}")).collect();
         expected.extend((0..4).map(|i| format!("{}{i}", "L".repeat(200))));
         for id in &expected {
-            service
-                .create_collection(&scope(), id, BTreeMap::new())
-                .unwrap();
+            service.create_collection(&scope(), id, BTreeMap::new()).unwrap();
         }
         expected.sort();
         let mut seen = Vec::new();
         let mut token = None;
         loop {
-            let page = service
-                .list_collections(&scope(), token.as_deref(), Some(2))
-                .unwrap();
+            let page = service.list_collections(&scope(), token.as_deref(), Some(2)).unwrap();
             assert!(page.collections.len() <= 2);
             seen.extend(page.collections.into_iter().map(|(id, _)| id));
             match page.next_token {
@@ -263,38 +224,16 @@ mod tests {
     #[test]
     fn tags_merge_remove_and_respect_the_quota_and_the_owner() {
         let (_dir, service) = service();
-        let created = service
-            .create_collection(&scope(), "x", BTreeMap::from([("a".into(), "1".into())]))
-            .unwrap();
-        service
-            .tag_resource(
-                &scope(),
-                &created.arn,
-                BTreeMap::from([("b".into(), "2".into())]),
-            )
-            .unwrap();
-        service
-            .untag_resource(&scope(), &format!("arn:{}", created.arn), &["a".into()])
-            .unwrap();
+        let created = service.create_collection(&scope(), "x", BTreeMap::from([("a".into(), "1".into())])).unwrap();
+        service.tag_resource(&scope(), &created.arn, BTreeMap::from([("b".into(), "2".into())])).unwrap();
+        service.untag_resource(&scope(), &format!("arn:{}", created.arn), &["a".into()]).unwrap();
         assert_eq!(
-            service
-                .list_tags_for_resource(&scope(), &created.arn)
-                .unwrap(),
+            service.list_tags_for_resource(&scope(), &created.arn).unwrap(),
             BTreeMap::from([("b".into(), "2".into())])
         );
-        let many: BTreeMap<String, String> =
-            (0..50).map(|i| (format!("k{i}"), String::new())).collect();
-        assert!(matches!(
-            service.tag_resource(&scope(), &created.arn, many),
-            Err(ServiceError::TooManyTags(51))
-        ));
-        let other = Scope {
-            account_id: "999999999999".into(),
-            region: "us-east-1".into(),
-        };
-        assert!(matches!(
-            service.list_tags_for_resource(&other, &created.arn),
-            Err(ServiceError::ResourceNotFound(_))
-        ));
+        let many: BTreeMap<String, String> = (0..50).map(|i| (format!("k{i}"), String::new())).collect();
+        assert!(matches!(service.tag_resource(&scope(), &created.arn, many), Err(ServiceError::TooManyTags(51))));
+        let other = Scope { account_id: "999999999999".into(), region: "us-east-1".into() };
+        assert!(matches!(service.list_tags_for_resource(&other, &created.arn), Err(ServiceError::ResourceNotFound(_))));
     }
 }

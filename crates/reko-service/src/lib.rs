@@ -35,9 +35,7 @@ pub enum ServiceError {
     ResourceNotFound(String),
     #[error("{0} is not a valid Rekognition resource ARN")]
     InvalidArn(String),
-    #[error(
-        "A resource can have at most {MAX_TAGS_PER_RESOURCE} tags; this request would leave {0}"
-    )]
+    #[error("A resource can have at most {MAX_TAGS_PER_RESOURCE} tags; this request would leave {0}")]
     TooManyTags(usize),
     #[error("Invalid pagination token")]
     InvalidPaginationToken,

@@ -29,33 +29,22 @@ pub fn encode(last_id: &str) -> String {
     while !last_id.is_char_boundary(cut) {
         cut -= 1;
     }
-    format!(
-        "~{}~{}",
-        URL_SAFE_NO_PAD.encode(&last_id[..cut]),
-        id_hash(last_id)
-    )
+    format!("~{}~{}", URL_SAFE_NO_PAD.encode(&last_id[..cut]), id_hash(last_id))
 }
 
 pub fn decode(token: &str) -> Result<Resume, ServiceError> {
     let text = |encoded: &str| -> Result<String, ServiceError> {
-        let bytes = URL_SAFE_NO_PAD
-            .decode(encoded)
-            .map_err(|_| ServiceError::InvalidPaginationToken)?;
+        let bytes = URL_SAFE_NO_PAD.decode(encoded).map_err(|_| ServiceError::InvalidPaginationToken)?;
         String::from_utf8(bytes).map_err(|_| ServiceError::InvalidPaginationToken)
     };
     match token.strip_prefix('~') {
         None => Ok(Resume::After(text(token)?)),
         Some(rest) => {
-            let (prefix, hash) = rest
-                .split_once('~')
-                .ok_or(ServiceError::InvalidPaginationToken)?;
+            let (prefix, hash) = rest.split_once('~').ok_or(ServiceError::InvalidPaginationToken)?;
             if hash.len() != 16 {
                 return Err(ServiceError::InvalidPaginationToken);
             }
-            Ok(Resume::AfterHashed {
-                prefix: text(prefix)?,
-                hash: hash.to_owned(),
-            })
+            Ok(Resume::AfterHashed { prefix: text(prefix)?, hash: hash.to_owned() })
         }
     }
 }

@@ -51,22 +51,16 @@ impl EmbeddedStore {
             .map_err(|e| StoreError::Backend(format!("creating {}: {e}", data_dir.display())))?;
         let path = data_dir.join(DATABASE_FILE);
         let db = Database::create(&path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => {
-                StoreError::Locked(data_dir.display().to_string())
-            }
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked(data_dir.display().to_string()),
             other => backend(other),
         })?;
         let txn = db.begin_write().map_err(backend)?;
         {
             let mut meta = txn.open_table(META).map_err(backend)?;
-            let version = meta
-                .get("schema_version")
-                .map_err(backend)?
-                .map(|v| v.value());
+            let version = meta.get("schema_version").map_err(backend)?.map(|v| v.value());
             match version {
                 None => {
-                    meta.insert("schema_version", SCHEMA_VERSION)
-                        .map_err(backend)?;
+                    meta.insert("schema_version", SCHEMA_VERSION).map_err(backend)?;
                 }
                 Some(SCHEMA_VERSION) => {}
                 Some(other) => {
@@ -84,25 +78,15 @@ impl EmbeddedStore {
 }
 
 impl Store for EmbeddedStore {
-    fn insert_collection(
-        &self,
-        scope: &Scope,
-        record: &CollectionRecord,
-    ) -> Result<bool, StoreError> {
+    fn insert_collection(&self, scope: &Scope, record: &CollectionRecord) -> Result<bool, StoreError> {
         let txn = self.db.begin_write().map_err(backend)?;
         {
             let mut table = txn.open_table(COLLECTIONS).map_err(backend)?;
-            let key = (
-                scope.account_id.as_str(),
-                scope.region.as_str(),
-                record.collection_id.as_str(),
-            );
+            let key = (scope.account_id.as_str(), scope.region.as_str(), record.collection_id.as_str());
             if table.get(key).map_err(backend)?.is_some() {
                 return Ok(false);
             }
-            table
-                .insert(key, encode(record).as_slice())
-                .map_err(backend)?;
+            table.insert(key, encode(record).as_slice()).map_err(backend)?;
         }
         txn.commit().map_err(backend)?;
         Ok(true)
@@ -132,10 +116,7 @@ impl Store for EmbeddedStore {
             None => Bound::Included((account, region, "")),
         };
         let mut out = Vec::new();
-        for entry in table
-            .range::<Key<'_>>((start, Bound::Unbounded))
-            .map_err(backend)?
-        {
+        for entry in table.range::<Key<'_>>((start, Bound::Unbounded)).map_err(backend)? {
             if out.len() >= limit {
                 break;
             }
@@ -153,10 +134,7 @@ impl Store for EmbeddedStore {
         let txn = self.db.begin_write().map_err(backend)?;
         let existed = {
             let mut table = txn.open_table(COLLECTIONS).map_err(backend)?;
-            table
-                .remove((scope.account_id.as_str(), scope.region.as_str(), id))
-                .map_err(backend)?
-                .is_some()
+            table.remove((scope.account_id.as_str(), scope.region.as_str(), id)).map_err(backend)?.is_some()
         };
         txn.commit().map_err(backend)?;
         Ok(existed)
@@ -179,9 +157,7 @@ impl Store for EmbeddedStore {
             let mut record = current.clone();
             match update(&mut record) {
                 Update::Commit => {
-                    table
-                        .insert(key, encode(&record).as_slice())
-                        .map_err(backend)?;
+                    table.insert(key, encode(&record).as_slice()).map_err(backend)?;
                     (record, Update::Commit)
                 }
                 Update::Abort => (current, Update::Abort),
@@ -201,10 +177,7 @@ mod tests {
     use super::*;
 
     fn scope(account: &str) -> Scope {
-        Scope {
-            account_id: account.into(),
-            region: "us-east-1".into(),
-        }
+        Scope { account_id: account.into(), region: "us-east-1".into() }
     }
 
     fn record(id: &str) -> CollectionRecord {
@@ -223,78 +196,32 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = EmbeddedStore::open(dir.path()).unwrap();
-            assert!(
-                store
-                    .insert_collection(&scope("111111111111"), &record("a"))
-                    .unwrap()
-            );
-            assert!(
-                !store
-                    .insert_collection(&scope("111111111111"), &record("a"))
-                    .unwrap()
-            );
-            assert!(
-                store
-                    .insert_collection(&scope("222222222222"), &record("a"))
-                    .unwrap()
-            );
-            assert!(
-                store
-                    .insert_collection(&scope("111111111111"), &record("b"))
-                    .unwrap()
-            );
+            assert!(store.insert_collection(&scope("111111111111"), &record("a")).unwrap());
+            assert!(!store.insert_collection(&scope("111111111111"), &record("a")).unwrap());
+            assert!(store.insert_collection(&scope("222222222222"), &record("a")).unwrap());
+            assert!(store.insert_collection(&scope("111111111111"), &record("b")).unwrap());
         }
         let store = EmbeddedStore::open(dir.path()).unwrap();
         let ids = |s: &Scope, after, limit| -> Vec<String> {
-            store
-                .list_collections(s, after, limit)
-                .unwrap()
-                .into_iter()
-                .map(|r| r.collection_id)
-                .collect()
+            store.list_collections(s, after, limit).unwrap().into_iter().map(|r| r.collection_id).collect()
         };
         assert_eq!(ids(&scope("111111111111"), None, 10), ["a", "b"]);
         assert_eq!(ids(&scope("111111111111"), Some("a"), 10), ["b"]);
         assert_eq!(ids(&scope("111111111111"), None, 1), ["a"]);
         assert_eq!(ids(&scope("222222222222"), None, 10), ["a"]);
         assert!(ids(&scope("333333333333"), None, 10).is_empty());
-        assert!(
-            ids(
-                &Scope {
-                    account_id: "111111111111".into(),
-                    region: "eu-west-1".into()
-                },
-                None,
-                10
-            )
-            .is_empty()
-        );
+        assert!(ids(&Scope { account_id: "111111111111".into(), region: "eu-west-1".into() }, None, 10).is_empty());
 
-        assert!(
-            store
-                .delete_collection(&scope("111111111111"), "a")
-                .unwrap()
-        );
-        assert!(
-            !store
-                .delete_collection(&scope("111111111111"), "a")
-                .unwrap()
-        );
-        assert!(
-            store
-                .collection(&scope("222222222222"), "a")
-                .unwrap()
-                .is_some()
-        );
+        assert!(store.delete_collection(&scope("111111111111"), "a").unwrap());
+        assert!(!store.delete_collection(&scope("111111111111"), "a").unwrap());
+        assert!(store.collection(&scope("222222222222"), "a").unwrap().is_some());
     }
 
     #[test]
     fn updates_commit_or_abort_atomically() {
         let dir = tempfile::tempdir().unwrap();
         let store = EmbeddedStore::open(dir.path()).unwrap();
-        store
-            .insert_collection(&scope("111111111111"), &record("a"))
-            .unwrap();
+        store.insert_collection(&scope("111111111111"), &record("a")).unwrap();
         let (after, outcome) = store
             .update_collection(&scope("111111111111"), "a", &mut |r| {
                 r.tags.insert("k".into(), "v".into());
@@ -311,30 +238,14 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!((after.tags.len(), outcome), (1, Update::Abort));
-        assert_eq!(
-            store
-                .collection(&scope("111111111111"), "a")
-                .unwrap()
-                .unwrap()
-                .tags
-                .len(),
-            1
-        );
-        assert!(
-            store
-                .update_collection(&scope("111111111111"), "zz", &mut |_| Update::Commit)
-                .unwrap()
-                .is_none()
-        );
+        assert_eq!(store.collection(&scope("111111111111"), "a").unwrap().unwrap().tags.len(), 1);
+        assert!(store.update_collection(&scope("111111111111"), "zz", &mut |_| Update::Commit).unwrap().is_none());
     }
 
     #[test]
     fn a_second_open_of_the_same_directory_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let _first = EmbeddedStore::open(dir.path()).unwrap();
-        assert!(matches!(
-            EmbeddedStore::open(dir.path()),
-            Err(StoreError::Locked(_))
-        ));
+        assert!(matches!(EmbeddedStore::open(dir.path()), Err(StoreError::Locked(_))));
     }
 }

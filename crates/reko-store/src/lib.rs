@@ -36,11 +36,7 @@ pub enum Update {
 /// The operations reko's state needs. All methods are blocking; async callers use a blocking pool.
 pub trait Store: Send + Sync + 'static {
     /// Inserts a new collection; `false` (and nothing written) when the id already exists in the scope.
-    fn insert_collection(
-        &self,
-        scope: &Scope,
-        record: &CollectionRecord,
-    ) -> Result<bool, StoreError>;
+    fn insert_collection(&self, scope: &Scope, record: &CollectionRecord) -> Result<bool, StoreError>;
 
     /// The collection `id` in the scope.
     fn collection(&self, scope: &Scope, id: &str) -> Result<Option<CollectionRecord>, StoreError>;

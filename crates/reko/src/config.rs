@@ -85,25 +85,14 @@ impl Config {
     pub fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
         let file = match &args.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                toml::from_str::<FileConfig>(&text)
-                    .with_context(|| format!("in {}", path.display()))?
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str::<FileConfig>(&text).with_context(|| format!("in {}", path.display()))?
             }
             None => FileConfig::default(),
         };
-        let listen = args
-            .listen
-            .or(file.listen)
-            .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default"));
-        let data_dir = args
-            .data_dir
-            .or(file.data_dir)
-            .map_or_else(default_data_dir, Ok)?;
-        let models_dir = args
-            .models_dir
-            .or(file.models_dir)
-            .map_or_else(default_models_dir, Ok)?;
+        let listen = args.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default"));
+        let data_dir = args.data_dir.or(file.data_dir).map_or_else(default_data_dir, Ok)?;
+        let models_dir = args.models_dir.or(file.models_dir).map_or_else(default_models_dir, Ok)?;
         let credentials_file = args.credentials_file.or(file.credentials_file);
         let keys = match (credentials_file, args.access_key_id, args.secret_access_key) {
             (Some(_), Some(_), _) => {
@@ -126,30 +115,15 @@ impl Config {
                  listens on loopback. Set REKO_ACCESS_KEY_ID/REKO_SECRET_ACCESS_KEY or --credentials-file."
             );
         }
-        let log_format = args
-            .log_format
-            .or(file.log_format)
-            .unwrap_or(LogFormat::Text);
+        let log_format = args.log_format.or(file.log_format).unwrap_or(LogFormat::Text);
         let ort_dylib = args.ort_dylib.or(file.ort_dylib);
-        let inference_threads = args
-            .inference_threads
-            .or(file.inference_threads)
-            .unwrap_or(1);
-        Ok(Config {
-            listen,
-            data_dir,
-            models_dir,
-            keys,
-            ort_dylib,
-            inference_threads,
-            log_format,
-        })
+        let inference_threads = args.inference_threads.or(file.inference_threads).unwrap_or(1);
+        Ok(Config { listen, data_dir, models_dir, keys, ort_dylib, inference_threads, log_format })
     }
 }
 
 fn load_credentials(path: &Path) -> anyhow::Result<KeyRing> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let keys = KeyRing::from_toml(&text).with_context(|| format!("in {}", path.display()))?;
     if keys.is_empty() {
         bail!("{} lists no keys", path.display());
@@ -161,8 +135,7 @@ fn home_subdir(xdg_var: &str, fallback: &str, leaf: &str) -> anyhow::Result<Path
     if let Some(base) = std::env::var_os(xdg_var).filter(|v| !v.is_empty()) {
         return Ok(PathBuf::from(base).join(leaf));
     }
-    let home =
-        std::env::var_os("HOME").context("HOME is not set; give --data-dir and --models-dir")?;
+    let home = std::env::var_os("HOME").context("HOME is not set; give --data-dir and --models-dir")?;
     Ok(PathBuf::from(home).join(fallback).join(leaf))
 }
 

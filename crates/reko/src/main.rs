@@ -57,9 +57,7 @@ struct ModelsDir {
 
 impl ModelsDir {
     fn resolve(&self) -> anyhow::Result<PathBuf> {
-        self.models_dir
-            .clone()
-            .map_or_else(config::default_models_dir, Ok)
+        self.models_dir.clone().map_or_else(config::default_models_dir, Ok)
     }
 }
 
@@ -69,14 +67,10 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => {
             let config = config::Config::resolve(args)?;
             serve::init_logging(config.log_format);
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(serve::serve(config))
         }
-        Command::Models(ModelsCommand::Fetch { dir, only }) => {
-            models::fetch(&dir.resolve()?, &only, dir.ort_dylib)
-        }
+        Command::Models(ModelsCommand::Fetch { dir, only }) => models::fetch(&dir.resolve()?, &only, dir.ort_dylib),
         Command::Models(ModelsCommand::List { dir }) => models::list(&dir.resolve()?),
     }
 }

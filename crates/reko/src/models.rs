@@ -13,21 +13,18 @@ struct RekoToolchain {
 }
 
 impl Toolchain for RekoToolchain {
-    fn convert(&self, model: &ModelSpec, _model_dir: &Path) -> Result<Vec<u8>, String> {
-        Err(format!(
-            "no converter for {:?} models in this build",
-            model.kind
-        ))
+    fn convert(&self, model: &ModelSpec, model_dir: &Path) -> Result<Vec<u8>, String> {
+        let spec = model.convert.as_ref().ok_or("the manifest gives no conversion")?;
+        let options = reko_convert::ConvertOptions { outputs: spec.outputs.clone() };
+        let converted = reko_convert::convert_tfjs_graph_with(&model_dir.join(&spec.model_json), &options)
+            .map_err(|e| e.to_string())?;
+        Ok(converted.onnx)
     }
 
     fn inspect(&self, onnx: &Path) -> Result<(Vec<TensorInfo>, Vec<TensorInfo>), String> {
         let installed = Installed::load(&self.models_dir).map_err(|e| e.to_string())?;
-        let dylib = reko_inference::runtime::runtime_library(
-            &self.models_dir,
-            &installed,
-            self.dylib.as_deref(),
-        )
-        .map_err(|e| e.to_string())?;
+        let dylib = reko_inference::runtime::runtime_library(&self.models_dir, &installed, self.dylib.as_deref())
+            .map_err(|e| e.to_string())?;
         reko_inference::runtime::init_runtime(&dylib).map_err(|e| e.to_string())?;
         reko_inference::runtime::inspect(onnx).map_err(|e| e.to_string())
     }
@@ -35,31 +32,14 @@ impl Toolchain for RekoToolchain {
 
 /// Fetches every model of the manifest (or `only`) that is missing or changed, with progress on stderr.
 pub fn fetch(models_dir: &Path, only: &[String], dylib: Option<PathBuf>) -> anyhow::Result<()> {
-    let toolchain = RekoToolchain {
-        models_dir: models_dir.to_path_buf(),
-        dylib,
-    };
-    let total = if only.is_empty() {
-        Manifest::embedded().models.len()
-    } else {
-        only.len() + 1
-    };
+    let toolchain = RekoToolchain { models_dir: models_dir.to_path_buf(), dylib };
+    let total = if only.is_empty() { Manifest::embedded().models.len() } else { only.len() + 1 };
     eprintln!("fetching {total} models into {}", models_dir.display());
-    let report = reko_models::fetch(
-        models_dir,
-        only,
-        &Clients::from_env(),
-        &toolchain,
-        &mut |line| {
-            eprintln!("{}", progress_line(line, total));
-        },
-    )
+    let report = reko_models::fetch(models_dir, only, &Clients::from_env(), &toolchain, &mut |line| {
+        eprintln!("{}", progress_line(line, total));
+    })
     .context("fetching models")?;
-    eprintln!(
-        "{} installed, {} already up to date",
-        report.installed.len(),
-        report.up_to_date.len()
-    );
+    eprintln!("{} installed, {} already up to date", report.installed.len(), report.up_to_date.len());
     Ok(())
 }
 
@@ -72,11 +52,7 @@ fn progress_line(line: &str, total: usize) -> String {
         .unwrap_or(0);
     let width = 20;
     let filled = (done * width).checked_div(total).unwrap_or(0).min(width);
-    format!(
-        "[{}{}] {line}",
-        "#".repeat(filled),
-        "-".repeat(width - filled)
-    )
+    format!("[{}{}] {line}", "#".repeat(filled), "-".repeat(width - filled))
 }
 
 /// Whether every model of the manifest is installed and intact.
@@ -84,9 +60,7 @@ pub fn all_current(models_dir: &Path) -> anyhow::Result<bool> {
     let installed = Installed::load(models_dir)?;
     let manifest = Manifest::embedded();
     for model in &manifest.models {
-        let package = manifest
-            .package(&model.package)
-            .context("manifest package")?;
+        let package = manifest.package(&model.package).context("manifest package")?;
         if !installed.is_current(models_dir, &model.id, &package.sha256)? {
             return Ok(false);
         }
@@ -98,14 +72,9 @@ pub fn list(models_dir: &Path) -> anyhow::Result<()> {
     let installed = Installed::load(models_dir)?;
     let manifest = Manifest::embedded();
     println!("models directory: {}", models_dir.display());
-    println!(
-        "{:<16} {:<10} {:<34} {:<10} io",
-        "model", "state", "source", "kind"
-    );
+    println!("{:<26} {:<10} {:<34} {:<10} io", "model", "state", "source", "kind");
     for model in &manifest.models {
-        let package = manifest
-            .package(&model.package)
-            .context("manifest package")?;
+        let package = manifest.package(&model.package).context("manifest package")?;
         let state = match installed.models.get(&model.id) {
             Some(entry) if entry.source.sha256 == package.sha256 => "installed",
             Some(_) => "outdated",
@@ -116,20 +85,13 @@ pub fn list(models_dir: &Path) -> anyhow::Result<()> {
             .get(&model.id)
             .map(|m| {
                 let show = |ts: &[TensorInfo]| {
-                    ts.iter()
-                        .map(|t| format!("{}{:?}", t.name, t.shape))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    ts.iter().map(|t| format!("{}{:?}", t.name, t.shape)).collect::<Vec<_>>().join(", ")
                 };
-                if m.inputs.is_empty() {
-                    String::new()
-                } else {
-                    format!("{} -> {}", show(&m.inputs), show(&m.outputs))
-                }
+                if m.inputs.is_empty() { String::new() } else { format!("{} -> {}", show(&m.inputs), show(&m.outputs)) }
             })
             .unwrap_or_default();
         println!(
-            "{:<16} {:<10} {:<34} {:<10} {io}",
+            "{:<26} {:<10} {:<34} {:<10} {io}",
             model.id,
             state,
             format!("{}@{}", package.name, package.version),

@@ -31,10 +31,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let (dir, dylib) = (config.models_dir.clone(), config.ort_dylib.clone());
         tokio::task::spawn_blocking(move || crate::models::fetch(&dir, &[], dylib)).await??;
     }
-    let options = RuntimeOptions {
-        intra_threads: config.inference_threads,
-        dylib: config.ort_dylib.clone(),
-    };
+    let options = RuntimeOptions { intra_threads: config.inference_threads, dylib: config.ort_dylib.clone() };
     let models_dir = config.models_dir.clone();
     let runtime = tokio::task::spawn_blocking(move || -> anyhow::Result<Runtime> {
         let runtime = Runtime::load(&models_dir, options)?;
@@ -47,11 +44,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .collect();
         let started = std::time::Instant::now();
         runtime.warm(&ids.iter().map(String::as_str).collect::<Vec<_>>())?;
-        tracing::info!(
-            models = ids.len(),
-            seconds = started.elapsed().as_secs_f32(),
-            "models loaded and warmed"
-        );
+        tracing::info!(models = ids.len(), seconds = started.elapsed().as_secs_f32(), "models loaded and warmed");
         Ok(runtime)
     })
     .await??;
