@@ -1,12 +1,16 @@
 //! Offline model conversion for reko: TensorFlow.js graph models to ONNX ([`convert_tfjs_graph`]),
 //! on top of a general ONNX writer ([`onnx`]) that other converters reuse.
 
+pub mod faceapi;
 pub mod onnx;
 pub mod tfjs;
+pub mod tflite;
 
 use std::path::PathBuf;
 
+pub use faceapi::{FaceApiNet, convert_faceapi};
 pub use tfjs::{ConvertOptions, convert_tfjs_graph, convert_tfjs_graph_with};
+pub use tflite::{TfliteOptions, convert_tflite, convert_tflite_bytes};
 
 /// A converted model: the ONNX bytes and its external interface.
 #[derive(Clone, Debug)]

@@ -196,6 +196,21 @@ pub fn prepare(image: &RgbImage, spec: &reko_models::Preprocessing, max_side: u3
             let out = resize_bilinear(image, nw, nh);
             (out, Placement { scale_x: nw as f32 / w as f32, scale_y: nh as f32 / h as f32, pad_x: 0.0, pad_y: 0.0 })
         }
+        "keep" => {
+            let ratio = (max_side as f32 / w.max(h) as f32).min(1.0);
+            let (nw, nh) = (((w as f32 * ratio).round() as u32).max(1), ((h as f32 * ratio).round() as u32).max(1));
+            let out = if ratio < 1.0 { resize_bilinear(image, nw, nh) } else { image.clone() };
+            (out, Placement { scale_x: nw as f32 / w as f32, scale_y: nh as f32 / h as f32, pad_x: 0.0, pad_y: 0.0 })
+        }
+        "pad-bottom-right" | "pad-centre" => {
+            let side = w.max(h);
+            let (px, py) = if spec.resize == "pad-centre" { ((side - w) / 2, (side - h) / 2) } else { (0, 0) };
+            let mut square = RgbImage::new(side, side);
+            image::imageops::replace(&mut square, image, i64::from(px), i64::from(py));
+            let out = resize_bilinear(&square, spec.width, spec.height);
+            let scale = spec.width as f32 / side as f32;
+            (out, Placement { scale_x: scale, scale_y: scale, pad_x: px as f32 * scale, pad_y: py as f32 * scale })
+        }
         "height" => {
             let nh = spec.height;
             let nw =

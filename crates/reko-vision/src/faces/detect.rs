@@ -1,0 +1,332 @@
+//! Face detection with MediaPipe's single-shot detectors (BlazeFace front/back, full range): anchor
+//! decoding, an image pyramid of whole-image and tiled passes so that small faces in large photos are
+//! seen at a size the network handles, and weighted non-maximum suppression over all passes.
+
+use image::RgbImage;
+use ndarray::ArrayD;
+use reko_inference::boxes::{BBox, nms, sigmoid};
+use reko_inference::preprocess::{ChannelOrder, Layout, Normalization, letterbox, to_tensor};
+use reko_inference::{InferenceError, Runtime};
+
+/// One detected face in image pixels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectedFace {
+    pub bbox: BBox,
+    /// 0..1.
+    pub score: f32,
+    /// MediaPipe detectors' six keypoints in image pixels: right eye, left eye, nose tip, mouth centre,
+    /// right ear tragion, left ear tragion ("right" is the subject's right, on the image's left). Empty
+    /// for detectors without keypoints (SSD).
+    pub keypoints: Vec<(f32, f32)>,
+}
+
+/// The detector networks reko can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DetectorKind {
+    /// BlazeFace back-camera model, 256 × 256.
+    BlazeFaceBack,
+    /// BlazeFace front-camera (short-range) model, 128 × 128.
+    BlazeFaceFront,
+    /// MediaPipe full-range model, 192 × 192.
+    FullRange,
+    /// face-api's SSD MobileNetV1 (trained on WIDER FACE), 512 × 512, no keypoints.
+    FaceApiSsd,
+}
+
+impl DetectorKind {
+    pub const ALL: [DetectorKind; 4] =
+        [DetectorKind::BlazeFaceBack, DetectorKind::BlazeFaceFront, DetectorKind::FullRange, DetectorKind::FaceApiSsd];
+
+    pub fn model_id(self) -> &'static str {
+        match self {
+            DetectorKind::BlazeFaceBack => "blazeface-back",
+            DetectorKind::BlazeFaceFront => "blazeface-front",
+            DetectorKind::FullRange => "facemesh-detection-full",
+            DetectorKind::FaceApiSsd => "faceapi-ssd",
+        }
+    }
+
+    pub fn input_size(self) -> u32 {
+        match self {
+            DetectorKind::BlazeFaceBack => 256,
+            DetectorKind::BlazeFaceFront => 128,
+            DetectorKind::FullRange => 192,
+            DetectorKind::FaceApiSsd => 512,
+        }
+    }
+
+    /// Anchor centres (normalised) in output order: per layer group, row-major cells, anchors per cell.
+    fn anchors(self) -> Vec<(f32, f32)> {
+        let size = self.input_size();
+        // (stride, anchors per cell) after merging MediaPipe's layers of equal stride.
+        let layers: &[(u32, usize)] = match self {
+            DetectorKind::BlazeFaceBack => &[(16, 2), (32, 6)],
+            DetectorKind::BlazeFaceFront => &[(8, 2), (16, 6)],
+            DetectorKind::FullRange => &[(4, 1)],
+            // The SSD decodes its own anchors inside the converted graph.
+            DetectorKind::FaceApiSsd => &[],
+        };
+        let mut anchors = Vec::new();
+        for &(stride, per_cell) in layers {
+            let cells = size / stride;
+            for y in 0..cells {
+                for x in 0..cells {
+                    let centre = ((x as f32 + 0.5) / cells as f32, (y as f32 + 0.5) / cells as f32);
+                    anchors.extend(std::iter::repeat_n(centre, per_cell));
+                }
+            }
+        }
+        anchors
+    }
+}
+
+/// Raw network outputs as (regressors [N,16], logits [N]) in anchor order.
+fn raw_outputs(kind: DetectorKind, outputs: &[(String, ArrayD<f32>)]) -> (Vec<[f32; 16]>, Vec<f32>) {
+    let rows = |a: &ArrayD<f32>, cols: usize| -> Vec<Vec<f32>> {
+        let flat: Vec<f32> = a.iter().copied().collect();
+        flat.chunks(cols).map(<[f32]>::to_vec).collect()
+    };
+    let (mut regs, mut logits): (Vec<Vec<f32>>, Vec<f32>) = (Vec::new(), Vec::new());
+    match kind {
+        DetectorKind::BlazeFaceBack | DetectorKind::BlazeFaceFront => {
+            // Two heads (512 fine-layer anchors, then 384 coarse): regressors [N,16] and logits [N,1],
+            // told apart by shape since the converted graphs name them differently.
+            let mut heads: Vec<&ArrayD<f32>> = outputs.iter().map(|(_, a)| a).collect();
+            heads.sort_by_key(|a| std::cmp::Reverse(a.shape()[1]));
+            for pair in heads.chunks(2) {
+                let (r, s) = if pair[0].shape()[2] == 16 { (pair[0], pair[1]) } else { (pair[1], pair[0]) };
+                regs.extend(rows(r, 16));
+                logits.extend(s.iter().copied());
+            }
+        }
+        DetectorKind::FaceApiSsd => unreachable!("the SSD has no MediaPipe regressors"),
+        DetectorKind::FullRange => {
+            // [N, 17]: the score logit, then the 16 regressors.
+            let all = &outputs.iter().find(|(n, _)| n == "Identity:0").expect("full-range output").1;
+            for row in rows(all, 17) {
+                logits.push(row[0]);
+                regs.push(row[1..].to_vec());
+            }
+        }
+    }
+    let regs = regs.into_iter().map(|r| r.try_into().expect("16 regressors")).collect();
+    (regs, logits)
+}
+
+/// A detector network with its decoding; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct FaceDetector {
+    pub kind: DetectorKind,
+    /// Faces below this score are dropped (0..1).
+    pub min_score: f32,
+    /// Overlap above which two detections are the same face.
+    pub nms_iou: f32,
+    /// Also run tiles of this many input sizes per tile side on large images (0: whole image only).
+    pub tiling: bool,
+    anchors: Vec<(f32, f32)>,
+}
+
+impl FaceDetector {
+    pub fn new(kind: DetectorKind) -> FaceDetector {
+        FaceDetector { kind, min_score: 0.5, nms_iou: 0.3, tiling: true, anchors: kind.anchors() }
+    }
+
+    /// Detects faces in `image`, best first.
+    pub fn detect(&self, runtime: &Runtime, image: &RgbImage) -> Result<Vec<DetectedFace>, InferenceError> {
+        let (width, height) = image.dimensions();
+        let mut candidates = Vec::new();
+        for (x0, y0, (w, h)) in self.views(image) {
+            let view = image::imageops::crop_imm(image, x0, y0, w, h).to_image();
+            let faces = self.detect_view(runtime, &view, x0 as f32, y0 as f32)?;
+            if (w, h) == (width, height) {
+                candidates.extend(faces);
+                continue;
+            }
+            // In a tile, a face cut by an inner edge is a fragment, and a face larger than half the tile
+            // is better seen by a coarser view: both are left to the other views.
+            let margin = 0.02 * w as f32;
+            let (left, top, right, bottom) = (x0 as f32, y0 as f32, (x0 + w) as f32, (y0 + h) as f32);
+            candidates.extend(faces.into_iter().filter(|f| {
+                let b = &f.bbox;
+                (x0 == 0 || b.x1 > left + margin)
+                    && (y0 == 0 || b.y1 > top + margin)
+                    && (x0 + w == width || b.x2 < right - margin)
+                    && (y0 + h == height || b.y2 < bottom - margin)
+                    && b.width() < 0.5 * w as f32
+            }));
+        }
+        Ok(weighted_nms(candidates, self.nms_iou))
+    }
+
+    /// The whole image, then square tiles overlapping by a third, halving in size down to half the
+    /// network input, so that small faces in large photos are seen at a size the network handles.
+    fn views(&self, image: &RgbImage) -> Vec<(u32, u32, (u32, u32))> {
+        let (w, h) = image.dimensions();
+        let mut views = vec![(0, 0, (w, h))];
+        if !self.tiling {
+            return views;
+        }
+        let mut tile = w.max(h) / 2;
+        // The finest tiles are half the network's input, i.e. seen at twice their size.
+        let smallest = self.kind.input_size() / 2;
+        while tile >= smallest {
+            let step = tile * 2 / 3;
+            let positions = |len: u32| -> Vec<u32> {
+                if len <= tile {
+                    return vec![0];
+                }
+                let mut p: Vec<u32> = (0..).map(|i| i * step).take_while(|&s| s + tile < len).collect();
+                p.push(len - tile);
+                p
+            };
+            for y in positions(h) {
+                for x in positions(w) {
+                    views.push((x, y, (tile.min(w), tile.min(h))));
+                }
+            }
+            tile /= 2;
+        }
+        views
+    }
+
+    fn detect_view(
+        &self,
+        runtime: &Runtime,
+        view: &RgbImage,
+        offset_x: f32,
+        offset_y: f32,
+    ) -> Result<Vec<DetectedFace>, InferenceError> {
+        let size = self.kind.input_size();
+        let session = runtime.session(self.kind.model_id())?;
+        let name = session.info.inputs[0].name.clone();
+        if self.kind == DetectorKind::FaceApiSsd {
+            let spec = session.info.preprocessing.clone().expect("the manifest gives preprocessing");
+            let (tensor, placement) = reko_inference::preprocess::prepare(view, &spec, size);
+            let outputs = session.run(vec![(name.as_str(), tensor.view().into_dyn())])?;
+            let by_name = |n: &str| outputs.iter().find(|(o, _)| o == n).map(|(_, a)| a).expect("SSD output");
+            let (boxes, scores) = (by_name("boxes"), by_name("scores"));
+            let boxes: Vec<f32> = boxes.iter().copied().collect();
+            let mut faces = Vec::new();
+            for (i, &score) in scores.iter().enumerate() {
+                if score < self.min_score {
+                    continue;
+                }
+                // [ymin, xmin, ymax, xmax] normalised to the padded square.
+                let b = &boxes[i * 4..i * 4 + 4];
+                let to_image = |x: f32, y: f32| {
+                    let (vx, vy) = placement.to_image(x.clamp(0.0, 1.0) * size as f32, y.clamp(0.0, 1.0) * size as f32);
+                    (vx + offset_x, vy + offset_y)
+                };
+                let (x1, y1) = to_image(b[1], b[0]);
+                let (x2, y2) = to_image(b[3], b[2]);
+                faces.push(DetectedFace { bbox: BBox { x1, y1, x2, y2 }, score, keypoints: Vec::new() });
+            }
+            return Ok(faces);
+        }
+        let (input, placement) = letterbox(view, size, size, [0, 0, 0]);
+        let tensor = to_tensor(&input, Layout::Nhwc, ChannelOrder::Rgb, Normalization::SIGNED_UNIT);
+        let outputs = session.run(vec![(name.as_str(), tensor.view().into_dyn())])?;
+        let (regs, logits) = raw_outputs(self.kind, &outputs);
+        let scale = size as f32;
+        let mut faces = Vec::new();
+        for ((anchor, reg), logit) in self.anchors.iter().zip(&regs).zip(&logits) {
+            let score = sigmoid(logit.clamp(-100.0, 100.0));
+            if score < self.min_score {
+                continue;
+            }
+            // Model pixels → view pixels → image pixels.
+            let to_image = |x: f32, y: f32| {
+                let (vx, vy) = placement.to_image(x * scale, y * scale);
+                (vx + offset_x, vy + offset_y)
+            };
+            let (cx, cy) = (reg[0] / scale + anchor.0, reg[1] / scale + anchor.1);
+            let (w, h) = (reg[2] / scale, reg[3] / scale);
+            let (x1, y1) = to_image(cx - w / 2.0, cy - h / 2.0);
+            let (x2, y2) = to_image(cx + w / 2.0, cy + h / 2.0);
+            let keypoints = (0..6)
+                .map(|k| to_image(reg[4 + 2 * k] / scale + anchor.0, reg[5 + 2 * k] / scale + anchor.1))
+                .collect();
+            faces.push(DetectedFace { bbox: BBox { x1, y1, x2, y2 }, score, keypoints });
+        }
+        Ok(faces)
+    }
+}
+
+/// MediaPipe's weighted NMS: each kept face is the score-weighted mean of the detections it absorbs,
+/// which steadies boxes from overlapping tiles and scales.
+pub fn weighted_nms(mut faces: Vec<DetectedFace>, iou: f32) -> Vec<DetectedFace> {
+    faces.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let boxes: Vec<BBox> = faces.iter().map(|f| f.bbox).collect();
+    let scores: Vec<f32> = faces.iter().map(|f| f.score).collect();
+    let kept = nms(&boxes, &scores, iou);
+    let mut absorbed = vec![false; faces.len()];
+    let mut out = Vec::with_capacity(kept.len());
+    for &k in &kept {
+        let points = faces[k].keypoints.len();
+        let mut total = 0.0f32;
+        let mut acc = vec![0.0f32; 4 + 2 * points];
+        for (i, face) in faces.iter().enumerate() {
+            if absorbed[i] || face.bbox.iou(&faces[k].bbox) <= iou || face.keypoints.len() != points {
+                continue;
+            }
+            absorbed[i] = true;
+            let values = [face.bbox.x1, face.bbox.y1, face.bbox.x2, face.bbox.y2];
+            let coords = face.keypoints.iter().flat_map(|&(x, y)| [x, y]);
+            for (a, v) in acc.iter_mut().zip(values.into_iter().chain(coords)) {
+                *a += v * face.score;
+            }
+            total += face.score;
+        }
+        let m: Vec<f32> = acc.iter().map(|a| a / total).collect();
+        out.push(DetectedFace {
+            bbox: BBox { x1: m[0], y1: m[1], x2: m[2], y2: m[3] },
+            score: faces[k].score,
+            keypoints: (0..points).map(|p| (m[4 + 2 * p], m[5 + 2 * p])).collect(),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anchor_counts_match_the_networks() {
+        assert_eq!(DetectorKind::BlazeFaceBack.anchors().len(), 896);
+        assert_eq!(DetectorKind::BlazeFaceFront.anchors().len(), 896);
+        assert_eq!(DetectorKind::FullRange.anchors().len(), 2304);
+        let front = DetectorKind::BlazeFaceFront.anchors();
+        assert_eq!(front[0], (0.5 / 16.0, 0.5 / 16.0));
+        assert_eq!(front[1], front[0]);
+        assert_eq!(front[512], (0.5 / 8.0, 0.5 / 8.0));
+    }
+
+    #[test]
+    fn tiles_cover_the_image() {
+        let detector = FaceDetector::new(DetectorKind::FullRange);
+        let image = RgbImage::new(1600, 1000);
+        let views = detector.views(&image);
+        assert_eq!(views[0], (0, 0, (1600, 1000)));
+        for &(x, y, (w, h)) in &views[1..] {
+            assert!(x + w <= 1600 && y + h <= 1000);
+        }
+        // The finest tiles reach the right and bottom edges.
+        assert!(views.iter().any(|&(x, _, (w, _))| x + w == 1600 && w < 800));
+        assert_eq!(FaceDetector { tiling: false, ..detector }.views(&image).len(), 1);
+    }
+
+    #[test]
+    fn weighted_nms_merges_overlaps_by_score() {
+        let face = |x: f32, score: f32| DetectedFace {
+            bbox: BBox { x1: x, y1: 0.0, x2: x + 10.0, y2: 10.0 },
+            score,
+            keypoints: vec![(x, 0.0); 6],
+        };
+        let merged = weighted_nms(vec![face(0.0, 0.9), face(1.0, 0.3), face(50.0, 0.8)], 0.3);
+        assert_eq!(merged.len(), 2);
+        assert!((merged[0].bbox.x1 - 0.25).abs() < 1e-5, "{:?}", merged[0].bbox);
+        assert_eq!(merged[0].score, 0.9);
+        assert_eq!(merged[1].bbox.x1, 50.0);
+    }
+}

@@ -1,0 +1,58 @@
+//! Face embeddings: each face aligned to the standard 112 × 112 five-point template by a similarity
+//! transform, embedded by MobileFaceNet together with its mirror image (test-time flip), L2-normalised.
+
+use image::RgbImage;
+use reko_inference::align::{estimate_similarity, warp};
+use reko_inference::preprocess::{ChannelOrder, Layout, Normalization, to_tensor};
+use reko_inference::{InferenceError, Runtime};
+
+pub const EMBEDDING_MODEL: &str = "mobilefacenet";
+pub const EMBEDDING_SIZE: usize = 192;
+
+/// The five-point template for 112 × 112 crops (eyes, nose tip, mouth corners; viewer's left first).
+pub const TEMPLATE_112: [(f32, f32); 5] =
+    [(38.2946, 51.6963), (73.5318, 51.5014), (56.0252, 71.7366), (41.5493, 92.3655), (70.7299, 92.2041)];
+
+/// The aligned 112 × 112 crop of a face given its five points.
+pub fn align(image: &RgbImage, five: &[(f32, f32); 5]) -> RgbImage {
+    let transform = estimate_similarity(five, &TEMPLATE_112);
+    warp(image, &transform, 112, 112)
+}
+
+/// Unit-length embeddings of aligned crops, one per crop, in one batch (each with its mirror).
+pub fn embed(runtime: &Runtime, aligned: &[RgbImage]) -> Result<Vec<Vec<f32>>, InferenceError> {
+    if aligned.is_empty() {
+        return Ok(Vec::new());
+    }
+    let session = runtime.session(EMBEDDING_MODEL)?;
+    let spec = session.info.preprocessing.clone().expect("the manifest gives preprocessing");
+    let norm = Normalization { mean: spec.mean, std: spec.std };
+    let mut tensors = Vec::with_capacity(aligned.len() * 2);
+    for crop in aligned {
+        tensors.push(to_tensor(crop, Layout::Nhwc, ChannelOrder::Rgb, norm));
+        tensors.push(to_tensor(&image::imageops::flip_horizontal(crop), Layout::Nhwc, ChannelOrder::Rgb, norm));
+    }
+    let views: Vec<_> = tensors.iter().map(|t| t.view()).collect();
+    let batch = ndarray::concatenate(ndarray::Axis(0), &views).expect("same shapes");
+    let name = session.info.inputs[0].name.clone();
+    let outputs = session.run(vec![(name.as_str(), batch.view().into_dyn())])?;
+    let flat: Vec<f32> = outputs[0].1.iter().copied().collect();
+    Ok((0..aligned.len())
+        .map(|i| {
+            let a = &flat[2 * i * EMBEDDING_SIZE..(2 * i + 1) * EMBEDDING_SIZE];
+            let b = &flat[(2 * i + 1) * EMBEDDING_SIZE..(2 * i + 2) * EMBEDDING_SIZE];
+            normalize(a.iter().zip(b).map(|(x, y)| x + y).collect())
+        })
+        .collect())
+}
+
+pub fn normalize(mut v: Vec<f32>) -> Vec<f32> {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    v.iter_mut().for_each(|x| *x /= norm);
+    v
+}
+
+/// Cosine similarity of two unit vectors.
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}

@@ -1,0 +1,127 @@
+//! Dense landmarks (the 68-point iBUG layout, from face-api's landmark network) and the 30 Rekognition
+//! landmark types derived from them. "Left" and "right" are the viewer's, as in Rekognition's output.
+
+use image::RgbImage;
+use reko_inference::boxes::BBox;
+use reko_inference::preprocess::{ChannelOrder, Layout, Normalization, resize_bilinear, to_tensor};
+use reko_inference::{InferenceError, Runtime};
+
+pub const LANDMARK_MODEL: &str = "faceapi-landmark68";
+
+/// 68 points in image pixels.
+pub type Points68 = [(f32, f32); 68];
+
+/// The square crop face-api's networks see: the detection box padded to a square about its centre.
+pub fn landmark_crop(bbox: &BBox) -> BBox {
+    let side = bbox.width().max(bbox.height()).max(1.0);
+    let (cx, cy) = ((bbox.x1 + bbox.x2) / 2.0, (bbox.y1 + bbox.y2) / 2.0);
+    BBox { x1: cx - side / 2.0, y1: cy - side / 2.0, x2: cx + side / 2.0, y2: cy + side / 2.0 }
+}
+
+/// Cuts `region` (may extend past the image, filled black) and resizes it to `size` × `size`.
+pub fn square_crop(image: &RgbImage, region: &BBox, size: u32) -> RgbImage {
+    let side = region.width().round().max(1.0) as u32;
+    let (x0, y0) = (region.x1.round() as i64, region.y1.round() as i64);
+    let mut square = RgbImage::new(side, side);
+    image::imageops::replace(&mut square, image, -x0, -y0);
+    resize_bilinear(&square, size, size)
+}
+
+/// Runs the 68-point network on each face's crop, in one batch.
+pub fn landmarks68(runtime: &Runtime, image: &RgbImage, boxes: &[BBox]) -> Result<Vec<Points68>, InferenceError> {
+    if boxes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let session = runtime.session(LANDMARK_MODEL)?;
+    let spec = session.info.preprocessing.clone().expect("the manifest gives preprocessing");
+    let norm = Normalization { mean: spec.mean, std: spec.std };
+    let crops: Vec<BBox> = boxes.iter().map(landmark_crop).collect();
+    let tensors: Vec<_> =
+        crops.iter().map(|c| to_tensor(&square_crop(image, c, 112), Layout::Nhwc, ChannelOrder::Rgb, norm)).collect();
+    let views: Vec<_> = tensors.iter().map(|t| t.view()).collect();
+    let batch = ndarray::concatenate(ndarray::Axis(0), &views).expect("same shapes");
+    let name = session.info.inputs[0].name.clone();
+    let outputs = session.run(vec![(name.as_str(), batch.view().into_dyn())])?;
+    let flat: Vec<f32> = outputs[0].1.iter().copied().collect();
+    Ok(crops
+        .iter()
+        .enumerate()
+        .map(|(i, crop)| {
+            let mut points = [(0.0, 0.0); 68];
+            for (k, p) in points.iter_mut().enumerate() {
+                let (u, v) = (flat[i * 136 + 2 * k], flat[i * 136 + 2 * k + 1]);
+                *p = (crop.x1 + u * crop.width(), crop.y1 + v * crop.height());
+            }
+            points
+        })
+        .collect())
+}
+
+fn mean(points: &Points68, indices: &[usize]) -> (f32, f32) {
+    let n = indices.len() as f32;
+    let (sx, sy) = indices.iter().fold((0.0, 0.0), |(ax, ay), &i| (ax + points[i].0, ay + points[i].1));
+    (sx / n, sy / n)
+}
+
+/// The five DEFAULT landmarks: eyeLeft, eyeRight, nose, mouthLeft, mouthRight.
+pub fn five_points(points: &Points68) -> [(f32, f32); 5] {
+    [
+        mean(points, &[36, 37, 38, 39, 40, 41]),
+        mean(points, &[42, 43, 44, 45, 46, 47]),
+        points[30],
+        points[48],
+        points[54],
+    ]
+}
+
+/// All 30 Rekognition landmark types, in Rekognition's order, from the 68 points. The pupils are the
+/// eye centres (reko has no iris model in this pipeline yet).
+pub fn rekognition_landmarks(points: &Points68) -> Vec<(&'static str, (f32, f32))> {
+    let [eye_left, eye_right, nose, mouth_left, mouth_right] = five_points(points);
+    vec![
+        ("eyeLeft", eye_left),
+        ("eyeRight", eye_right),
+        ("mouthLeft", mouth_left),
+        ("mouthRight", mouth_right),
+        ("nose", nose),
+        ("leftEyeBrowLeft", points[17]),
+        ("leftEyeBrowUp", points[19]),
+        ("leftEyeBrowRight", points[21]),
+        ("rightEyeBrowLeft", points[22]),
+        ("rightEyeBrowUp", points[24]),
+        ("rightEyeBrowRight", points[26]),
+        ("leftEyeLeft", points[36]),
+        ("leftEyeRight", points[39]),
+        ("leftEyeUp", mean(points, &[37, 38])),
+        ("leftEyeDown", mean(points, &[40, 41])),
+        ("rightEyeLeft", points[42]),
+        ("rightEyeRight", points[45]),
+        ("rightEyeUp", mean(points, &[43, 44])),
+        ("rightEyeDown", mean(points, &[46, 47])),
+        ("noseLeft", points[31]),
+        ("noseRight", points[35]),
+        ("mouthUp", points[51]),
+        ("mouthDown", points[57]),
+        ("leftPupil", eye_left),
+        ("rightPupil", eye_right),
+        ("upperJawlineLeft", points[1]),
+        ("midJawlineLeft", points[4]),
+        ("chinBottom", points[8]),
+        ("midJawlineRight", points[12]),
+        ("upperJawlineRight", points[15]),
+    ]
+}
+
+/// Eye openness: the eye aspect ratio (height over width) of both eyes, averaged.
+pub fn eye_aspect_ratio(points: &Points68) -> f32 {
+    let d = |a: usize, b: usize| ((points[a].0 - points[b].0).powi(2) + (points[a].1 - points[b].1).powi(2)).sqrt();
+    let eye = |p: [usize; 6]| (d(p[1], p[5]) + d(p[2], p[4])) / (2.0 * d(p[0], p[3]).max(1e-3));
+    (eye([36, 37, 38, 39, 40, 41]) + eye([42, 43, 44, 45, 46, 47])) / 2.0
+}
+
+/// Mouth openness: the inner lips' gap over the mouth's width.
+pub fn mouth_open_ratio(points: &Points68) -> f32 {
+    let gap = ((points[62].0 - points[66].0).powi(2) + (points[62].1 - points[66].1).powi(2)).sqrt();
+    let width = ((points[48].0 - points[54].0).powi(2) + (points[48].1 - points[54].1).powi(2)).sqrt();
+    gap / width.max(1e-3)
+}

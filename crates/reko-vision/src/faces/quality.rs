@@ -1,0 +1,51 @@
+//! Face image quality from pixels: brightness (mean luma) and sharpness (variance of the Laplacian of
+//! the face crop at a fixed size), both on 0–100 where higher is brighter or sharper.
+
+use image::RgbImage;
+
+/// Side of the grey crop both measures are taken on, so that they do not depend on the face's size.
+pub const QUALITY_SIZE: u32 = 96;
+
+/// Laplacian variance at which sharpness reads 50.
+const SHARPNESS_HALF: f32 = 150.0;
+
+/// (brightness, sharpness) of an RGB face crop.
+pub fn measure(face: &RgbImage) -> (f32, f32) {
+    let crop = reko_inference::preprocess::resize_bilinear(face, QUALITY_SIZE, QUALITY_SIZE);
+    let n = QUALITY_SIZE as usize;
+    let luma: Vec<f32> =
+        crop.pixels().map(|p| 0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2])).collect();
+    let brightness = luma.iter().sum::<f32>() / luma.len() as f32 / 255.0 * 100.0;
+    let mut laplacian = Vec::with_capacity((n - 2) * (n - 2));
+    for y in 1..n - 1 {
+        for x in 1..n - 1 {
+            let c = luma[y * n + x];
+            laplacian.push(
+                luma[(y - 1) * n + x] + luma[(y + 1) * n + x] + luma[y * n + x - 1] + luma[y * n + x + 1] - 4.0 * c,
+            );
+        }
+    }
+    let mean = laplacian.iter().sum::<f32>() / laplacian.len() as f32;
+    let variance = laplacian.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / laplacian.len() as f32;
+    let sharpness = 100.0 * variance / (variance + SHARPNESS_HALF);
+    (brightness, sharpness)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn brightness_and_sharpness_order_images_as_expected() {
+        let flat_dark = RgbImage::from_pixel(50, 50, image::Rgb([20, 20, 20]));
+        let flat_bright = RgbImage::from_pixel(50, 50, image::Rgb([230, 230, 230]));
+        let checker = RgbImage::from_fn(96, 96, |x, y| {
+            if (x / 2 + y / 2) % 2 == 0 { image::Rgb([0, 0, 0]) } else { image::Rgb([255, 255, 255]) }
+        });
+        let (b_dark, s_flat) = measure(&flat_dark);
+        let (b_bright, _) = measure(&flat_bright);
+        let (_, s_checker) = measure(&checker);
+        assert!(b_dark < 10.0 && b_bright > 85.0);
+        assert!(s_flat < 1.0 && s_checker > 90.0, "{s_flat} {s_checker}");
+    }
+}
