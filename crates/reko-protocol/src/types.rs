@@ -94,3 +94,153 @@ pub struct ListTagsForResourceResponse {
 /// The empty response of TagResource and UntagResource.
 #[derive(Debug, Serialize)]
 pub struct EmptyResponse {}
+
+/// An image: inline bytes (base64 on the wire) or an S3 object.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Image {
+    pub bytes: Option<String>,
+    pub s3_object: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DetectFacesRequest {
+    pub image: Image,
+    #[serde(default)]
+    pub attributes: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DetectFacesResponse {
+    pub face_details: Vec<FaceDetail>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BoundingBox {
+    pub width: f32,
+    pub height: f32,
+    pub left: f32,
+    pub top: f32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Landmark {
+    #[serde(rename = "Type")]
+    pub kind: String,
+    #[serde(rename = "X")]
+    pub x: f32,
+    #[serde(rename = "Y")]
+    pub y: f32,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Pose {
+    pub roll: f32,
+    pub yaw: f32,
+    pub pitch: f32,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImageQuality {
+    pub brightness: f32,
+    pub sharpness: f32,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AgeRange {
+    pub low: u32,
+    pub high: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Gender {
+    pub value: String,
+    pub confidence: f32,
+}
+
+/// Smile, EyesOpen, MouthOpen, ...: a yes/no answer with its confidence.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BoolAttribute {
+    pub value: bool,
+    pub confidence: f32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Emotion {
+    #[serde(rename = "Type")]
+    pub kind: String,
+    #[serde(rename = "Confidence")]
+    pub confidence: f32,
+}
+
+/// A face as DetectFaces reports it; attributes reko does not compute are left out, never invented.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FaceDetail {
+    pub bounding_box: BoundingBox,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub age_range: Option<AgeRange>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smile: Option<BoolAttribute>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gender: Option<Gender>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eyes_open: Option<BoolAttribute>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mouth_open: Option<BoolAttribute>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emotions: Option<Vec<Emotion>>,
+    pub landmarks: Vec<Landmark>,
+    pub pose: Pose,
+    pub quality: ImageQuality,
+    pub confidence: f32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CompareFacesRequest {
+    pub source_image: Image,
+    pub target_image: Image,
+    pub similarity_threshold: Option<f32>,
+    pub quality_filter: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ComparedSourceImageFace {
+    pub bounding_box: BoundingBox,
+    pub confidence: f32,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ComparedFace {
+    pub bounding_box: BoundingBox,
+    pub confidence: f32,
+    pub landmarks: Vec<Landmark>,
+    pub pose: Pose,
+    pub quality: ImageQuality,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CompareFacesMatch {
+    pub similarity: f32,
+    pub face: ComparedFace,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CompareFacesResponse {
+    pub source_image_face: ComparedSourceImageFace,
+    pub face_matches: Vec<CompareFacesMatch>,
+    pub unmatched_faces: Vec<ComparedFace>,
+}

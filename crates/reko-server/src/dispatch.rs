@@ -3,7 +3,8 @@
 
 use reko_protocol::types::*;
 use reko_protocol::{ApiError, ErrorCode};
-use reko_service::{Scope, Service, ServiceError};
+use reko_service::{QualityFilter, Scope, Service, ServiceError};
+use reko_vision::faces::{FaceAnalysis, landmarks};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -12,9 +13,11 @@ use crate::errors;
 
 /// The operations reko implements today (the README's table lists the same).
 pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
+    "CompareFaces",
     "CreateCollection",
     "DeleteCollection",
     "DescribeCollection",
+    "DetectFaces",
     "ListCollections",
     "ListTagsForResource",
     "TagResource",
@@ -78,6 +81,41 @@ pub async fn dispatch(
             let tags = call.run(move |s| s.list_tags_for_resource(&scope, &req.resource_arn)).await?;
             encode(ListTagsForResourceResponse { tags })
         }
+        "DetectFaces" => {
+            let req: DetectFacesRequest = decode(body)?;
+            let bytes = image_bytes(&req.image)?;
+            let selection = AttributeSelection::parse(&req.attributes);
+            let attributes = selection.any_attribute();
+            let analyzed = call.run(move |s| s.detect_faces(&bytes, attributes)).await?;
+            let face_details =
+                analyzed.faces.iter().map(|f| face_detail(f, analyzed.width, analyzed.height, &selection)).collect();
+            encode(DetectFacesResponse { face_details })
+        }
+        "CompareFaces" => {
+            let req: CompareFacesRequest = decode(body)?;
+            let (source, target) = (image_bytes(&req.source_image)?, image_bytes(&req.target_image)?);
+            let threshold = req.similarity_threshold.unwrap_or(80.0);
+            let filter = QualityFilter::parse(req.quality_filter.as_deref());
+            let result = call.run(move |s| s.compare_faces(&source, &target, threshold, filter)).await?;
+            let (sw, sh) = (result.source.width, result.source.height);
+            let (tw, th) = (result.target.width, result.target.height);
+            let source_face = &result.source.faces[0];
+            encode(CompareFacesResponse {
+                source_image_face: ComparedSourceImageFace {
+                    bounding_box: bounding_box(&source_face.bbox, sw, sh),
+                    confidence: percent(source_face.score),
+                },
+                face_matches: result
+                    .matches
+                    .iter()
+                    .map(|(face, similarity)| CompareFacesMatch {
+                        similarity: *similarity,
+                        face: compared_face(face, tw, th),
+                    })
+                    .collect(),
+                unmatched_faces: result.unmatched.iter().map(|f| compared_face(f, tw, th)).collect(),
+            })
+        }
         other => Err(ApiError::new(
             ErrorCode::UnsupportedOperation,
             format!("reko does not implement {other} yet; the README lists the operations it supports."),
@@ -113,4 +151,127 @@ fn decode<T: DeserializeOwned>(body: Value) -> Result<T, ApiError> {
 
 fn encode<T: Serialize>(response: T) -> Result<Value, ApiError> {
     Ok(serde_json::to_value(response).expect("responses serialise"))
+}
+
+/// The bytes of an `Image`: reko reads inline bytes; S3 objects come with object storage support.
+fn image_bytes(image: &Image) -> Result<Vec<u8>, ApiError> {
+    match (&image.bytes, &image.s3_object) {
+        (Some(encoded), _) => {
+            use base64::Engine as _;
+            reko_protocol::validate::BASE64
+                .decode(encoded)
+                .map_err(|_| ApiError::new(ErrorCode::Serialization, "Image.Bytes is not valid base64"))
+        }
+        (None, Some(_)) => {
+            Err(ApiError::new(ErrorCode::InvalidS3Object, "reko does not read S3 objects yet; send the image as Bytes"))
+        }
+        (None, None) => Err(ApiError::new(ErrorCode::InvalidParameter, "Image must have Bytes or S3Object")),
+    }
+}
+
+/// Which attributes DetectFaces returns: DEFAULT, ALL, or DEFAULT plus the named ones.
+#[derive(Debug, Clone)]
+struct AttributeSelection {
+    all: bool,
+    named: Vec<String>,
+}
+
+impl AttributeSelection {
+    fn parse(requested: &[String]) -> AttributeSelection {
+        AttributeSelection { all: requested.iter().any(|a| a == "ALL"), named: requested.to_vec() }
+    }
+
+    fn wants(&self, name: &str) -> bool {
+        self.all || self.named.iter().any(|n| n == name)
+    }
+
+    /// Whether any attribute that needs the attribute networks is asked for.
+    fn any_attribute(&self) -> bool {
+        ["AGE_RANGE", "GENDER", "EMOTIONS", "SMILE", "EYES_OPEN", "MOUTH_OPEN"].iter().any(|a| self.wants(a))
+    }
+}
+
+fn percent(score: f32) -> f32 {
+    (score * 100.0).clamp(0.0, 100.0)
+}
+
+fn bounding_box(b: &reko_inference::boxes::BBox, width: u32, height: u32) -> BoundingBox {
+    let (w, h) = (width as f32, height as f32);
+    BoundingBox { width: b.width() / w, height: b.height() / h, left: b.x1 / w, top: b.y1 / h }
+}
+
+fn landmark_list(face: &FaceAnalysis, width: u32, height: u32, all: bool) -> Vec<Landmark> {
+    let mut points = landmarks::rekognition_landmarks(&face.points);
+    if !all {
+        points.truncate(5);
+    }
+    points
+        .into_iter()
+        .map(|(kind, (x, y))| Landmark { kind: kind.to_owned(), x: x / width as f32, y: y / height as f32 })
+        .collect()
+}
+
+fn yes_no(value: bool, confidence: f32) -> BoolAttribute {
+    BoolAttribute { value, confidence: confidence.clamp(50.0, 100.0) }
+}
+
+fn face_detail(face: &FaceAnalysis, width: u32, height: u32, selection: &AttributeSelection) -> FaceDetail {
+    let mut detail = FaceDetail {
+        bounding_box: bounding_box(&face.bbox, width, height),
+        age_range: None,
+        smile: None,
+        gender: None,
+        eyes_open: None,
+        mouth_open: None,
+        emotions: None,
+        landmarks: landmark_list(face, width, height, selection.all),
+        pose: Pose { roll: face.pose.roll, yaw: face.pose.yaw, pitch: face.pose.pitch },
+        quality: ImageQuality { brightness: face.quality.0, sharpness: face.quality.1 },
+        confidence: percent(face.score),
+    };
+    let Some(a) = &face.attributes else { return detail };
+    if selection.wants("AGE_RANGE") {
+        let spread = (a.age * 0.15).max(3.0);
+        detail.age_range =
+            Some(AgeRange { low: (a.age - spread).max(0.0).floor() as u32, high: (a.age + spread).ceil() as u32 });
+    }
+    if selection.wants("GENDER") {
+        let male = a.male >= 0.5;
+        let value = if male { "Male" } else { "Female" }.to_owned();
+        detail.gender = Some(Gender { value, confidence: percent(a.male.max(1.0 - a.male)) });
+    }
+    // face-api's expression classes as Rekognition's emotion types (it has no CONFUSED class).
+    const EMOTIONS: [&str; 7] = ["CALM", "HAPPY", "SAD", "ANGRY", "FEAR", "DISGUSTED", "SURPRISED"];
+    if selection.wants("EMOTIONS") {
+        let mut emotions: Vec<Emotion> = EMOTIONS
+            .iter()
+            .zip(a.expressions)
+            .map(|(kind, p)| Emotion { kind: (*kind).to_owned(), confidence: percent(p) })
+            .collect();
+        emotions.sort_by(|x, y| y.confidence.total_cmp(&x.confidence));
+        detail.emotions = Some(emotions);
+    }
+    if selection.wants("SMILE") {
+        let happy = a.expressions[1];
+        detail.smile = Some(yes_no(happy >= 0.5, percent(happy.max(1.0 - happy))));
+    }
+    if selection.wants("EYES_OPEN") {
+        let margin = ((a.eye_aspect_ratio - 0.2).abs() / 0.1).min(1.0);
+        detail.eyes_open = Some(yes_no(a.eye_aspect_ratio >= 0.2, 50.0 + 50.0 * margin));
+    }
+    if selection.wants("MOUTH_OPEN") {
+        let margin = ((a.mouth_open_ratio - 0.1).abs() / 0.1).min(1.0);
+        detail.mouth_open = Some(yes_no(a.mouth_open_ratio >= 0.1, 50.0 + 50.0 * margin));
+    }
+    detail
+}
+
+fn compared_face(face: &FaceAnalysis, width: u32, height: u32) -> ComparedFace {
+    ComparedFace {
+        bounding_box: bounding_box(&face.bbox, width, height),
+        confidence: percent(face.score),
+        landmarks: landmark_list(face, width, height, false),
+        pose: Pose { roll: face.pose.roll, yaw: face.pose.yaw, pitch: face.pose.pitch },
+        quality: ImageQuality { brightness: face.quality.0, sharpness: face.quality.1 },
+    }
 }

@@ -12,6 +12,13 @@ pub fn from_service(err: ServiceError, request_id: &str) -> ApiError {
         ServiceError::InvalidArn(_) => ErrorCode::InvalidParameter,
         ServiceError::TooManyTags(_) => ErrorCode::ServiceQuotaExceeded,
         ServiceError::InvalidPaginationToken => ErrorCode::InvalidPaginationToken,
+        ServiceError::InvalidImage(_) => ErrorCode::InvalidImageFormat,
+        ServiceError::ImageTooLarge(_) => ErrorCode::ImageTooLarge,
+        ServiceError::NoFace(_) => ErrorCode::InvalidParameter,
+        ServiceError::ModelsUnavailable | ServiceError::Inference(_) => {
+            tracing::error!(request_id, error = %err, "analysis failure");
+            return internal(request_id);
+        }
         ServiceError::Store(store) => {
             tracing::error!(request_id, error = %store, "storage failure");
             return internal(request_id);

@@ -4,6 +4,7 @@
 
 mod arn;
 mod collections;
+mod faces;
 mod pagination;
 
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use reko_store::{Store, StoreError};
 
 pub use arn::ResourceArn;
 pub use collections::{Collection, CollectionPage};
+pub use faces::{AnalyzedImage, Comparison, QualityFilter, Vision};
 pub use reko_store::Scope;
 
 /// The face model version new collections are created with. It names reko's face pipeline (detector,
@@ -39,6 +41,19 @@ pub enum ServiceError {
     TooManyTags(usize),
     #[error("Invalid pagination token")]
     InvalidPaginationToken,
+    #[error("{0}")]
+    InvalidImage(String),
+    #[error("{0}")]
+    ImageTooLarge(String),
+    /// The named image ("source" or "target") has no face (that passes the quality filter).
+    #[error("Request has invalid parameters: no face found in the {0} image")]
+    NoFace(&'static str),
+    /// reko's own fault: the server runs without its models.
+    #[error("the analysis models are not loaded")]
+    ModelsUnavailable,
+    /// reko's own fault: inference failed.
+    #[error(transparent)]
+    Inference(#[from] reko_inference::InferenceError),
     /// reko's own fault: logged, never shown to the client in detail.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -48,10 +63,17 @@ pub enum ServiceError {
 #[derive(Clone)]
 pub struct Service {
     store: Arc<dyn Store>,
+    vision: Option<Arc<Vision>>,
 }
 
 impl Service {
+    /// A service over `store` without analysis models (collections and tags only).
     pub fn new(store: Arc<dyn Store>) -> Service {
-        Service { store }
+        Service { store, vision: None }
+    }
+
+    /// The same service with the analysis models.
+    pub fn with_vision(self, vision: Arc<Vision>) -> Service {
+        Service { vision: Some(vision), ..self }
     }
 }

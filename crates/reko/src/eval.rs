@@ -34,6 +34,7 @@ pub fn widerface(
     eval_dir: &Path,
     detector: Detector,
     tiling: bool,
+    min_tile: Option<u32>,
     min_score: f32,
     limit: Option<usize>,
 ) -> anyhow::Result<()> {
@@ -45,6 +46,9 @@ pub fn widerface(
     let mut face_detector = FaceDetector::new(detector.into());
     face_detector.tiling = tiling;
     face_detector.min_score = min_score;
+    if let Some(min_tile) = min_tile {
+        face_detector.min_tile = min_tile;
+    }
     let started = Instant::now();
     let mut predictions = Vec::with_capacity(images.len());
     for image in &images {
@@ -56,9 +60,10 @@ pub fn widerface(
     let per_image = started.elapsed().as_secs_f64() * 1000.0 / images.len().max(1) as f64;
     let ap = widerface::average_precision(&images, &predictions);
     println!(
-        "WIDER FACE dev subset ({} images, {} faces), detector {detector:?}, tiling {tiling}, min score {min_score}",
+        "WIDER FACE dev subset ({} images, {} faces), detector {detector:?}, tiling {tiling} down to {} px, min score {min_score}",
         images.len(),
-        images.iter().map(|i| i.faces.len()).sum::<usize>()
+        images.iter().map(|i| i.faces.len()).sum::<usize>(),
+        face_detector.min_tile
     );
     for (name, value) in widerface::LEVELS.iter().zip(ap) {
         println!("  AP {name:<6} {:.3}", value);
@@ -69,4 +74,128 @@ pub fn widerface(
 
 pub fn default_eval_dir(name: &str) -> PathBuf {
     PathBuf::from("../shared/eval").join(name)
+}
+
+/// One LFW pair: two image paths and whether they show the same person.
+struct Pair {
+    a: PathBuf,
+    b: PathBuf,
+    same: bool,
+}
+
+fn lfw_pairs(dir: &Path, file: &str) -> anyhow::Result<Vec<Pair>> {
+    let image = |name: &str, n: &str| -> anyhow::Result<PathBuf> {
+        let n: u32 = n.trim().parse()?;
+        Ok(dir.join("lfw-deepfunneled").join(name).join(format!("{name}_{n:04}.jpg")))
+    };
+    let text = std::fs::read_to_string(dir.join(file)).with_context(|| format!("reading {file}"))?;
+    let mut pairs = Vec::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        match f.len() {
+            3 => pairs.push(Pair { a: image(f[0], f[1])?, b: image(f[0], f[2])?, same: true }),
+            4 => pairs.push(Pair { a: image(f[0], f[1])?, b: image(f[2], f[3])?, same: false }),
+            _ => {}
+        }
+    }
+    Ok(pairs)
+}
+
+/// Face verification on LFW's development pairs: 10-fold accuracy, TAR at FAR 1e-3, and the
+/// false-match rate over every cross-identity pair of the images used.
+pub fn lfw(models_dir: &Path, eval_dir: &Path, pairs_file: &str) -> anyhow::Result<()> {
+    use std::collections::BTreeMap;
+    let runtime = Runtime::load(models_dir, RuntimeOptions::default())?;
+    let mut pipeline = reko_vision::faces::FacePipeline::default();
+    // Every LFW image shows its person: take the most central candidate even at a low score.
+    pipeline.detector.min_score = 0.1;
+    let pairs = lfw_pairs(eval_dir, pairs_file)?;
+    let mut embeddings: BTreeMap<PathBuf, Option<Vec<f32>>> = BTreeMap::new();
+    for p in &pairs {
+        embeddings.insert(p.a.clone(), None);
+        embeddings.insert(p.b.clone(), None);
+    }
+    let started = Instant::now();
+    let mut missed = 0;
+    for (path, slot) in embeddings.iter_mut() {
+        let decoded = reko_inference::image::decode(&std::fs::read(path)?)?;
+        let faces = pipeline.analyze(&runtime, &decoded.rgb, false, 100)?;
+        // LFW centres the named person: take the face nearest the centre among the large ones.
+        let (cx, cy) = (decoded.rgb.width() as f32 / 2.0, decoded.rgb.height() as f32 / 2.0);
+        let best = faces.into_iter().min_by(|a, b| {
+            let d = |f: &reko_vision::faces::FaceAnalysis| {
+                ((f.bbox.x1 + f.bbox.x2) / 2.0 - cx).hypot((f.bbox.y1 + f.bbox.y2) / 2.0 - cy)
+            };
+            d(a).total_cmp(&d(b))
+        });
+        match best {
+            Some(face) => *slot = pipeline.embed(&runtime, &decoded.rgb, &[face])?.pop(),
+            None => missed += 1,
+        }
+    }
+    let per_image = started.elapsed().as_secs_f64() * 1000.0 / embeddings.len() as f64;
+    let score = |p: &Pair| match (&embeddings[&p.a], &embeddings[&p.b]) {
+        (Some(a), Some(b)) => reko_vision::faces::embed::cosine(a, b),
+        _ => -1.0,
+    };
+    let scores: Vec<(f32, bool)> = pairs.iter().map(|p| (score(p), p.same)).collect();
+    // 10-fold: the threshold is chosen on nine folds and applied to the tenth.
+    let accuracy_at = |items: &[(f32, bool)], t: f32| {
+        items.iter().filter(|(s, same)| (*s >= t) == *same).count() as f64 / items.len().max(1) as f64
+    };
+    let mut fold_accuracy = Vec::new();
+    for fold in 0..10 {
+        let (test, train): (Vec<_>, Vec<_>) = scores.iter().enumerate().partition(|(i, _)| i % 10 == fold);
+        let train: Vec<(f32, bool)> = train.into_iter().map(|(_, s)| *s).collect();
+        let test: Vec<(f32, bool)> = test.into_iter().map(|(_, s)| *s).collect();
+        let best = train
+            .iter()
+            .map(|(t, _)| *t)
+            .max_by(|a, b| accuracy_at(&train, *a).total_cmp(&accuracy_at(&train, *b)))
+            .unwrap_or(0.5);
+        fold_accuracy.push(accuracy_at(&test, best));
+    }
+    let mean = fold_accuracy.iter().sum::<f64>() / 10.0;
+    let std = (fold_accuracy.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / 10.0).sqrt();
+    // Impostors: every pair of embedded images of different people.
+    let identity = |p: &Path| p.parent().and_then(|d| d.file_name()).map(|n| n.to_owned());
+    let items: Vec<(&PathBuf, &Vec<f32>)> = embeddings.iter().filter_map(|(p, e)| e.as_ref().map(|e| (p, e))).collect();
+    let mut impostors = Vec::new();
+    let mut genuines = Vec::new();
+    for i in 0..items.len() {
+        for j in i + 1..items.len() {
+            let s = reko_vision::faces::embed::cosine(items[i].1, items[j].1);
+            if identity(items[i].0) == identity(items[j].0) {
+                genuines.push(s);
+            } else {
+                impostors.push(s);
+            }
+        }
+    }
+    impostors.sort_by(|a, b| b.total_cmp(a));
+    let at_fmr = |fmr: f64| impostors[((impostors.len() as f64 * fmr) as usize).min(impostors.len() - 1)];
+    let tar = |t: f32| genuines.iter().filter(|&&s| s >= t).count() as f64 / genuines.len().max(1) as f64;
+    println!(
+        "LFW {pairs_file}: {} pairs, {} images ({missed} without a detected face), {per_image:.0} ms/image",
+        pairs.len(),
+        embeddings.len()
+    );
+    println!("  10-fold accuracy {:.2}% ± {:.2}", mean * 100.0, std * 100.0);
+    println!("  {} impostor pairs, {} genuine pairs among the images", impostors.len(), genuines.len());
+    for fmr in [1e-2, 1e-3, 1e-4, 1e-5] {
+        let t = at_fmr(fmr);
+        println!("  FMR {fmr:.0e}: cosine ≥ {t:.4}, TAR {:.2}%", tar(t) * 100.0);
+    }
+    println!("  highest impostor cosine {:.4}", impostors[0]);
+    for similarity in [80.0, 99.0] {
+        let t = reko_vision::faces::similarity::cosine_at(similarity);
+        let false_matches = impostors.iter().filter(|&&s| s >= t).count();
+        println!(
+            "  Similarity ≥ {similarity}: cosine ≥ {t:.4}, FMR {:.2e} ({false_matches} of {}), TAR {:.2}%",
+            false_matches as f64 / impostors.len() as f64,
+            impostors.len(),
+            tar(t) * 100.0
+        );
+    }
+    Ok(())
 }

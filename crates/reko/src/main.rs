@@ -34,6 +34,16 @@ enum Command {
 
 #[derive(Subcommand)]
 enum EvalCommand {
+    /// Face verification on LFW (10-fold accuracy, TAR at FAR, false-match rates at Similarity 80 and 99).
+    Lfw {
+        #[command(flatten)]
+        dir: ModelsDir,
+        /// The LFW folder [default: ../shared/eval/lfw].
+        #[arg(long)]
+        eval_dir: Option<PathBuf>,
+        #[arg(long, default_value = "pairsDevTest.txt")]
+        pairs: String,
+    },
     /// Face detection AP (easy/medium/hard) on the WIDER FACE subset.
     Widerface {
         #[command(flatten)]
@@ -46,6 +56,9 @@ enum EvalCommand {
         /// Only the whole image, no tiles.
         #[arg(long)]
         no_tiling: bool,
+        /// The smallest tile side [default: the detector's input size].
+        #[arg(long)]
+        min_tile: Option<u32>,
         #[arg(long, default_value_t = 0.3)]
         min_score: f32,
         /// Only the first N images.
@@ -98,9 +111,13 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Models(ModelsCommand::Fetch { dir, only }) => models::fetch(&dir.resolve()?, &only, dir.ort_dylib),
         Command::Models(ModelsCommand::List { dir }) => models::list(&dir.resolve()?),
-        Command::Eval(EvalCommand::Widerface { dir, eval_dir, detector, no_tiling, min_score, limit }) => {
+        Command::Eval(EvalCommand::Lfw { dir, eval_dir, pairs }) => {
+            let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("lfw"));
+            eval::lfw(&dir.resolve()?, &eval_dir, &pairs)
+        }
+        Command::Eval(EvalCommand::Widerface { dir, eval_dir, detector, no_tiling, min_tile, min_score, limit }) => {
             let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("widerface_val_subset"));
-            eval::widerface(&dir.resolve()?, &eval_dir, detector, !no_tiling, min_score, limit)
+            eval::widerface(&dir.resolve()?, &eval_dir, detector, !no_tiling, min_tile, min_score, limit)
         }
     }
 }

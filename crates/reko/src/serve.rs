@@ -50,7 +50,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     .await??;
     let store = EmbeddedStore::open(&config.data_dir)
         .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
-    let state = AppState::new(Service::new(Arc::new(store)), config.keys.clone());
+    let service = Service::new(Arc::new(store)).with_vision(reko_service::Vision::new(runtime));
+    let state = AppState::new(service, config.keys.clone());
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
@@ -74,7 +75,6 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving")?;
-    drop(runtime);
     tracing::info!("stopped");
     Ok(())
 }

@@ -121,14 +121,28 @@ pub struct FaceDetector {
     pub min_score: f32,
     /// Overlap above which two detections are the same face.
     pub nms_iou: f32,
-    /// Also run tiles of this many input sizes per tile side on large images (0: whole image only).
+    /// Also run tiles on large images.
     pub tiling: bool,
+    /// The smallest tile side in pixels (tiles halve down to it); smaller tiles find smaller faces and
+    /// cost more runs.
+    pub min_tile: u32,
+    /// Re-score every candidate with MTCNN's output network (a face/non-face classifier on a 48 × 48
+    /// crop): the final score is the geometric mean of both, which drops animal faces and textures.
+    pub verify: bool,
     anchors: Vec<(f32, f32)>,
 }
 
 impl FaceDetector {
     pub fn new(kind: DetectorKind) -> FaceDetector {
-        FaceDetector { kind, min_score: 0.5, nms_iou: 0.3, tiling: true, anchors: kind.anchors() }
+        FaceDetector {
+            kind,
+            min_score: 0.5,
+            nms_iou: 0.3,
+            tiling: true,
+            min_tile: kind.input_size(),
+            verify: true,
+            anchors: kind.anchors(),
+        }
     }
 
     /// Detects faces in `image`, best first.
@@ -155,11 +169,20 @@ impl FaceDetector {
                     && b.width() < 0.5 * w as f32
             }));
         }
-        Ok(weighted_nms(candidates, self.nms_iou))
+        let mut faces = weighted_nms(candidates, self.nms_iou);
+        if self.verify && !faces.is_empty() {
+            let verdicts = verify_faces(runtime, image, &faces)?;
+            for (face, p) in faces.iter_mut().zip(verdicts) {
+                face.score = (face.score * p).sqrt();
+            }
+            faces.retain(|f| f.score >= self.min_score);
+            faces.sort_by(|a, b| b.score.total_cmp(&a.score));
+        }
+        Ok(faces)
     }
 
-    /// The whole image, then square tiles overlapping by a third, halving in size down to half the
-    /// network input, so that small faces in large photos are seen at a size the network handles.
+    /// The whole image, then square tiles overlapping by a third, halving in size down to `min_tile`,
+    /// so that small faces in large photos are seen at a size the network handles.
     fn views(&self, image: &RgbImage) -> Vec<(u32, u32, (u32, u32))> {
         let (w, h) = image.dimensions();
         let mut views = vec![(0, 0, (w, h))];
@@ -167,8 +190,7 @@ impl FaceDetector {
             return views;
         }
         let mut tile = w.max(h) / 2;
-        // The finest tiles are half the network's input, i.e. seen at twice their size.
-        let smallest = self.kind.input_size() / 2;
+        let smallest = self.min_tile.max(32);
         while tile >= smallest {
             let step = tile * 2 / 3;
             let positions = |len: u32| -> Vec<u32> {
@@ -250,6 +272,32 @@ impl FaceDetector {
         }
         Ok(faces)
     }
+}
+
+/// MTCNN's output network used as a verifier.
+const VERIFIER_MODEL: &str = "mtcnn-onet";
+
+/// The probability that each face's square crop is a face, by MTCNN's output network. The network was
+/// trained on transposed images (x and y swapped), as the app that ships it feeds them.
+fn verify_faces(runtime: &Runtime, image: &RgbImage, faces: &[DetectedFace]) -> Result<Vec<f32>, InferenceError> {
+    let session = runtime.session(VERIFIER_MODEL)?;
+    let spec = session.info.preprocessing.clone().expect("the manifest gives preprocessing");
+    let norm = Normalization { mean: spec.mean, std: spec.std };
+    let tensors: Vec<ndarray::Array4<f32>> = faces
+        .iter()
+        .map(|f| {
+            let crop =
+                crate::faces::landmarks::square_crop(image, &crate::faces::landmarks::landmark_crop(&f.bbox), 48);
+            let tensor = to_tensor(&crop, Layout::Nhwc, ChannelOrder::Rgb, norm);
+            tensor.permuted_axes([0, 2, 1, 3]).as_standard_layout().into_owned()
+        })
+        .collect();
+    let views: Vec<_> = tensors.iter().map(|t| t.view()).collect();
+    let batch = ndarray::concatenate(ndarray::Axis(0), &views).expect("same shapes");
+    let name = session.info.inputs[0].name.clone();
+    let outputs = session.run(vec![(name.as_str(), batch.view().into_dyn())])?;
+    let probabilities = &outputs.iter().find(|(n, _)| n.ends_with("prob1")).expect("onet prob1").1;
+    Ok(probabilities.iter().skip(1).step_by(2).copied().collect())
 }
 
 /// MediaPipe's weighted NMS: each kept face is the score-weighted mean of the detections it absorbs,

@@ -7,6 +7,7 @@ pub mod embed;
 pub mod landmarks;
 pub mod pose;
 pub mod quality;
+pub mod similarity;
 
 use image::RgbImage;
 use reko_inference::boxes::BBox;
