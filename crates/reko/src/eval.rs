@@ -28,16 +28,18 @@ impl From<Detector> for DetectorKind {
     }
 }
 
+/// How `reko eval widerface` runs the detector.
+pub struct WiderOptions {
+    pub tiling: bool,
+    pub min_tile: Option<u32>,
+    pub verify: bool,
+    pub min_score: f32,
+    pub limit: Option<usize>,
+}
+
 /// Face detection AP on the WIDER FACE subset.
-pub fn widerface(
-    models_dir: &Path,
-    eval_dir: &Path,
-    detector: Detector,
-    tiling: bool,
-    min_tile: Option<u32>,
-    min_score: f32,
-    limit: Option<usize>,
-) -> anyhow::Result<()> {
+pub fn widerface(models_dir: &Path, eval_dir: &Path, detector: Detector, options: WiderOptions) -> anyhow::Result<()> {
+    let WiderOptions { tiling, min_tile, verify, min_score, limit } = options;
     let runtime = Runtime::load(models_dir, RuntimeOptions::default())?;
     let mut images = widerface::load(eval_dir).map_err(anyhow::Error::msg).context("loading WIDER FACE")?;
     if let Some(limit) = limit {
@@ -46,6 +48,7 @@ pub fn widerface(
     let mut face_detector = FaceDetector::new(detector.into());
     face_detector.tiling = tiling;
     face_detector.min_score = min_score;
+    face_detector.verify = verify;
     if let Some(min_tile) = min_tile {
         face_detector.min_tile = min_tile;
     }
@@ -60,7 +63,8 @@ pub fn widerface(
     let per_image = started.elapsed().as_secs_f64() * 1000.0 / images.len().max(1) as f64;
     let ap = widerface::average_precision(&images, &predictions);
     println!(
-        "WIDER FACE dev subset ({} images, {} faces), detector {detector:?}, tiling {tiling} down to {} px, min score {min_score}",
+        "WIDER FACE dev subset ({} images, {} faces), detector {detector:?}, tiling {tiling} down to {} px, \
+         O-Net verification {verify}, min score {min_score}",
         images.len(),
         images.iter().map(|i| i.faces.len()).sum::<usize>(),
         face_detector.min_tile

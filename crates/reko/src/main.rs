@@ -59,6 +59,9 @@ enum EvalCommand {
         /// The smallest tile side [default: the detector's input size].
         #[arg(long)]
         min_tile: Option<u32>,
+        /// Skip the O-Net verification of candidates.
+        #[arg(long)]
+        no_verify: bool,
         #[arg(long, default_value_t = 0.3)]
         min_score: f32,
         /// Only the first N images.
@@ -115,9 +118,19 @@ fn main() -> anyhow::Result<()> {
             let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("lfw"));
             eval::lfw(&dir.resolve()?, &eval_dir, &pairs)
         }
-        Command::Eval(EvalCommand::Widerface { dir, eval_dir, detector, no_tiling, min_tile, min_score, limit }) => {
+        Command::Eval(EvalCommand::Widerface {
+            dir,
+            eval_dir,
+            detector,
+            no_tiling,
+            min_tile,
+            no_verify,
+            min_score,
+            limit,
+        }) => {
             let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("widerface_val_subset"));
-            eval::widerface(&dir.resolve()?, &eval_dir, detector, !no_tiling, min_tile, min_score, limit)
+            let options = eval::WiderOptions { tiling: !no_tiling, min_tile, verify: !no_verify, min_score, limit };
+            eval::widerface(&dir.resolve()?, &eval_dir, detector, options)
         }
     }
 }
