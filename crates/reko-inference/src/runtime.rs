@@ -105,11 +105,17 @@ fn build_session(path: &Path, intra_threads: usize, model: &str) -> Result<Sessi
     let builder = Session::builder(environment).map_err(|e| ort_error(e.to_string()))?;
     let builder =
         builder.with_optimization_level(GraphOptimizationLevel::Level3).map_err(|e| ort_error(e.to_string()))?;
-    let mut builder = if intra_threads > 0 {
+    let builder = if intra_threads > 0 {
         builder.with_intra_threads(intra_threads).map_err(|e| ort_error(e.to_string()))?
     } else {
         builder
     };
+    // With the `cuda` feature and a CUDA build of ONNX Runtime (REKO_ORT_DYLIB), sessions prefer the GPU
+    // and fall back to the CPU provider for anything it cannot run.
+    #[cfg(feature = "cuda")]
+    let builder =
+        builder.with_execution_providers([ort::ep::CUDA::default().build()]).map_err(|e| ort_error(e.to_string()))?;
+    let mut builder = builder;
     builder.commit_from_file(path).map_err(|e| ort_error(e.to_string()))
 }
 
