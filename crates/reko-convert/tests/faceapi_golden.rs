@@ -10,12 +10,15 @@
 //! `sigmoid(class_logits[.., 1])` must reproduce face-api's boxes and scores too. Without the two
 //! variables the test prints why it skipped and passes; with them, every golden must pass.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::Engine as _;
 use reko_convert::faceapi::ssd_anchors;
 use reko_convert::{FaceApiNet, convert_faceapi};
 use serde::Deserialize;
+
+mod common;
+use common::{compare, golden_files};
 
 const ABS_TOLERANCE: f64 = 5e-5;
 
@@ -64,17 +67,6 @@ fn net_for(model: &str) -> FaceApiNet {
     FaceApiNet::ALL.into_iter().find(|n| n.model_name() == model).unwrap_or_else(|| panic!("unknown model {model}"))
 }
 
-fn golden_files() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden_faceapi");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("tests/golden_faceapi exists")
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
-    files
-}
-
 /// The model input: stored pixels replicated `upsample` times, then normalised like face-api.
 fn model_input(golden: &Golden) -> Vec<f32> {
     let small = base64::engine::general_purpose::STANDARD.decode(&golden.input_uint8_base64).expect("input base64");
@@ -100,37 +92,6 @@ fn model_input(golden: &Golden) -> Vec<f32> {
         }
     }
     out
-}
-
-struct Comparison {
-    max_abs: f64,
-    max_rel: f64,
-    failures: usize,
-    checked: usize,
-    worst: String,
-}
-
-fn compare(expected: &[(usize, f64)], actual: &[f32]) -> Comparison {
-    let mut c = Comparison { max_abs: 0.0, max_rel: 0.0, failures: 0, checked: 0, worst: String::new() };
-    let mut worst_ratio = 0.0;
-    for &(index, want) in expected {
-        let got = actual[index] as f64;
-        let abs = (got - want).abs();
-        let allowed = ABS_TOLERANCE * want.abs().max(1.0);
-        c.checked += 1;
-        c.max_abs = c.max_abs.max(abs);
-        if want.abs() > 1e-3 {
-            c.max_rel = c.max_rel.max(abs / want.abs());
-        }
-        if abs.is_nan() || abs > allowed {
-            c.failures += 1;
-        }
-        if abs / allowed > worst_ratio || got.is_nan() {
-            worst_ratio = abs / allowed;
-            c.worst = format!("[{index}] onnx {got} vs face-api {want}");
-        }
-    }
-    c
 }
 
 /// The module docs' SSD decoding, applied to the raw heads of one image.
@@ -161,7 +122,7 @@ fn converted_faceapi_nets_match_faceapi_goldens() {
 
     let mut problems = Vec::new();
     let mut tested = 0;
-    for file in golden_files() {
+    for file in golden_files("golden_faceapi") {
         let golden: Golden = serde_json::from_slice(&std::fs::read(&file).expect("read golden")).expect("golden json");
         if only.as_deref().is_some_and(|o| !o.split(',').any(|m| m == golden.model)) {
             continue;
@@ -209,7 +170,7 @@ fn converted_faceapi_nets_match_faceapi_goldens() {
             let per_item = data.len() / copies;
             let all: Vec<(usize, f64)> =
                 (0..copies).flat_map(|item| pairs.iter().map(move |&(i, v)| (i + item * per_item, v))).collect();
-            let c = compare(&all, data);
+            let c = compare(&all, data, ABS_TOLERANCE, "face-api");
             println!(
                 "{:<28} {:<22} checked {:>5}  max abs {:.3e}  max rel {:.3e}  worst {}",
                 golden.model, name, c.checked, c.max_abs, c.max_rel, c.worst

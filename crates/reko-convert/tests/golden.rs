@@ -5,11 +5,14 @@
 //! A value fails when `|onnx - tfjs| > 5e-4 * max(1, |tfjs|)` (the worst seen is ~1.8e-4). Without the two variables the test
 //! prints why it skipped and passes; with them, every golden must pass.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::Engine as _;
 use reko_convert::{ConvertOptions, convert_tfjs_graph, convert_tfjs_graph_with};
 use serde::Deserialize;
+
+mod common;
+use common::{compare, golden_files};
 
 const ABS_TOLERANCE: f64 = 5e-4;
 
@@ -40,17 +43,6 @@ struct GoldenOutput {
     sample_indices: Option<Vec<usize>>,
     #[serde(default)]
     sample_values: Option<Vec<f64>>,
-}
-
-fn golden_files() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("tests/golden exists")
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
-    files
 }
 
 /// The model input: stored pixels replicated `upsample` times, then `u8 * scale + offset`.
@@ -84,37 +76,6 @@ fn options_for(golden: &Golden) -> Option<ConvertOptions> {
     default_names.map(|outputs| ConvertOptions { outputs: Some(outputs) })
 }
 
-struct Comparison {
-    max_abs: f64,
-    max_rel: f64,
-    failures: usize,
-    checked: usize,
-    worst: String,
-}
-
-fn compare(expected: &[(usize, f64)], actual: &[f32]) -> Comparison {
-    let mut c = Comparison { max_abs: 0.0, max_rel: 0.0, failures: 0, checked: 0, worst: String::new() };
-    let mut worst_ratio = 0.0;
-    for &(index, want) in expected {
-        let got = actual[index] as f64;
-        let abs = (got - want).abs();
-        let rel = abs / want.abs().max(1e-6);
-        let allowed = ABS_TOLERANCE * want.abs().max(1.0);
-        c.checked += 1;
-        c.max_abs = c.max_abs.max(abs);
-        c.max_rel = c.max_rel.max(if want.abs() > 1e-3 { rel } else { 0.0 });
-        // NaN fails too
-        if abs.is_nan() || abs > allowed {
-            c.failures += 1;
-        }
-        if abs / allowed > worst_ratio || got.is_nan() {
-            worst_ratio = abs / allowed;
-            c.worst = format!("[{index}] onnx {got} vs tfjs {want}");
-        }
-    }
-    c
-}
-
 #[test]
 fn converted_models_match_tfjs_goldens() {
     let (Ok(models_dir), Ok(ort_dylib)) = (std::env::var("REKO_TEST_TFJS_DIR"), std::env::var("REKO_ORT_DYLIB")) else {
@@ -125,7 +86,7 @@ fn converted_models_match_tfjs_goldens() {
     let environment = ort::init_from(&ort_dylib).expect("load onnxruntime").build().expect("ort environment");
 
     let mut problems = Vec::new();
-    for file in golden_files() {
+    for file in golden_files("golden") {
         let golden: Golden = serde_json::from_slice(&std::fs::read(&file).expect("read golden")).expect("golden json");
         if only.as_deref().is_some_and(|o| !o.split(',').any(|m| m == golden.model)) {
             continue;
@@ -198,7 +159,7 @@ fn converted_models_match_tfjs_goldens() {
             for item in 1..batch {
                 pairs_all.extend(pairs.iter().map(|&(i, v)| (i + item * per_item, v)));
             }
-            let c = compare(&pairs_all, data);
+            let c = compare(&pairs_all, data, ABS_TOLERANCE, "tfjs");
             println!(
                 "{:<26} {:<24} batch {batch} checked {:>5}  max abs {:.3e}  max rel {:.3e}  worst {}",
                 golden.model, expected.name, c.checked, c.max_abs, c.max_rel, c.worst

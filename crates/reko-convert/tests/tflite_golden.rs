@@ -8,11 +8,14 @@
 //! picked from the golden batch). Without the two variables the test prints why it skipped and passes;
 //! with them, every golden must pass.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::Engine as _;
 use reko_convert::{TfliteOptions, convert_tflite};
 use serde::Deserialize;
+
+mod common;
+use common::{compare, golden_files};
 
 const ABS_TOLERANCE: f64 = 5e-4;
 
@@ -71,17 +74,6 @@ fn one() -> usize {
     1
 }
 
-fn golden_files() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden_tflite");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("tests/golden_tflite exists")
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
-    files
-}
-
 /// The normalised model input for the whole golden batch: stored pixels replicated `input_upsample`
 /// times, then `u8 * scale + offset`.
 fn model_input(golden: &Golden) -> Vec<f32> {
@@ -105,38 +97,6 @@ fn model_input(golden: &Golden) -> Vec<f32> {
         }
     }
     out
-}
-
-struct Comparison {
-    max_abs: f64,
-    max_rel: f64,
-    failures: usize,
-    checked: usize,
-    worst: String,
-}
-
-fn compare(expected: &[(usize, f64)], actual: &[f32]) -> Comparison {
-    let mut c = Comparison { max_abs: 0.0, max_rel: 0.0, failures: 0, checked: 0, worst: String::new() };
-    let mut worst_ratio = -1.0;
-    for &(index, want) in expected {
-        let got = actual.get(index).map_or(f64::NAN, |&v| v as f64);
-        let abs = (got - want).abs();
-        let allowed = ABS_TOLERANCE * want.abs().max(1.0);
-        c.checked += 1;
-        c.max_abs = c.max_abs.max(abs);
-        if want.abs() > 1e-3 {
-            c.max_rel = c.max_rel.max(abs / want.abs());
-        }
-        // NaN fails too
-        if abs.is_nan() || abs > allowed {
-            c.failures += 1;
-        }
-        if abs.is_nan() || abs / allowed > worst_ratio {
-            worst_ratio = if abs.is_nan() { f64::INFINITY } else { abs / allowed };
-            c.worst = format!("[{index}] onnx {got} vs tflite {want}");
-        }
-    }
-    c
 }
 
 /// Runs the session on `items` (indices into the golden batch) in one call and checks every output
@@ -185,7 +145,7 @@ fn check_run(
                 }
             }
         }
-        let c = compare(&pairs, data);
+        let c = compare(&pairs, data, ABS_TOLERANCE, "tflite");
         println!(
             "{:<14} {:<24} {:<12} checked {:>5}  max abs {:.3e}  max rel {:.3e}  worst {}",
             golden.model, expected.name, label, c.checked, c.max_abs, c.max_rel, c.worst
@@ -210,7 +170,7 @@ fn converted_tflite_models_match_goldens() {
     let environment = ort::init_from(&ort_dylib).expect("load onnxruntime").build().expect("ort environment");
 
     let mut problems = Vec::new();
-    for file in golden_files() {
+    for file in golden_files("golden_tflite") {
         let golden: Golden = serde_json::from_slice(&std::fs::read(&file).expect("read golden")).expect("golden json");
         if only.as_deref().is_some_and(|o| !o.split(',').any(|m| m == golden.model)) {
             continue;
