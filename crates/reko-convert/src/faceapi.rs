@@ -66,10 +66,8 @@ use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
 use crate::onnx::{self, DataType, Dim, GraphBuilder};
-use crate::tfjs::{dequantize, f16_to_f32, tf_padding, window_output};
+use crate::tfjs::{WeightEntry, WeightGroup, dequantize, f16_to_f32, tf_padding, window_output};
 use crate::{ConvertError, Converted, TensorInfo};
 
 /// The face-api nets [`convert_faceapi`] can rebuild.
@@ -226,30 +224,6 @@ pub fn ssd_anchors(manifest: &Path) -> Result<Vec<[f32; 4]>, ConvertError> {
 // ---------------------------------------------------------------------------------------------
 // weights
 
-#[derive(Debug, Deserialize)]
-struct Group {
-    paths: Vec<String>,
-    weights: Vec<Entry>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Entry {
-    name: String,
-    shape: Vec<i64>,
-    dtype: String,
-    #[serde(default)]
-    quantization: Option<Quantization>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Quantization {
-    dtype: String,
-    #[serde(default)]
-    scale: Option<f64>,
-    #[serde(default)]
-    min: Option<f64>,
-}
-
 /// The float32 weights by name (integer entries are read past and kept only in the summary).
 struct Weights {
     tensors: HashMap<String, (Vec<i64>, Vec<f32>)>,
@@ -260,7 +234,7 @@ impl Weights {
     fn load(manifest: &Path) -> Result<Self, ConvertError> {
         let text =
             std::fs::read(manifest).map_err(|source| ConvertError::Io { path: manifest.to_path_buf(), source })?;
-        let groups: Vec<Group> = serde_json::from_slice(&text)
+        let groups: Vec<WeightGroup> = serde_json::from_slice(&text)
             .map_err(|source| ConvertError::Json { path: manifest.to_path_buf(), source })?;
         let dir = manifest.parent().unwrap_or(Path::new("."));
         let mut weights = Weights { tensors: HashMap::new(), kinds: Vec::new() };
@@ -287,7 +261,7 @@ impl Weights {
     }
 
     /// Decodes one entry from the front of `bytes` like `tf.io.decodeWeights`; returns the bytes used.
-    fn decode(&mut self, entry: &Entry, bytes: &[u8]) -> Result<usize, ConvertError> {
+    fn decode(&mut self, entry: &WeightEntry, bytes: &[u8]) -> Result<usize, ConvertError> {
         let count =
             entry.shape.iter().try_fold(1usize, |acc, &d| usize::try_from(d).ok().and_then(|d| acc.checked_mul(d)));
         let count =
@@ -849,6 +823,7 @@ fn ssd_mobilenet_v1(b: &mut Builder, x: T) -> Res<Vec<(String, Vec<i64>)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tfjs::Quantization;
 
     #[test]
     fn nets_have_distinct_names_and_sizes() {
@@ -862,13 +837,14 @@ mod tests {
     fn decodes_quantized_and_skips_integer_weights() {
         let mut w = Weights { tensors: HashMap::new(), kinds: Vec::new() };
         let q = |scale, min| Some(Quantization { dtype: "uint8".into(), scale: Some(scale), min: Some(min) });
-        let entry = Entry { name: "a".into(), shape: vec![2], dtype: "float32".into(), quantization: q(0.5, -1.0) };
+        let entry =
+            WeightEntry { name: "a".into(), shape: vec![2], dtype: "float32".into(), quantization: q(0.5, -1.0) };
         assert_eq!(w.decode(&entry, &[0, 4, 9]).unwrap(), 2);
         assert_eq!(w.tensors["a"].1, vec![-1.0, 1.0]);
-        let entry = Entry { name: "i".into(), shape: vec![], dtype: "int32".into(), quantization: q(1.0, 3.0) };
+        let entry = WeightEntry { name: "i".into(), shape: vec![], dtype: "int32".into(), quantization: q(1.0, 3.0) };
         assert_eq!(w.decode(&entry, &[0]).unwrap(), 1);
         assert!(!w.tensors.contains_key("i"));
-        let entry = Entry { name: "f".into(), shape: vec![3], dtype: "float32".into(), quantization: None };
+        let entry = WeightEntry { name: "f".into(), shape: vec![3], dtype: "float32".into(), quantization: None };
         assert!(w.decode(&entry, &[0; 8]).is_err());
     }
 }

@@ -132,28 +132,29 @@ impl<'de> Deserialize<'de> for OrderedEntries {
     }
 }
 
+/// One group of a TF.js weights manifest (also face-api's): shard files and the weights they hold.
 #[derive(Debug, Deserialize)]
-struct WeightGroup {
-    paths: Vec<String>,
-    weights: Vec<WeightEntry>,
+pub(crate) struct WeightGroup {
+    pub(crate) paths: Vec<String>,
+    pub(crate) weights: Vec<WeightEntry>,
 }
 
 #[derive(Debug, Deserialize)]
-struct WeightEntry {
-    name: String,
-    shape: Vec<i64>,
-    dtype: String,
+pub(crate) struct WeightEntry {
+    pub(crate) name: String,
+    pub(crate) shape: Vec<i64>,
+    pub(crate) dtype: String,
     #[serde(default)]
-    quantization: Option<Quantization>,
+    pub(crate) quantization: Option<Quantization>,
 }
 
 #[derive(Debug, Deserialize)]
-struct Quantization {
-    dtype: String,
+pub(crate) struct Quantization {
+    pub(crate) dtype: String,
     #[serde(default)]
-    scale: Option<f64>,
+    pub(crate) scale: Option<f64>,
     #[serde(default)]
-    min: Option<f64>,
+    pub(crate) min: Option<f64>,
 }
 
 // ---------------------------------------------------------------------------------------------
