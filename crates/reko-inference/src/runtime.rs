@@ -199,6 +199,24 @@ fn warm_dim(axis: usize) -> usize {
 }
 
 impl ModelSession {
+    /// The model's normalisation from the manifest (identity when it gives none).
+    pub fn normalization(&self) -> crate::preprocess::Normalization {
+        match &self.info.preprocessing {
+            Some(spec) => crate::preprocess::Normalization { mean: spec.mean, std: spec.std },
+            None => crate::preprocess::Normalization { mean: [0.0; 3], std: [1.0; 3] },
+        }
+    }
+
+    /// Runs a single-input model on a batch: `items` (each a batch of one) are stacked along the first
+    /// axis and fed to the model's first input.
+    pub fn run_batch(&self, items: &[ndarray::Array4<f32>]) -> Result<Vec<(String, ArrayD<f32>)>, InferenceError> {
+        let views: Vec<_> = items.iter().map(|t| t.view()).collect();
+        let batch = ndarray::concatenate(ndarray::Axis(0), &views)
+            .map_err(|e| InferenceError::Ort { model: self.id.clone(), message: format!("batch: {e}") })?;
+        let name = self.info.inputs[0].name.clone();
+        self.run(vec![(name.as_str(), batch.view().into_dyn())])
+    }
+
     /// Runs the model on f32 inputs (by name) and returns every output as an owned f32 array, in the
     /// model's output order.
     pub fn run(

@@ -281,8 +281,7 @@ const VERIFIER_MODEL: &str = "mtcnn-onet";
 /// trained on transposed images (x and y swapped), as the app that ships it feeds them.
 fn verify_faces(runtime: &Runtime, image: &RgbImage, faces: &[DetectedFace]) -> Result<Vec<f32>, InferenceError> {
     let session = runtime.session(VERIFIER_MODEL)?;
-    let spec = session.info.preprocessing.clone().expect("the manifest gives preprocessing");
-    let norm = Normalization { mean: spec.mean, std: spec.std };
+    let norm = session.normalization();
     let tensors: Vec<ndarray::Array4<f32>> = faces
         .iter()
         .map(|f| {
@@ -292,10 +291,7 @@ fn verify_faces(runtime: &Runtime, image: &RgbImage, faces: &[DetectedFace]) -> 
             tensor.permuted_axes([0, 2, 1, 3]).as_standard_layout().into_owned()
         })
         .collect();
-    let views: Vec<_> = tensors.iter().map(|t| t.view()).collect();
-    let batch = ndarray::concatenate(ndarray::Axis(0), &views).expect("same shapes");
-    let name = session.info.inputs[0].name.clone();
-    let outputs = session.run(vec![(name.as_str(), batch.view().into_dyn())])?;
+    let outputs = session.run_batch(&tensors)?;
     let probabilities = &outputs.iter().find(|(n, _)| n.ends_with("prob1")).expect("onet prob1").1;
     Ok(probabilities.iter().skip(1).step_by(2).copied().collect())
 }

@@ -3,7 +3,7 @@
 
 use image::RgbImage;
 use reko_inference::align::{estimate_similarity, warp};
-use reko_inference::preprocess::{ChannelOrder, Layout, Normalization, to_tensor};
+use reko_inference::preprocess::{ChannelOrder, Layout, to_tensor};
 use reko_inference::{InferenceError, Runtime};
 
 pub const EMBEDDING_MODEL: &str = "mobilefacenet";
@@ -25,17 +25,13 @@ pub fn embed(runtime: &Runtime, aligned: &[RgbImage]) -> Result<Vec<Vec<f32>>, I
         return Ok(Vec::new());
     }
     let session = runtime.session(EMBEDDING_MODEL)?;
-    let spec = session.info.preprocessing.clone().expect("the manifest gives preprocessing");
-    let norm = Normalization { mean: spec.mean, std: spec.std };
+    let norm = session.normalization();
     let mut tensors = Vec::with_capacity(aligned.len() * 2);
     for crop in aligned {
         tensors.push(to_tensor(crop, Layout::Nhwc, ChannelOrder::Rgb, norm));
         tensors.push(to_tensor(&image::imageops::flip_horizontal(crop), Layout::Nhwc, ChannelOrder::Rgb, norm));
     }
-    let views: Vec<_> = tensors.iter().map(|t| t.view()).collect();
-    let batch = ndarray::concatenate(ndarray::Axis(0), &views).expect("same shapes");
-    let name = session.info.inputs[0].name.clone();
-    let outputs = session.run(vec![(name.as_str(), batch.view().into_dyn())])?;
+    let outputs = session.run_batch(&tensors)?;
     let flat: Vec<f32> = outputs[0].1.iter().copied().collect();
     Ok((0..aligned.len())
         .map(|i| {

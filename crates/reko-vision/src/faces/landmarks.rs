@@ -3,7 +3,7 @@
 
 use image::RgbImage;
 use reko_inference::boxes::BBox;
-use reko_inference::preprocess::{ChannelOrder, Layout, Normalization, resize_bilinear, to_tensor};
+use reko_inference::preprocess::{ChannelOrder, Layout, resize_bilinear, to_tensor};
 use reko_inference::{InferenceError, Runtime};
 
 pub const LANDMARK_MODEL: &str = "faceapi-landmark68";
@@ -33,15 +33,11 @@ pub fn landmarks68(runtime: &Runtime, image: &RgbImage, boxes: &[BBox]) -> Resul
         return Ok(Vec::new());
     }
     let session = runtime.session(LANDMARK_MODEL)?;
-    let spec = session.info.preprocessing.clone().expect("the manifest gives preprocessing");
-    let norm = Normalization { mean: spec.mean, std: spec.std };
+    let norm = session.normalization();
     let crops: Vec<BBox> = boxes.iter().map(landmark_crop).collect();
     let tensors: Vec<_> =
         crops.iter().map(|c| to_tensor(&square_crop(image, c, 112), Layout::Nhwc, ChannelOrder::Rgb, norm)).collect();
-    let views: Vec<_> = tensors.iter().map(|t| t.view()).collect();
-    let batch = ndarray::concatenate(ndarray::Axis(0), &views).expect("same shapes");
-    let name = session.info.inputs[0].name.clone();
-    let outputs = session.run(vec![(name.as_str(), batch.view().into_dyn())])?;
+    let outputs = session.run_batch(&tensors)?;
     let flat: Vec<f32> = outputs[0].1.iter().copied().collect();
     Ok(crops
         .iter()

@@ -11,7 +11,7 @@ pub mod similarity;
 
 use image::RgbImage;
 use reko_inference::boxes::BBox;
-use reko_inference::preprocess::{ChannelOrder, Layout, Normalization, to_tensor};
+use reko_inference::preprocess::{ChannelOrder, Layout, to_tensor};
 use reko_inference::{InferenceError, Runtime};
 
 pub use detect::{DetectedFace, DetectorKind, FaceDetector};
@@ -122,13 +122,9 @@ impl FacePipeline {
         }
         let run = |model: &str| -> Result<Vec<(String, ndarray::ArrayD<f32>)>, InferenceError> {
             let session = runtime.session(model)?;
-            let spec = session.info.preprocessing.clone().expect("the manifest gives preprocessing");
-            let norm = Normalization { mean: spec.mean, std: spec.std };
+            let norm = session.normalization();
             let tensors: Vec<_> = crops.iter().map(|c| to_tensor(c, Layout::Nhwc, ChannelOrder::Rgb, norm)).collect();
-            let views: Vec<_> = tensors.iter().map(|t| t.view()).collect();
-            let batch = ndarray::concatenate(ndarray::Axis(0), &views).expect("same shapes");
-            let name = session.info.inputs[0].name.clone();
-            session.run(vec![(name.as_str(), batch.view().into_dyn())])
+            session.run_batch(&tensors)
         };
         let age_gender = run(AGE_GENDER_MODEL)?;
         let expression = run(EXPRESSION_MODEL)?;
