@@ -244,3 +244,283 @@ pub struct CompareFacesResponse {
     pub face_matches: Vec<CompareFacesMatch>,
     pub unmatched_faces: Vec<ComparedFace>,
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct IndexFacesRequest {
+    pub collection_id: String,
+    pub image: Image,
+    pub external_image_id: Option<String>,
+    #[serde(default)]
+    pub detection_attributes: Vec<String>,
+    pub max_faces: Option<u32>,
+    pub quality_filter: Option<String>,
+}
+
+/// A stored face.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Face {
+    pub face_id: String,
+    pub bounding_box: BoundingBox,
+    pub image_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_image_id: Option<String>,
+    pub confidence: f32,
+    pub index_faces_model_version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FaceRecordOut {
+    pub face: Face,
+    pub face_detail: FaceDetail,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UnindexedFace {
+    pub reasons: Vec<String>,
+    pub face_detail: FaceDetail,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct IndexFacesResponse {
+    pub face_records: Vec<FaceRecordOut>,
+    pub face_model_version: String,
+    pub unindexed_faces: Vec<UnindexedFace>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SearchFacesRequest {
+    pub collection_id: String,
+    pub face_id: String,
+    pub max_faces: Option<u32>,
+    pub face_match_threshold: Option<f32>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FaceMatch {
+    pub similarity: f32,
+    pub face: Face,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SearchFacesResponse {
+    pub searched_face_id: String,
+    pub face_matches: Vec<FaceMatch>,
+    pub face_model_version: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SearchFacesByImageRequest {
+    pub collection_id: String,
+    pub image: Image,
+    pub max_faces: Option<u32>,
+    pub face_match_threshold: Option<f32>,
+    pub quality_filter: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SearchFacesByImageResponse {
+    pub searched_face_bounding_box: BoundingBox,
+    pub searched_face_confidence: f32,
+    pub face_matches: Vec<FaceMatch>,
+    pub face_model_version: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListFacesRequest {
+    pub collection_id: String,
+    pub next_token: Option<String>,
+    pub max_results: Option<u32>,
+    pub user_id: Option<String>,
+    #[serde(default)]
+    pub face_ids: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListFacesResponse {
+    pub faces: Vec<Face>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    pub face_model_version: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeleteFacesRequest {
+    pub collection_id: String,
+    pub face_ids: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UnsuccessfulFaceDeletion {
+    pub face_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    pub reasons: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeleteFacesResponse {
+    /// A `FaceIdList` has at least one member, so none deleted is no member at all.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deleted_faces: Vec<String>,
+    pub unsuccessful_face_deletions: Vec<UnsuccessfulFaceDeletion>,
+}
+
+/// CreateUser and DeleteUser.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UserRequest {
+    pub collection_id: String,
+    pub user_id: String,
+    pub client_request_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListUsersRequest {
+    pub collection_id: String,
+    pub next_token: Option<String>,
+    pub max_results: Option<u32>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct User {
+    pub user_id: String,
+    pub user_status: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListUsersResponse {
+    pub users: Vec<User>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+/// AssociateFaces and DisassociateFaces.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UserFacesRequest {
+    pub collection_id: String,
+    pub user_id: String,
+    pub face_ids: Vec<String>,
+    pub user_match_threshold: Option<f32>,
+    pub client_request_token: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FaceIdOnly {
+    pub face_id: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UnsuccessfulUserFace {
+    pub face_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f32>,
+    pub reasons: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AssociateFacesResponse {
+    pub associated_faces: Vec<FaceIdOnly>,
+    pub unsuccessful_face_associations: Vec<UnsuccessfulUserFace>,
+    pub user_status: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DisassociateFacesResponse {
+    pub disassociated_faces: Vec<FaceIdOnly>,
+    pub unsuccessful_face_disassociations: Vec<UnsuccessfulUserFace>,
+    pub user_status: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SearchUsersRequest {
+    pub collection_id: String,
+    pub face_id: Option<String>,
+    pub user_id: Option<String>,
+    pub max_users: Option<u32>,
+    pub user_match_threshold: Option<f32>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UserMatch {
+    pub similarity: f32,
+    pub user: User,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SearchUsersResponse {
+    pub user_matches: Vec<UserMatch>,
+    pub face_model_version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub searched_face: Option<FaceIdOnly>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub searched_user: Option<SearchedUser>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SearchedUser {
+    pub user_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SearchUsersByImageRequest {
+    pub collection_id: String,
+    pub image: Image,
+    pub max_users: Option<u32>,
+    pub user_match_threshold: Option<f32>,
+    pub quality_filter: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SearchedFaceDetails {
+    pub face_detail: FaceDetail,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UnsearchedFace {
+    pub face_details: FaceDetail,
+    pub reasons: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SearchUsersByImageResponse {
+    pub user_matches: Vec<UserMatch>,
+    pub face_model_version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub searched_face: Option<SearchedFaceDetails>,
+    pub unsearched_faces: Vec<UnsearchedFace>,
+}

@@ -3,7 +3,7 @@
 
 use reko_protocol::types::*;
 use reko_protocol::{ApiError, ErrorCode};
-use reko_service::{QualityFilter, Scope, Service, ServiceError};
+use reko_service::{FACE_MODEL_VERSION, FaceRecord, QualityFilter, Scope, Service, ServiceError};
 use reko_vision::faces::{FaceAnalysis, landmarks};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -13,16 +13,37 @@ use crate::errors;
 
 /// The operations reko implements today (the README's table lists the same).
 pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
+    "AssociateFaces",
     "CompareFaces",
     "CreateCollection",
+    "CreateUser",
     "DeleteCollection",
+    "DeleteFaces",
+    "DeleteUser",
     "DescribeCollection",
     "DetectFaces",
+    "DisassociateFaces",
+    "IndexFaces",
     "ListCollections",
+    "ListFaces",
     "ListTagsForResource",
+    "ListUsers",
+    "SearchFaces",
+    "SearchFacesByImage",
+    "SearchUsers",
+    "SearchUsersByImage",
     "TagResource",
     "UntagResource",
 ];
+
+/// SearchFaces' and SearchFacesByImage's `FaceMatchThreshold` default, as on Rekognition.
+const DEFAULT_FACE_MATCH_THRESHOLD: f32 = 80.0;
+/// SearchUsers' and SearchUsersByImage's `UserMatchThreshold` default, as on Rekognition.
+const DEFAULT_USER_SEARCH_THRESHOLD: f32 = 80.0;
+/// `MaxFaces` of the search operations when the request gives none: every match above the threshold.
+const DEFAULT_MAX_FACES: u32 = 4096;
+/// `MaxUsers` of the user searches when the request gives none.
+const DEFAULT_MAX_USERS: u32 = 500;
 
 /// Runs `operation` (already validated against the model) for the caller in `scope`.
 pub async fn dispatch(
@@ -114,6 +135,227 @@ pub async fn dispatch(
                     })
                     .collect(),
                 unmatched_faces: result.unmatched.iter().map(|f| compared_face(f, tw, th)).collect(),
+            })
+        }
+        "IndexFaces" => {
+            let req: IndexFacesRequest = decode(body)?;
+            let bytes = image_bytes(&req.image)?;
+            let selection = AttributeSelection::parse(&req.detection_attributes);
+            let attributes = selection.any_attribute();
+            // IndexFaces filters with AUTO unless told otherwise.
+            let filter = QualityFilter::parse(Some(req.quality_filter.as_deref().unwrap_or("AUTO")));
+            let outcome = call
+                .run(move |s| {
+                    s.index_faces(
+                        &scope,
+                        &req.collection_id,
+                        &bytes,
+                        req.external_image_id.as_deref(),
+                        req.max_faces,
+                        filter,
+                        attributes,
+                    )
+                })
+                .await?;
+            let (w, h) = (outcome.image.width, outcome.image.height);
+            encode(IndexFacesResponse {
+                face_records: outcome
+                    .indexed
+                    .iter()
+                    .map(|(record, analysis)| FaceRecordOut {
+                        face: stored_face(record),
+                        face_detail: face_detail(analysis, w, h, &selection),
+                    })
+                    .collect(),
+                face_model_version: FACE_MODEL_VERSION.to_owned(),
+                unindexed_faces: outcome
+                    .unindexed
+                    .iter()
+                    .map(|(analysis, reasons)| UnindexedFace {
+                        reasons: reasons.iter().map(|r| (*r).to_owned()).collect(),
+                        face_detail: face_detail(analysis, w, h, &selection),
+                    })
+                    .collect(),
+            })
+        }
+        "SearchFaces" => {
+            let req: SearchFacesRequest = decode(body)?;
+            let threshold = req.face_match_threshold.unwrap_or(DEFAULT_FACE_MATCH_THRESHOLD);
+            let max = req.max_faces.unwrap_or(DEFAULT_MAX_FACES) as usize;
+            let face_id = req.face_id.clone();
+            let matches =
+                call.run(move |s| s.search_faces(&scope, &req.collection_id, &req.face_id, max, threshold)).await?;
+            encode(SearchFacesResponse {
+                searched_face_id: face_id,
+                face_matches: face_matches(&matches),
+                face_model_version: FACE_MODEL_VERSION.to_owned(),
+            })
+        }
+        "SearchFacesByImage" => {
+            let req: SearchFacesByImageRequest = decode(body)?;
+            let bytes = image_bytes(&req.image)?;
+            let threshold = req.face_match_threshold.unwrap_or(DEFAULT_FACE_MATCH_THRESHOLD);
+            let max = req.max_faces.unwrap_or(DEFAULT_MAX_FACES) as usize;
+            let filter = QualityFilter::parse(req.quality_filter.as_deref());
+            let found = call
+                .run(move |s| s.search_faces_by_image(&scope, &req.collection_id, &bytes, max, threshold, filter))
+                .await?;
+            encode(SearchFacesByImageResponse {
+                searched_face_bounding_box: bounding_box(&found.searched.bbox, found.image.width, found.image.height),
+                searched_face_confidence: percent(found.searched.score),
+                face_matches: face_matches(&found.matches),
+                face_model_version: FACE_MODEL_VERSION.to_owned(),
+            })
+        }
+        "ListFaces" => {
+            let req: ListFacesRequest = decode(body)?;
+            let page = call
+                .run(move |s| {
+                    s.list_faces(
+                        &scope,
+                        &req.collection_id,
+                        req.next_token.as_deref(),
+                        req.max_results,
+                        req.user_id.as_deref(),
+                        &req.face_ids,
+                    )
+                })
+                .await?;
+            encode(ListFacesResponse {
+                faces: page.faces.iter().map(stored_face).collect(),
+                next_token: page.next_token,
+                face_model_version: FACE_MODEL_VERSION.to_owned(),
+            })
+        }
+        "DeleteFaces" => {
+            let req: DeleteFacesRequest = decode(body)?;
+            let deletion = call.run(move |s| s.delete_faces(&scope, &req.collection_id, &req.face_ids)).await?;
+            encode(DeleteFacesResponse {
+                deleted_faces: deletion.deleted,
+                unsuccessful_face_deletions: deletion
+                    .failed
+                    .into_iter()
+                    .map(|(face_id, reason, user_id)| UnsuccessfulFaceDeletion {
+                        face_id,
+                        user_id,
+                        reasons: vec![reason.to_owned()],
+                    })
+                    .collect(),
+            })
+        }
+        "CreateUser" => {
+            let req: UserRequest = decode(body)?;
+            call.run(move |s| {
+                s.create_user(&scope, &req.collection_id, &req.user_id, req.client_request_token.as_deref())
+            })
+            .await?;
+            encode(EmptyResponse {})
+        }
+        "DeleteUser" => {
+            let req: UserRequest = decode(body)?;
+            call.run(move |s| {
+                s.delete_user(&scope, &req.collection_id, &req.user_id, req.client_request_token.as_deref())
+            })
+            .await?;
+            encode(EmptyResponse {})
+        }
+        "ListUsers" => {
+            let req: ListUsersRequest = decode(body)?;
+            let page = call
+                .run(move |s| s.list_users(&scope, &req.collection_id, req.next_token.as_deref(), req.max_results))
+                .await?;
+            encode(ListUsersResponse { users: page.users.into_iter().map(user).collect(), next_token: page.next_token })
+        }
+        "AssociateFaces" => {
+            let req: UserFacesRequest = decode(body)?;
+            let threshold = req.user_match_threshold.unwrap_or(reko_service::DEFAULT_USER_MATCH_THRESHOLD);
+            let done = call
+                .run(move |s| {
+                    s.associate_faces(
+                        &scope,
+                        &req.collection_id,
+                        &req.user_id,
+                        &req.face_ids,
+                        threshold,
+                        req.client_request_token.as_deref(),
+                    )
+                })
+                .await?;
+            encode(AssociateFacesResponse {
+                associated_faces: done.done.into_iter().map(|face_id| FaceIdOnly { face_id }).collect(),
+                unsuccessful_face_associations: done.failed.into_iter().map(unsuccessful).collect(),
+                user_status: done.user_status,
+            })
+        }
+        "DisassociateFaces" => {
+            let req: UserFacesRequest = decode(body)?;
+            let done = call
+                .run(move |s| {
+                    s.disassociate_faces(
+                        &scope,
+                        &req.collection_id,
+                        &req.user_id,
+                        &req.face_ids,
+                        req.client_request_token.as_deref(),
+                    )
+                })
+                .await?;
+            encode(DisassociateFacesResponse {
+                disassociated_faces: done.done.into_iter().map(|face_id| FaceIdOnly { face_id }).collect(),
+                unsuccessful_face_disassociations: done.failed.into_iter().map(unsuccessful).collect(),
+                user_status: done.user_status,
+            })
+        }
+        "SearchUsers" => {
+            let req: SearchUsersRequest = decode(body)?;
+            let threshold = req.user_match_threshold.unwrap_or(DEFAULT_USER_SEARCH_THRESHOLD);
+            let max = req.max_users.unwrap_or(DEFAULT_MAX_USERS) as usize;
+            let (face_id, user_id) = (req.face_id.clone(), req.user_id.clone());
+            let matches = call
+                .run(move |s| {
+                    s.search_users(
+                        &scope,
+                        &req.collection_id,
+                        req.face_id.as_deref(),
+                        req.user_id.as_deref(),
+                        max,
+                        threshold,
+                    )
+                })
+                .await?;
+            encode(SearchUsersResponse {
+                user_matches: user_matches(matches),
+                face_model_version: FACE_MODEL_VERSION.to_owned(),
+                searched_face: face_id.map(|face_id| FaceIdOnly { face_id }),
+                searched_user: user_id.map(|user_id| SearchedUser { user_id }),
+            })
+        }
+        "SearchUsersByImage" => {
+            let req: SearchUsersByImageRequest = decode(body)?;
+            let bytes = image_bytes(&req.image)?;
+            let threshold = req.user_match_threshold.unwrap_or(DEFAULT_USER_SEARCH_THRESHOLD);
+            let max = req.max_users.unwrap_or(DEFAULT_MAX_USERS) as usize;
+            let filter = QualityFilter::parse(req.quality_filter.as_deref());
+            let found = call
+                .run(move |s| s.search_users_by_image(&scope, &req.collection_id, &bytes, max, threshold, filter))
+                .await?;
+            let (w, h) = (found.image.width, found.image.height);
+            let default = AttributeSelection::parse(&[]);
+            encode(SearchUsersByImageResponse {
+                user_matches: user_matches(found.matches),
+                face_model_version: FACE_MODEL_VERSION.to_owned(),
+                searched_face: found
+                    .searched
+                    .as_ref()
+                    .map(|f| SearchedFaceDetails { face_detail: face_detail(f, w, h, &default) }),
+                unsearched_faces: found
+                    .unsearched
+                    .iter()
+                    .map(|(f, reasons)| UnsearchedFace {
+                        face_details: face_detail(f, w, h, &default),
+                        reasons: reasons.iter().map(|r| (*r).to_owned()).collect(),
+                    })
+                    .collect(),
             })
         }
         other => Err(ApiError::new(
@@ -273,5 +515,39 @@ fn compared_face(face: &FaceAnalysis, width: u32, height: u32) -> ComparedFace {
         landmarks: landmark_list(face, width, height, false),
         pose: Pose { roll: face.pose.roll, yaw: face.pose.yaw, pitch: face.pose.pitch },
         quality: ImageQuality { brightness: face.quality.0, sharpness: face.quality.1 },
+    }
+}
+
+fn stored_face(record: &FaceRecord) -> Face {
+    let [left, top, width, height] = record.bounding_box;
+    Face {
+        face_id: record.face_id.clone(),
+        bounding_box: BoundingBox { width, height, left, top },
+        image_id: record.image_id.clone(),
+        external_image_id: record.external_image_id.clone(),
+        confidence: record.confidence,
+        index_faces_model_version: record.model_version.clone(),
+        user_id: record.user_id.clone(),
+    }
+}
+
+fn face_matches(matches: &[reko_service::FaceMatch]) -> Vec<FaceMatch> {
+    matches.iter().map(|m| FaceMatch { similarity: m.similarity, face: stored_face(&m.face) }).collect()
+}
+
+fn user(user: reko_service::User) -> User {
+    User { user_id: user.user_id, user_status: user.status.to_owned() }
+}
+
+fn user_matches(matches: Vec<(reko_service::User, f32)>) -> Vec<UserMatch> {
+    matches.into_iter().map(|(u, similarity)| UserMatch { similarity, user: user(u) }).collect()
+}
+
+fn unsuccessful(failed: reko_service::FailedFace) -> UnsuccessfulUserFace {
+    UnsuccessfulUserFace {
+        face_id: failed.face_id,
+        user_id: failed.user_id,
+        confidence: failed.confidence,
+        reasons: failed.reasons,
     }
 }

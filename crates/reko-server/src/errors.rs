@@ -14,7 +14,15 @@ pub fn from_service(err: ServiceError, request_id: &str) -> ApiError {
         ServiceError::InvalidPaginationToken => ErrorCode::InvalidPaginationToken,
         ServiceError::InvalidImage(_) => ErrorCode::InvalidImageFormat,
         ServiceError::ImageTooLarge(_) => ErrorCode::ImageTooLarge,
-        ServiceError::NoFace(_) => ErrorCode::InvalidParameter,
+        ServiceError::NoFace(_)
+        | ServiceError::NoFaceInImage
+        | ServiceError::FaceNotFound(_)
+        | ServiceError::ModelVersionMismatch { .. }
+        | ServiceError::InvalidRequest(_) => ErrorCode::InvalidParameter,
+        ServiceError::UserNotFound(_) => ErrorCode::ResourceNotFound,
+        ServiceError::UserAlreadyExists(_) => ErrorCode::Conflict,
+        ServiceError::TooManyUserFaces(_) => ErrorCode::ServiceQuotaExceeded,
+        ServiceError::IdempotencyMismatch => ErrorCode::IdempotentParameterMismatch,
         ServiceError::ModelsUnavailable | ServiceError::Inference(_) => {
             tracing::error!(request_id, error = %err, "analysis failure");
             return internal(request_id);

@@ -314,3 +314,77 @@ async fn health_and_request_ids() {
     assert_eq!(other.status, StatusCode::NOT_FOUND);
     assert_ne!(other.headers["x-amzn-RequestId"], first);
 }
+
+#[tokio::test]
+async fn users_and_face_listings_have_the_rekognition_shapes() {
+    let server = TestServer::new();
+    let ok = |reply: &Reply| assert_eq!(reply.status, 200, "{:?}", reply.body);
+    ok(&server.call("CreateCollection", json!({"CollectionId": "c"})).await);
+    ok(&server.call("CreateUser", json!({"CollectionId": "c", "UserId": "u1", "ClientRequestToken": "t1"})).await);
+    ok(&server.call("CreateUser", json!({"CollectionId": "c", "UserId": "u1", "ClientRequestToken": "t1"})).await);
+    assert_error(
+        &server.call("CreateUser", json!({"CollectionId": "c", "UserId": "u1"})).await,
+        400,
+        "ConflictException",
+    );
+    let reused =
+        server.call("CreateUser", json!({"CollectionId": "c", "UserId": "u2", "ClientRequestToken": "t1"})).await;
+    assert_error(&reused, 400, "IdempotentParameterMismatchException");
+    assert_error(
+        &server.call("CreateUser", json!({"CollectionId": "zz", "UserId": "u1"})).await,
+        400,
+        "ResourceNotFoundException",
+    );
+    for id in ["u2", "u3"] {
+        ok(&server.call("CreateUser", json!({"CollectionId": "c", "UserId": id})).await);
+    }
+    let page = server.call("ListUsers", json!({"CollectionId": "c", "MaxResults": 2})).await;
+    ok(&page);
+    assert_eq!(
+        page.body["Users"],
+        json!([{"UserId": "u1", "UserStatus": "CREATED"}, {"UserId": "u2", "UserStatus": "CREATED"}])
+    );
+    let token = page.body["NextToken"].as_str().unwrap();
+    let rest = server.call("ListUsers", json!({"CollectionId": "c", "NextToken": token})).await;
+    assert_eq!(rest.body["Users"], json!([{"UserId": "u3", "UserStatus": "CREATED"}]));
+    assert!(rest.body.get("NextToken").is_none());
+    assert_eq!(server.call("DescribeCollection", json!({"CollectionId": "c"})).await.body["UserCount"], 3);
+
+    let missing = "00000000-0000-4000-8000-000000000000";
+    let deleted = server.call("DeleteFaces", json!({"CollectionId": "c", "FaceIds": [missing]})).await;
+    ok(&deleted);
+    assert_eq!(deleted.body["UnsuccessfulFaceDeletions"], json!([{"FaceId": missing, "Reasons": ["FACE_NOT_FOUND"]}]));
+    let associated =
+        server.call("AssociateFaces", json!({"CollectionId": "c", "UserId": "u1", "FaceIds": [missing]})).await;
+    ok(&associated);
+    assert_eq!(associated.body["UserStatus"], "CREATED");
+    assert_error(
+        &server.call("AssociateFaces", json!({"CollectionId": "c", "UserId": "nobody", "FaceIds": [missing]})).await,
+        400,
+        "ResourceNotFoundException",
+    );
+    let listed = server.call("ListFaces", json!({"CollectionId": "c"})).await;
+    ok(&listed);
+    assert_eq!(listed.body["Faces"], json!([]));
+    assert_error(
+        &server.call("ListFaces", json!({"CollectionId": "c", "NextToken": "!!"})).await,
+        400,
+        "InvalidPaginationTokenException",
+    );
+    assert_error(
+        &server.call("SearchFaces", json!({"CollectionId": "c", "FaceId": missing})).await,
+        400,
+        "InvalidParameterException",
+    );
+    assert_error(&server.call("SearchUsers", json!({"CollectionId": "c"})).await, 400, "InvalidParameterException");
+    ok(&server.call("DeleteUser", json!({"CollectionId": "c", "UserId": "u1"})).await);
+    assert_error(
+        &server.call("DeleteUser", json!({"CollectionId": "c", "UserId": "u1"})).await,
+        400,
+        "ResourceNotFoundException",
+    );
+    // Another account sees none of it.
+    let bob = key("AKIDBOB", "bob-secret", "222222222222");
+    let other = server.call_as(&bob, "ListUsers", json!({"CollectionId": "c"})).await;
+    assert_error(&other, 400, "ResourceNotFoundException");
+}

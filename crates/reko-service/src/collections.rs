@@ -64,6 +64,7 @@ impl Service {
             face_count: 0,
             user_count: 0,
             tags,
+            next_face_key: 0,
         };
         if !self.store.insert_collection(scope, &record)? {
             return Err(ServiceError::CollectionAlreadyExists(id.to_owned()));
@@ -78,11 +79,13 @@ impl Service {
     }
 
     pub fn delete_collection(&self, scope: &Scope, id: &str) -> Result<(), ServiceError> {
-        if self.store.delete_collection(scope, id)? {
-            Ok(())
-        } else {
-            Err(ServiceError::CollectionNotFound(id.to_owned()))
-        }
+        self.forget_index(scope, id, || {
+            if self.store.delete_collection(scope, id)? {
+                Ok(())
+            } else {
+                Err(ServiceError::CollectionNotFound(id.to_owned()))
+            }
+        })
     }
 
     /// Collections in id order, `max_results` at a time (0 or none: the default page size).

@@ -28,9 +28,15 @@ pub struct AnalyzedImage {
     pub faces: Vec<FaceAnalysis>,
 }
 
-/// CompareFaces' `QualityFilter`: which faces are too poor to compare. reko's levels (documented in
-/// the README): LOW drops faces under 20 px or with sharpness under 5; MEDIUM under 40 px, sharpness
-/// under 15 or more than 60° of yaw; HIGH under 60 px, sharpness under 30 or more than 45° of yaw.
+/// `QualityFilter`: which faces are too poor to compare, index or search. reko's levels (documented
+/// in the README), each failed test named by its Rekognition reason:
+///
+/// | level  | SMALL_BOUNDING_BOX | LOW_SHARPNESS | LOW_BRIGHTNESS | EXTREME_POSE (yaw) | LOW_CONFIDENCE |
+/// |--------|--------------------|---------------|----------------|--------------------|----------------|
+/// | LOW    | side < 20 px       | < 5           | < 5            | —                  | —              |
+/// | MEDIUM | side < 40 px       | < 15          | < 10           | > 60°              | < 0.5          |
+/// | HIGH   | side < 60 px       | < 30          | < 15           | > 45°              | < 0.8          |
+///
 /// AUTO is LOW.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QualityFilter {
@@ -54,14 +60,35 @@ impl QualityFilter {
 
     /// Whether `face` passes this filter.
     pub fn passes(self, face: &FaceAnalysis) -> bool {
-        let side = face.bbox.width().min(face.bbox.height());
-        let (sharpness, yaw) = (face.quality.1, face.pose.yaw.abs());
-        match self {
-            QualityFilter::None => true,
-            QualityFilter::Auto | QualityFilter::Low => side >= 20.0 && sharpness >= 5.0,
-            QualityFilter::Medium => side >= 40.0 && sharpness >= 15.0 && yaw <= 60.0,
-            QualityFilter::High => side >= 60.0 && sharpness >= 30.0 && yaw <= 45.0,
+        self.reasons(face).is_empty()
+    }
+
+    /// The Rekognition reasons `face` fails this filter for (none: it passes).
+    pub fn reasons(self, face: &FaceAnalysis) -> Vec<&'static str> {
+        // (min side, min sharpness, min brightness, max |yaw|, min score)
+        let (side, sharpness, brightness, yaw, score) = match self {
+            QualityFilter::None => return Vec::new(),
+            QualityFilter::Auto | QualityFilter::Low => (20.0, 5.0, 5.0, 180.0, 0.0),
+            QualityFilter::Medium => (40.0, 15.0, 10.0, 60.0, 0.5),
+            QualityFilter::High => (60.0, 30.0, 15.0, 45.0, 0.8),
+        };
+        let mut reasons = Vec::new();
+        if face.bbox.width().min(face.bbox.height()) < side {
+            reasons.push("SMALL_BOUNDING_BOX");
         }
+        if face.quality.1 < sharpness {
+            reasons.push("LOW_SHARPNESS");
+        }
+        if face.quality.0 < brightness {
+            reasons.push("LOW_BRIGHTNESS");
+        }
+        if face.pose.yaw.abs() > yaw {
+            reasons.push("EXTREME_POSE");
+        }
+        if face.score < score {
+            reasons.push("LOW_CONFIDENCE");
+        }
+        reasons
     }
 }
 
@@ -75,7 +102,7 @@ pub struct Comparison {
     pub unmatched: Vec<FaceAnalysis>,
 }
 
-fn decoded(bytes: &[u8]) -> Result<image::RgbImage, ServiceError> {
+pub(crate) fn decoded(bytes: &[u8]) -> Result<image::RgbImage, ServiceError> {
     decode(bytes).map(|d| d.rgb).map_err(|e| match e {
         ImageError::InvalidFormat(m) => ServiceError::InvalidImage(m),
         too_large @ ImageError::TooManyPixels { .. } => ServiceError::ImageTooLarge(too_large.to_string()),
@@ -83,7 +110,7 @@ fn decoded(bytes: &[u8]) -> Result<image::RgbImage, ServiceError> {
 }
 
 impl Service {
-    fn vision(&self) -> Result<&Vision, ServiceError> {
+    pub(crate) fn vision(&self) -> Result<&Vision, ServiceError> {
         self.vision.as_deref().ok_or(ServiceError::ModelsUnavailable)
     }
 

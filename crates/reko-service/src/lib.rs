@@ -6,6 +6,8 @@ mod arn;
 mod collections;
 mod faces;
 mod pagination;
+mod storage;
+mod users;
 
 use std::sync::Arc;
 
@@ -15,6 +17,12 @@ pub use arn::ResourceArn;
 pub use collections::{Collection, CollectionPage};
 pub use faces::{AnalyzedImage, Comparison, QualityFilter, Vision};
 pub use reko_store::Scope;
+pub use reko_store::{FaceRecord, UserRecord};
+pub use storage::{DEFAULT_LIST_FACES_PAGE, Deletion, FaceMatch, FacePage, ImageSearch, IndexOutcome, image_id};
+pub use users::{
+    Association, DEFAULT_LIST_USERS_PAGE, DEFAULT_USER_MATCH_THRESHOLD, FailedFace, MAX_FACES_PER_USER, User,
+    UserImageSearch, UserPage,
+};
 
 /// The face model version new collections are created with. It names reko's face pipeline (detector,
 /// aligner, embedder); collections keep the version they were created with.
@@ -45,6 +53,25 @@ pub enum ServiceError {
     InvalidImage(String),
     #[error("{0}")]
     ImageTooLarge(String),
+    /// A searched image has no face (that passes the quality filter).
+    #[error("There are no faces in the image. Should be at least 1.")]
+    NoFaceInImage,
+    #[error("faceId {0} was not found in the collection.")]
+    FaceNotFound(String),
+    #[error("The user id: {0} does not exist")]
+    UserNotFound(String),
+    #[error("The user id: {0} already exists")]
+    UserAlreadyExists(String),
+    #[error("User {0} would have more than {MAX_FACES_PER_USER} faces")]
+    TooManyUserFaces(String),
+    #[error("ClientRequestToken was already used with different parameters")]
+    IdempotencyMismatch,
+    #[error(
+        "Collection {collection} was created with face model version {version}; this server runs version {FACE_MODEL_VERSION} and cannot search or extend it"
+    )]
+    ModelVersionMismatch { collection: String, version: String },
+    #[error("{0}")]
+    InvalidRequest(String),
     /// The named image ("source" or "target") has no face (that passes the quality filter).
     #[error("Request has invalid parameters: no face found in the {0} image")]
     NoFace(&'static str),
@@ -64,12 +91,13 @@ pub enum ServiceError {
 pub struct Service {
     store: Arc<dyn Store>,
     vision: Option<Arc<Vision>>,
+    indexes: Arc<storage::Indexes>,
 }
 
 impl Service {
     /// A service over `store` without analysis models (collections and tags only).
     pub fn new(store: Arc<dyn Store>) -> Service {
-        Service { store, vision: None }
+        Service { store, vision: None, indexes: Default::default() }
     }
 
     /// The same service with the analysis models.

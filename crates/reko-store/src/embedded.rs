@@ -1,28 +1,46 @@
 //! The embedded backend: one redb file in the data directory, fsynced on every commit.
 //!
-//! Tables (keys are tuples, so a scope's records are one contiguous range):
+//! Tables (keys are tuples, so a scope's and a collection's records are one contiguous range):
 //! - `meta`: `schema_version` and other store-wide facts;
-//! - `collections`: (account, region, collection id) → [`CollectionRecord`] as JSON.
-//!
-//! Faces, users and video jobs get their own tables keyed under the same (account, region, ...) prefix.
+//! - `collections`: (account, region, collection id) → [`CollectionRecord`] as JSON;
+//! - `faces`: (account, region, collection id, face id) → [`FaceRecord`] as JSON;
+//! - `vectors`: (account, region, collection id, index key) → face id (36 bytes) + the vector as
+//!   little-endian f32;
+//! - `users`: (account, region, collection id, user id) → [`UserRecord`] as JSON;
+//! - `images`: (account, region, collection id, image key) → the face ids indexed from it, as JSON;
+//! - `requests`: (account, region, collection id, operation/token) → [`RequestRecord`] as JSON.
 
 use std::ops::Bound;
 use std::path::Path;
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
-use crate::{CollectionRecord, Scope, Store, StoreError, Update};
+use crate::{
+    CollectionRecord, CollectionWrite, FaceRecord, RequestRecord, Scope, Store, StoreError, Update, UserRecord,
+};
 
 type Key<'a> = (&'a str, &'a str, &'a str);
+type ItemKey<'a> = (&'a str, &'a str, &'a str, &'a str);
+type VectorKey<'a> = (&'a str, &'a str, &'a str, u64);
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const COLLECTIONS: TableDefinition<Key<'static>, &[u8]> = TableDefinition::new("collections");
+const FACES: TableDefinition<ItemKey<'static>, &[u8]> = TableDefinition::new("faces");
+const VECTORS: TableDefinition<VectorKey<'static>, &[u8]> = TableDefinition::new("vectors");
+const USERS: TableDefinition<ItemKey<'static>, &[u8]> = TableDefinition::new("users");
+const IMAGES: TableDefinition<ItemKey<'static>, &[u8]> = TableDefinition::new("images");
+const REQUESTS: TableDefinition<ItemKey<'static>, &[u8]> = TableDefinition::new("requests");
 
 /// The version of the table layout this code writes.
 const SCHEMA_VERSION: u64 = 1;
 
 /// The file inside the data directory.
 pub const DATABASE_FILE: &str = "reko.redb";
+
+/// Face ids are UUIDs: 36 ASCII bytes in front of each stored vector.
+const FACE_ID_LEN: usize = 36;
 
 /// The default store: a single redb database file.
 pub struct EmbeddedStore {
@@ -33,15 +51,84 @@ fn backend<E: Into<redb::Error>>(err: E) -> StoreError {
     StoreError::Backend(err.into().to_string())
 }
 
-fn decode(key: Key<'_>, bytes: &[u8]) -> Result<CollectionRecord, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
-        key: format!("collections/{}/{}/{}", key.0, key.1, key.2),
-        reason: e.to_string(),
-    })
+fn decode<T: DeserializeOwned>(what: &str, key: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| StoreError::Corrupt { key: format!("{what}/{key}"), reason: e.to_string() })
 }
 
-fn encode(record: &CollectionRecord) -> Vec<u8> {
+fn decode_collection(key: Key<'_>, bytes: &[u8]) -> Result<CollectionRecord, StoreError> {
+    decode("collections", &format!("{}/{}/{}", key.0, key.1, key.2), bytes)
+}
+
+fn encode<T: Serialize>(record: &T) -> Vec<u8> {
     serde_json::to_vec(record).expect("records serialise")
+}
+
+fn encode_vector(face_id: &str, vector: &[f32]) -> Result<Vec<u8>, StoreError> {
+    if face_id.len() != FACE_ID_LEN {
+        return Err(StoreError::Backend(format!("face id {face_id:?} is not a UUID")));
+    }
+    let mut bytes = Vec::with_capacity(FACE_ID_LEN + vector.len() * 4);
+    bytes.extend_from_slice(face_id.as_bytes());
+    for v in vector {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    Ok(bytes)
+}
+
+fn decode_vector(key: u64, bytes: &[u8]) -> Result<(String, Vec<f32>), StoreError> {
+    let corrupt = |reason: &str| StoreError::Corrupt { key: format!("vectors/{key}"), reason: reason.to_owned() };
+    if bytes.len() < FACE_ID_LEN || !(bytes.len() - FACE_ID_LEN).is_multiple_of(4) {
+        return Err(corrupt("bad length"));
+    }
+    let face_id = std::str::from_utf8(&bytes[..FACE_ID_LEN]).map_err(|_| corrupt("face id is not UTF-8"))?;
+    let vector = bytes[FACE_ID_LEN..].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    Ok((face_id.to_owned(), vector))
+}
+
+/// Reads the records of one collection from an item table, in key order, strictly after `after`.
+fn list_items<T: DeserializeOwned>(
+    table: &impl ReadableTable<ItemKey<'static>, &'static [u8]>,
+    what: &str,
+    (account, region, collection): Key<'_>,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<T>, StoreError> {
+    let start = match after {
+        Some(after) => Bound::Excluded((account, region, collection, after)),
+        None => Bound::Included((account, region, collection, "")),
+    };
+    let mut out = Vec::new();
+    for entry in table.range::<ItemKey<'_>>((start, Bound::Unbounded)).map_err(backend)? {
+        if out.len() >= limit {
+            break;
+        }
+        let (key, value) = entry.map_err(backend)?;
+        let key = key.value();
+        if (key.0, key.1, key.2) != (account, region, collection) {
+            break;
+        }
+        out.push(decode(what, key.3, value.value())?);
+    }
+    Ok(out)
+}
+
+/// Removes every record of one collection from an item table.
+fn remove_items(table: &mut Table<ItemKey<'static>, &'static [u8]>, prefix: Key<'_>) -> Result<(), StoreError> {
+    let (account, region, collection) = prefix;
+    let mut keys = Vec::new();
+    for entry in table.range::<ItemKey<'_>>((account, region, collection, "")..).map_err(backend)? {
+        let (key, _) = entry.map_err(backend)?;
+        let key = key.value();
+        if (key.0, key.1, key.2) != prefix {
+            break;
+        }
+        keys.push(key.3.to_owned());
+    }
+    for key in keys {
+        table.remove((account, region, collection, key.as_str())).map_err(backend)?;
+    }
+    Ok(())
 }
 
 impl EmbeddedStore {
@@ -71,9 +158,128 @@ impl EmbeddedStore {
                 }
             }
             txn.open_table(COLLECTIONS).map_err(backend)?;
+            for table in [FACES, USERS, IMAGES, REQUESTS] {
+                txn.open_table(table).map_err(backend)?;
+            }
+            txn.open_table(VECTORS).map_err(backend)?;
         }
         txn.commit().map_err(backend)?;
         Ok(EmbeddedStore { db })
+    }
+}
+
+/// A [`CollectionWrite`] over one redb write transaction.
+struct Writer<'txn, 'k> {
+    prefix: Key<'k>,
+    record: CollectionRecord,
+    faces: Table<'txn, ItemKey<'static>, &'static [u8]>,
+    vectors: Table<'txn, VectorKey<'static>, &'static [u8]>,
+    users: Table<'txn, ItemKey<'static>, &'static [u8]>,
+    images: Table<'txn, ItemKey<'static>, &'static [u8]>,
+    requests: Table<'txn, ItemKey<'static>, &'static [u8]>,
+}
+
+impl<'txn, 'k> Writer<'txn, 'k> {
+    fn open(txn: &'txn WriteTransaction, prefix: Key<'k>, record: CollectionRecord) -> Result<Self, StoreError> {
+        Ok(Writer {
+            prefix,
+            record,
+            faces: txn.open_table(FACES).map_err(backend)?,
+            vectors: txn.open_table(VECTORS).map_err(backend)?,
+            users: txn.open_table(USERS).map_err(backend)?,
+            images: txn.open_table(IMAGES).map_err(backend)?,
+            requests: txn.open_table(REQUESTS).map_err(backend)?,
+        })
+    }
+
+    fn key<'a>(&'a self, item: &'a str) -> ItemKey<'a> {
+        (self.prefix.0, self.prefix.1, self.prefix.2, item)
+    }
+}
+
+fn get_item<T: DeserializeOwned>(
+    table: &Table<ItemKey<'static>, &'static [u8]>,
+    what: &str,
+    key: ItemKey<'_>,
+) -> Result<Option<T>, StoreError> {
+    match table.get(key).map_err(backend)? {
+        Some(bytes) => decode(what, key.3, bytes.value()).map(Some),
+        None => Ok(None),
+    }
+}
+
+impl CollectionWrite for Writer<'_, '_> {
+    fn collection(&mut self) -> &mut CollectionRecord {
+        &mut self.record
+    }
+
+    fn face(&self, face_id: &str) -> Result<Option<FaceRecord>, StoreError> {
+        get_item(&self.faces, "faces", self.key(face_id))
+    }
+
+    fn put_face(&mut self, face: &FaceRecord, vector: Option<&[f32]>) -> Result<(), StoreError> {
+        let (a, r, c) = self.prefix;
+        self.faces.insert((a, r, c, face.face_id.as_str()), encode(face).as_slice()).map_err(backend)?;
+        if let Some(vector) = vector {
+            self.vectors
+                .insert((a, r, c, face.key), encode_vector(&face.face_id, vector)?.as_slice())
+                .map_err(backend)?;
+        }
+        Ok(())
+    }
+
+    fn delete_face(&mut self, face_id: &str) -> Result<Option<FaceRecord>, StoreError> {
+        let (a, r, c) = self.prefix;
+        let removed = match self.faces.remove((a, r, c, face_id)).map_err(backend)? {
+            Some(bytes) => Some(decode::<FaceRecord>("faces", face_id, bytes.value())?),
+            None => None,
+        };
+        if let Some(face) = &removed {
+            self.vectors.remove((a, r, c, face.key)).map_err(backend)?;
+        }
+        Ok(removed)
+    }
+
+    fn image_faces(&self, image_key: &str) -> Result<Option<Vec<String>>, StoreError> {
+        get_item(&self.images, "images", self.key(image_key))
+    }
+
+    fn put_image_faces(&mut self, image_key: &str, face_ids: &[String]) -> Result<(), StoreError> {
+        let (a, r, c) = self.prefix;
+        if face_ids.is_empty() {
+            self.images.remove((a, r, c, image_key)).map_err(backend)?;
+        } else {
+            self.images.insert((a, r, c, image_key), encode(&face_ids).as_slice()).map_err(backend)?;
+        }
+        Ok(())
+    }
+
+    fn user(&self, user_id: &str) -> Result<Option<UserRecord>, StoreError> {
+        get_item(&self.users, "users", self.key(user_id))
+    }
+
+    fn put_user(&mut self, user: &UserRecord) -> Result<(), StoreError> {
+        let (a, r, c) = self.prefix;
+        self.users.insert((a, r, c, user.user_id.as_str()), encode(user).as_slice()).map_err(backend)?;
+        Ok(())
+    }
+
+    fn delete_user(&mut self, user_id: &str) -> Result<Option<UserRecord>, StoreError> {
+        let (a, r, c) = self.prefix;
+        match self.users.remove((a, r, c, user_id)).map_err(backend)? {
+            Some(bytes) => decode("users", user_id, bytes.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn request(&self, token: &str) -> Result<Option<RequestRecord>, StoreError> {
+        get_item(&self.requests, "requests", self.key(token))
+    }
+
+    fn put_request(&mut self, token: &str, record: &RequestRecord) -> Result<(), StoreError> {
+        let (a, r, c) = self.prefix;
+        self.requests.insert((a, r, c, token), encode(record).as_slice()).map_err(backend)?;
+        Ok(())
     }
 }
 
@@ -97,7 +303,7 @@ impl Store for EmbeddedStore {
         let table = txn.open_table(COLLECTIONS).map_err(backend)?;
         let key = (scope.account_id.as_str(), scope.region.as_str(), id);
         match table.get(key).map_err(backend)? {
-            Some(bytes) => decode(key, bytes.value()).map(Some),
+            Some(bytes) => decode_collection(key, bytes.value()).map(Some),
             None => Ok(None),
         }
     }
@@ -125,17 +331,30 @@ impl Store for EmbeddedStore {
             if key.0 != account || key.1 != region {
                 break;
             }
-            out.push(decode(key, value.value())?);
+            out.push(decode_collection(key, value.value())?);
         }
         Ok(out)
     }
 
     fn delete_collection(&self, scope: &Scope, id: &str) -> Result<bool, StoreError> {
         let txn = self.db.begin_write().map_err(backend)?;
+        let prefix = (scope.account_id.as_str(), scope.region.as_str(), id);
         let existed = {
             let mut table = txn.open_table(COLLECTIONS).map_err(backend)?;
-            table.remove((scope.account_id.as_str(), scope.region.as_str(), id)).map_err(backend)?.is_some()
+            table.remove(prefix).map_err(backend)?.is_some()
         };
+        if existed {
+            for table in [FACES, USERS, IMAGES, REQUESTS] {
+                remove_items(&mut txn.open_table(table).map_err(backend)?, prefix)?;
+            }
+            let mut vectors = txn.open_table(VECTORS).map_err(backend)?;
+            vectors
+                .retain_in::<VectorKey<'_>, _>(
+                    (prefix.0, prefix.1, prefix.2, 0)..=(prefix.0, prefix.1, prefix.2, u64::MAX),
+                    |_, _| false,
+                )
+                .map_err(backend)?;
+        }
         txn.commit().map_err(backend)?;
         Ok(existed)
     }
@@ -151,7 +370,7 @@ impl Store for EmbeddedStore {
             let mut table = txn.open_table(COLLECTIONS).map_err(backend)?;
             let key = (scope.account_id.as_str(), scope.region.as_str(), id);
             let current = match table.get(key).map_err(backend)? {
-                Some(bytes) => decode(key, bytes.value())?,
+                Some(bytes) => decode_collection(key, bytes.value())?,
                 None => return Ok(None),
             };
             let mut record = current.clone();
@@ -169,6 +388,105 @@ impl Store for EmbeddedStore {
             txn.abort().map_err(backend)?;
         }
         Ok(Some(outcome))
+    }
+
+    fn write_collection(
+        &self,
+        scope: &Scope,
+        id: &str,
+        write: &mut dyn FnMut(&mut dyn CollectionWrite) -> Result<Update, StoreError>,
+    ) -> Result<Option<Update>, StoreError> {
+        let txn = self.db.begin_write().map_err(backend)?;
+        let prefix = (scope.account_id.as_str(), scope.region.as_str(), id);
+        let outcome = {
+            let mut collections = txn.open_table(COLLECTIONS).map_err(backend)?;
+            let record = match collections.get(prefix).map_err(backend)? {
+                Some(bytes) => decode_collection(prefix, bytes.value())?,
+                None => return Ok(None),
+            };
+            let mut writer = Writer::open(&txn, prefix, record)?;
+            let outcome = write(&mut writer)?;
+            if outcome == Update::Commit {
+                collections.insert(prefix, encode(&writer.record).as_slice()).map_err(backend)?;
+            }
+            outcome
+        };
+        match outcome {
+            Update::Commit => txn.commit().map_err(backend)?,
+            Update::Abort => txn.abort().map_err(backend)?,
+        }
+        Ok(Some(outcome))
+    }
+
+    fn face(&self, scope: &Scope, collection: &str, face_id: &str) -> Result<Option<FaceRecord>, StoreError> {
+        let txn = self.db.begin_read().map_err(backend)?;
+        let table = txn.open_table(FACES).map_err(backend)?;
+        match table.get((scope.account_id.as_str(), scope.region.as_str(), collection, face_id)).map_err(backend)? {
+            Some(bytes) => decode("faces", face_id, bytes.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn list_faces(
+        &self,
+        scope: &Scope,
+        collection: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<FaceRecord>, StoreError> {
+        let txn = self.db.begin_read().map_err(backend)?;
+        let table = txn.open_table(FACES).map_err(backend)?;
+        list_items(&table, "faces", (scope.account_id.as_str(), scope.region.as_str(), collection), after, limit)
+    }
+
+    fn face_vector(&self, scope: &Scope, collection: &str, key: u64) -> Result<Option<(String, Vec<f32>)>, StoreError> {
+        let txn = self.db.begin_read().map_err(backend)?;
+        let table = txn.open_table(VECTORS).map_err(backend)?;
+        match table.get((scope.account_id.as_str(), scope.region.as_str(), collection, key)).map_err(backend)? {
+            Some(bytes) => decode_vector(key, bytes.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn scan_vectors(
+        &self,
+        scope: &Scope,
+        collection: &str,
+        visit: &mut dyn FnMut(u64, &[f32]),
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin_read().map_err(backend)?;
+        let table = txn.open_table(VECTORS).map_err(backend)?;
+        let (a, r) = (scope.account_id.as_str(), scope.region.as_str());
+        for entry in
+            table.range::<VectorKey<'_>>((a, r, collection, 0)..=(a, r, collection, u64::MAX)).map_err(backend)?
+        {
+            let (key, value) = entry.map_err(backend)?;
+            let key = key.value().3;
+            let (_, vector) = decode_vector(key, value.value())?;
+            visit(key, &vector);
+        }
+        Ok(())
+    }
+
+    fn user(&self, scope: &Scope, collection: &str, user_id: &str) -> Result<Option<UserRecord>, StoreError> {
+        let txn = self.db.begin_read().map_err(backend)?;
+        let table = txn.open_table(USERS).map_err(backend)?;
+        match table.get((scope.account_id.as_str(), scope.region.as_str(), collection, user_id)).map_err(backend)? {
+            Some(bytes) => decode("users", user_id, bytes.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn list_users(
+        &self,
+        scope: &Scope,
+        collection: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<UserRecord>, StoreError> {
+        let txn = self.db.begin_read().map_err(backend)?;
+        let table = txn.open_table(USERS).map_err(backend)?;
+        list_items(&table, "users", (scope.account_id.as_str(), scope.region.as_str(), collection), after, limit)
     }
 }
 
@@ -188,6 +506,7 @@ mod tests {
             face_count: 0,
             user_count: 0,
             tags: Default::default(),
+            next_face_key: 0,
         }
     }
 
@@ -240,6 +559,80 @@ mod tests {
         assert_eq!((after.tags.len(), outcome), (1, Update::Abort));
         assert_eq!(store.collection(&scope("111111111111"), "a").unwrap().unwrap().tags.len(), 1);
         assert!(store.update_collection(&scope("111111111111"), "zz", &mut |_| Update::Commit).unwrap().is_none());
+    }
+
+    fn face(id: &str, key: u64) -> FaceRecord {
+        FaceRecord {
+            face_id: id.into(),
+            key,
+            image_id: "00000000-0000-0000-0000-000000000000".into(),
+            external_image_id: None,
+            bounding_box: [0.1, 0.2, 0.3, 0.4],
+            confidence: 99.0,
+            user_id: None,
+            model_version: "1.0".into(),
+            created_at_ms: 1,
+        }
+    }
+
+    fn face_id(n: u8) -> String {
+        format!("{n:08x}-0000-4000-8000-000000000000")
+    }
+
+    #[test]
+    fn collection_writes_are_atomic_and_deleting_a_collection_deletes_its_faces_and_vectors() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = scope("111111111111");
+        {
+            let store = EmbeddedStore::open(dir.path()).unwrap();
+            for id in ["a", "b"] {
+                store.insert_collection(&s, &record(id)).unwrap();
+            }
+            for collection in ["a", "b"] {
+                let outcome = store
+                    .write_collection(&s, collection, &mut |w| {
+                        for n in 0..3u8 {
+                            let key = w.collection().next_face_key;
+                            w.collection().next_face_key += 1;
+                            w.collection().face_count += 1;
+                            w.put_face(&face(&face_id(n), key), Some(&[n as f32, 1.0, 2.0]))?;
+                        }
+                        w.put_user(&UserRecord { user_id: "u".into(), face_ids: vec![face_id(0)], created_at_ms: 1 })?;
+                        Ok(Update::Commit)
+                    })
+                    .unwrap();
+                assert_eq!(outcome, Some(Update::Commit));
+            }
+            // An aborted transaction leaves nothing behind.
+            store
+                .write_collection(&s, "a", &mut |w| {
+                    w.delete_face(&face_id(0))?;
+                    w.collection().face_count = 0;
+                    Ok(Update::Abort)
+                })
+                .unwrap();
+            assert!(store.write_collection(&s, "zz", &mut |_| Ok(Update::Commit)).unwrap().is_none());
+        }
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(store.collection(&s, "a").unwrap().unwrap().face_count, 3);
+        assert_eq!(store.list_faces(&s, "a", None, 10).unwrap().len(), 3);
+        assert_eq!(store.list_faces(&s, "a", Some(&face_id(0)), 10).unwrap().len(), 2);
+        let (id, vector) = store.face_vector(&s, "a", 1).unwrap().unwrap();
+        assert_eq!((id, vector), (face_id(1), vec![1.0, 1.0, 2.0]));
+        let mut seen = Vec::new();
+        store.scan_vectors(&s, "a", &mut |key, v| seen.push((key, v[0]))).unwrap();
+        assert_eq!(seen, [(0, 0.0), (1, 1.0), (2, 2.0)]);
+
+        assert!(store.delete_collection(&s, "a").unwrap());
+        assert!(store.list_faces(&s, "a", None, 10).unwrap().is_empty());
+        assert!(store.face_vector(&s, "a", 1).unwrap().is_none());
+        assert!(store.user(&s, "a", "u").unwrap().is_none());
+        // The neighbour is untouched.
+        assert_eq!(store.list_faces(&s, "b", None, 10).unwrap().len(), 3);
+        assert!(store.user(&s, "b", "u").unwrap().is_some());
+        let mut count = 0;
+        store.scan_vectors(&s, "b", &mut |_, _| count += 1).unwrap();
+        assert_eq!(count, 3);
     }
 
     #[test]

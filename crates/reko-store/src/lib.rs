@@ -10,7 +10,7 @@ mod embedded;
 mod record;
 
 pub use embedded::EmbeddedStore;
-pub use record::{CollectionRecord, Scope};
+pub use record::{CollectionRecord, FaceRecord, RequestRecord, Scope, UserRecord};
 
 /// Errors of the storage layer. Not-found and already-exists are answers, not errors: they come back as
 /// `Option`/`bool` values so that the service decides what they mean to the client.
@@ -60,4 +60,71 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
         update: &mut dyn FnMut(&mut CollectionRecord) -> Update,
     ) -> Result<Option<(CollectionRecord, Update)>, StoreError>;
+
+    /// Runs `write` over one collection in a single atomic, durable transaction: everything it changed
+    /// is committed when it returns [`Update::Commit`], nothing when it returns [`Update::Abort`] or an
+    /// error. `Ok(None)` when the collection does not exist.
+    fn write_collection(
+        &self,
+        scope: &Scope,
+        id: &str,
+        write: &mut dyn FnMut(&mut dyn CollectionWrite) -> Result<Update, StoreError>,
+    ) -> Result<Option<Update>, StoreError>;
+
+    /// The face `face_id` of a collection.
+    fn face(&self, scope: &Scope, collection: &str, face_id: &str) -> Result<Option<FaceRecord>, StoreError>;
+
+    /// Up to `limit` faces of a collection in face id order, strictly after `after`.
+    fn list_faces(
+        &self,
+        scope: &Scope,
+        collection: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<FaceRecord>, StoreError>;
+
+    /// The face id and vector stored under an index key.
+    fn face_vector(&self, scope: &Scope, collection: &str, key: u64) -> Result<Option<(String, Vec<f32>)>, StoreError>;
+
+    /// Calls `visit` with every (key, vector) of a collection, in key order.
+    fn scan_vectors(
+        &self,
+        scope: &Scope,
+        collection: &str,
+        visit: &mut dyn FnMut(u64, &[f32]),
+    ) -> Result<(), StoreError>;
+
+    /// The user `user_id` of a collection.
+    fn user(&self, scope: &Scope, collection: &str, user_id: &str) -> Result<Option<UserRecord>, StoreError>;
+
+    /// Up to `limit` users of a collection in user id order, strictly after `after`.
+    fn list_users(
+        &self,
+        scope: &Scope,
+        collection: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<UserRecord>, StoreError>;
+}
+
+/// What a [`Store::write_collection`] transaction can read and change. Reads see the transaction's own
+/// writes.
+pub trait CollectionWrite {
+    /// The collection's record; changes to it are committed with the rest.
+    fn collection(&mut self) -> &mut CollectionRecord;
+    fn face(&self, face_id: &str) -> Result<Option<FaceRecord>, StoreError>;
+    /// Stores a face and, when given, its vector (under `face.key`).
+    fn put_face(&mut self, face: &FaceRecord, vector: Option<&[f32]>) -> Result<(), StoreError>;
+    /// Deletes a face and its vector.
+    fn delete_face(&mut self, face_id: &str) -> Result<Option<FaceRecord>, StoreError>;
+    /// The faces indexed from one image under one external id (see the service's de-duplication).
+    fn image_faces(&self, image_key: &str) -> Result<Option<Vec<String>>, StoreError>;
+    /// Sets (or, with an empty list, removes) the faces of an image key.
+    fn put_image_faces(&mut self, image_key: &str, face_ids: &[String]) -> Result<(), StoreError>;
+    fn user(&self, user_id: &str) -> Result<Option<UserRecord>, StoreError>;
+    fn put_user(&mut self, user: &UserRecord) -> Result<(), StoreError>;
+    fn delete_user(&mut self, user_id: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// A remembered request, by operation and token.
+    fn request(&self, token: &str) -> Result<Option<RequestRecord>, StoreError>;
+    fn put_request(&mut self, token: &str, record: &RequestRecord) -> Result<(), StoreError>;
 }

@@ -25,4 +25,47 @@ pub struct CollectionRecord {
     pub user_count: u64,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// The vector-index key the next face gets; keys are never reused within a collection.
+    #[serde(default)]
+    pub next_face_key: u64,
+}
+
+/// One indexed face: metadata only. Its feature vector is stored beside it under `key`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaceRecord {
+    pub face_id: String,
+    /// The face's key in the collection's vector index (unique within the collection, never reused).
+    pub key: u64,
+    pub image_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_image_id: Option<String>,
+    /// Left, top, width, height as ratios of the image.
+    pub bounding_box: [f32; 4],
+    /// Detection confidence, 0–100.
+    pub confidence: f32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// The face model version that produced the vector.
+    pub model_version: String,
+    pub created_at_ms: i64,
+}
+
+/// A user of a collection and the faces associated with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserRecord {
+    pub user_id: String,
+    #[serde(default)]
+    pub face_ids: Vec<String>,
+    pub created_at_ms: i64,
+}
+
+/// A remembered request with a `ClientRequestToken`: what it asked and what it answered, so that a
+/// retry gets the same answer and a reuse with other parameters is refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    /// A digest of the request's parameters.
+    pub parameters: String,
+    /// The answer, as the service encoded it.
+    pub response: serde_json::Value,
+    pub created_at_ms: i64,
 }

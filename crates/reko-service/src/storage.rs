@@ -1,0 +1,478 @@
+//! Faces in collections: IndexFaces, SearchFaces, SearchFacesByImage, ListFaces and DeleteFaces, over
+//! the store (the truth) and one in-memory [`VectorIndex`] per collection (a cache of the store's
+//! vectors, loaded on first use and changed only after the store has committed).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use reko_index::{IndexConfig, VectorIndex};
+use reko_store::{FaceRecord, Update};
+use reko_vision::faces::{FaceAnalysis, embed::EMBEDDING_SIZE, similarity};
+use sha2::{Digest, Sha256};
+
+use crate::faces::{AnalyzedImage, QualityFilter, decoded};
+use crate::pagination::{self, Resume};
+use crate::{FACE_MODEL_VERSION, Scope, Service, ServiceError};
+
+/// ListFaces' page size when the request gives none.
+pub const DEFAULT_LIST_FACES_PAGE: usize = 1000;
+
+/// Extra candidates asked of the (possibly approximate) index before exact re-ranking.
+const RERANK_MARGIN: usize = 32;
+
+/// Index hits whose approximate cosine is this far below the threshold's are not re-ranked.
+const APPROXIMATION_SLACK: f32 = 0.05;
+
+/// What IndexFaces did with one image.
+#[derive(Debug, Clone)]
+pub struct IndexOutcome {
+    pub image: AnalyzedImage,
+    /// The stored faces with their analyses, largest first.
+    pub indexed: Vec<(FaceRecord, FaceAnalysis)>,
+    /// Faces not indexed, with the Rekognition reasons.
+    pub unindexed: Vec<(FaceAnalysis, Vec<&'static str>)>,
+}
+
+/// A stored face and how similar it is to the searched one.
+#[derive(Debug, Clone)]
+pub struct FaceMatch {
+    pub face: FaceRecord,
+    pub similarity: f32,
+}
+
+/// SearchFacesByImage's answer.
+#[derive(Debug, Clone)]
+pub struct ImageSearch {
+    pub image: AnalyzedImage,
+    /// The searched (largest) face.
+    pub searched: FaceAnalysis,
+    pub matches: Vec<FaceMatch>,
+}
+
+/// One page of ListFaces.
+#[derive(Debug, Clone)]
+pub struct FacePage {
+    pub faces: Vec<FaceRecord>,
+    pub next_token: Option<String>,
+}
+
+/// DeleteFaces' answer: the deleted ids, and the others with their reason and user.
+#[derive(Debug, Clone, Default)]
+pub struct Deletion {
+    pub deleted: Vec<String>,
+    pub failed: Vec<(String, &'static str, Option<String>)>,
+}
+
+/// The vector indexes of the collections in use.
+#[derive(Default)]
+pub(crate) struct Indexes {
+    slots: Mutex<HashMap<CollectionKey, Arc<RwLock<Slot>>>>,
+}
+
+/// (account, region, collection id).
+type CollectionKey = (String, String, String);
+
+/// One collection's index: not read from the store yet, loaded, or gone with its collection (holders
+/// of a stale slot fetch a fresh one).
+enum Slot {
+    Unloaded,
+    Loaded(VectorIndex),
+    Deleted,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// A deterministic id for image bytes, in the UUID form the model requires.
+pub fn image_id(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let h = hex::encode(&digest[..16]);
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+fn ratio_box(face: &FaceAnalysis, width: u32, height: u32) -> [f32; 4] {
+    let (w, h) = (width as f32, height as f32);
+    [face.bbox.x1 / w, face.bbox.y1 / h, face.bbox.width() / w, face.bbox.height() / h]
+}
+
+/// The stored face whose box is nearest to `face`'s (for answering a repeated IndexFaces).
+fn nearest<'a>(stored: &'a [FaceRecord], face: &FaceAnalysis, width: u32, height: u32) -> Option<&'a FaceRecord> {
+    let b = ratio_box(face, width, height);
+    let distance = |r: &FaceRecord| (0..4).map(|i| (r.bounding_box[i] - b[i]).abs()).sum::<f32>();
+    stored.iter().min_by(|x, y| distance(x).total_cmp(&distance(y)))
+}
+
+impl Service {
+    /// The collection's record, if it exists and was made with this server's face model.
+    pub(crate) fn searchable_collection(&self, scope: &Scope, collection: &str) -> Result<(), ServiceError> {
+        let record = self
+            .store
+            .collection(scope, collection)?
+            .ok_or_else(|| ServiceError::CollectionNotFound(collection.to_owned()))?;
+        if record.face_model_version != FACE_MODEL_VERSION {
+            return Err(ServiceError::ModelVersionMismatch {
+                collection: collection.to_owned(),
+                version: record.face_model_version,
+            });
+        }
+        Ok(())
+    }
+
+    fn slot(&self, scope: &Scope, collection: &str) -> Arc<RwLock<Slot>> {
+        let key = (scope.account_id.clone(), scope.region.clone(), collection.to_owned());
+        let mut slots = self.indexes.slots.lock().expect("index map lock");
+        slots.entry(key).or_insert_with(|| Arc::new(RwLock::new(Slot::Unloaded))).clone()
+    }
+
+    fn load_index(&self, scope: &Scope, collection: &str) -> Result<VectorIndex, ServiceError> {
+        let mut index = VectorIndex::new(IndexConfig::new(EMBEDDING_SIZE));
+        self.store.scan_vectors(scope, collection, &mut |key, vector| index.insert(key, vector))?;
+        Ok(index)
+    }
+
+    /// Runs `f` with the collection's index locked for writing (loaded first if need be). Store writes
+    /// that change vectors run inside `f`, so that the index and the store change in the same order.
+    fn with_index_mut<T>(
+        &self,
+        scope: &Scope,
+        collection: &str,
+        f: impl FnOnce(&mut VectorIndex) -> Result<T, ServiceError>,
+    ) -> Result<T, ServiceError> {
+        loop {
+            let slot = self.slot(scope, collection);
+            let mut guard = slot.write().expect("index lock");
+            if matches!(*guard, Slot::Deleted) {
+                continue;
+            }
+            if matches!(*guard, Slot::Unloaded) {
+                *guard = Slot::Loaded(self.load_index(scope, collection)?);
+            }
+            let Slot::Loaded(index) = &mut *guard else { unreachable!("loaded above") };
+            return f(index);
+        }
+    }
+
+    /// Runs `f` with the collection's index locked for reading.
+    fn with_index<T>(
+        &self,
+        scope: &Scope,
+        collection: &str,
+        f: impl FnOnce(&VectorIndex) -> T,
+    ) -> Result<T, ServiceError> {
+        loop {
+            let slot = self.slot(scope, collection);
+            {
+                let guard = slot.read().expect("index lock");
+                match &*guard {
+                    Slot::Loaded(index) => return Ok(f(index)),
+                    Slot::Deleted => continue,
+                    Slot::Unloaded => {}
+                }
+            }
+            let mut guard = slot.write().expect("index lock");
+            if matches!(*guard, Slot::Unloaded) {
+                *guard = Slot::Loaded(self.load_index(scope, collection)?);
+            }
+        }
+    }
+
+    /// Drops a deleted collection's index; later users of a stale slot fetch a new one.
+    pub(crate) fn forget_index(
+        &self,
+        scope: &Scope,
+        collection: &str,
+        delete: impl FnOnce() -> Result<(), ServiceError>,
+    ) -> Result<(), ServiceError> {
+        let slot = self.slot(scope, collection);
+        let mut guard = slot.write().expect("index lock");
+        delete()?;
+        *guard = Slot::Deleted;
+        let key = (scope.account_id.clone(), scope.region.clone(), collection.to_owned());
+        self.indexes.slots.lock().expect("index map lock").remove(&key);
+        Ok(())
+    }
+
+    /// IndexFaces: detects faces, keeps the largest `max_faces` that pass `filter`, and stores their
+    /// vectors. The same image bytes with the same external id store nothing new: the faces stored the
+    /// first time are returned.
+    #[allow(clippy::too_many_arguments)]
+    pub fn index_faces(
+        &self,
+        scope: &Scope,
+        collection: &str,
+        image: &[u8],
+        external_image_id: Option<&str>,
+        max_faces: Option<u32>,
+        filter: QualityFilter,
+        attributes: bool,
+    ) -> Result<IndexOutcome, ServiceError> {
+        self.searchable_collection(scope, collection)?;
+        let rgb = decoded(image)?;
+        let vision = self.vision()?;
+        let faces = vision.faces.analyze(&vision.runtime, &rgb, attributes, reko_vision::faces::MAX_FACES)?;
+        let (width, height) = (rgb.width(), rgb.height());
+        let limit = max_faces.map_or(usize::MAX, |m| m as usize);
+        let mut chosen = Vec::new();
+        let mut unindexed = Vec::new();
+        for face in faces {
+            let reasons = filter.reasons(&face);
+            if !reasons.is_empty() {
+                unindexed.push((face, reasons));
+            } else if chosen.len() >= limit {
+                unindexed.push((face, vec!["EXCEEDS_MAX_FACES"]));
+            } else {
+                chosen.push(face);
+            }
+        }
+        let vectors = vision.faces.embed(&vision.runtime, &rgb, &chosen)?;
+        let image_id = image_id(image);
+        let image_key = format!("{image_id}/{}", external_image_id.unwrap_or(""));
+        let created_at_ms = now_ms();
+        let (stored, repeated) = self.with_index_mut(scope, collection, |index| {
+            let mut stored: Vec<FaceRecord> = Vec::new();
+            let mut new_faces = Vec::new();
+            let outcome = self.store.write_collection(scope, collection, &mut |w| {
+                stored.clear();
+                new_faces.clear();
+                if let Some(ids) = w.image_faces(&image_key)? {
+                    for id in ids {
+                        if let Some(face) = w.face(&id)? {
+                            stored.push(face);
+                        }
+                    }
+                    return Ok(Update::Abort);
+                }
+                for (face, vector) in chosen.iter().zip(&vectors) {
+                    let record = w.collection();
+                    let key = record.next_face_key;
+                    record.next_face_key += 1;
+                    record.face_count += 1;
+                    let face = FaceRecord {
+                        face_id: uuid::Uuid::new_v4().to_string(),
+                        key,
+                        image_id: image_id.clone(),
+                        external_image_id: external_image_id.map(str::to_owned),
+                        bounding_box: ratio_box(face, width, height),
+                        confidence: (face.score * 100.0).clamp(0.0, 100.0),
+                        user_id: None,
+                        model_version: FACE_MODEL_VERSION.to_owned(),
+                        created_at_ms,
+                    };
+                    w.put_face(&face, Some(vector))?;
+                    new_faces.push((key, vector.clone()));
+                    stored.push(face);
+                }
+                let ids: Vec<String> = stored.iter().map(|f| f.face_id.clone()).collect();
+                w.put_image_faces(&image_key, &ids)?;
+                Ok(Update::Commit)
+            })?;
+            match outcome {
+                None => Err(ServiceError::CollectionNotFound(collection.to_owned())),
+                Some(Update::Commit) => {
+                    for (key, vector) in &new_faces {
+                        index.insert(*key, vector);
+                    }
+                    Ok((stored, false))
+                }
+                Some(Update::Abort) => Ok((stored, true)),
+            }
+        })?;
+        let indexed = if !repeated {
+            stored.into_iter().zip(chosen).collect()
+        } else {
+            // A repeat: pair each stored face with the analysed face whose box matches it.
+            chosen
+                .into_iter()
+                .filter_map(|face| nearest(&stored, &face, width, height).map(|s| (s.clone(), face)))
+                .collect()
+        };
+        Ok(IndexOutcome { image: AnalyzedImage { width, height, faces: Vec::new() }, indexed, unindexed })
+    }
+
+    /// The stored faces most similar to `vector`, at least `threshold` similar, most similar first;
+    /// `exclude` leaves one face out (the searched one).
+    pub(crate) fn search_vector(
+        &self,
+        scope: &Scope,
+        collection: &str,
+        vector: &[f32],
+        max: usize,
+        threshold: f32,
+        exclude: Option<&str>,
+    ) -> Result<Vec<FaceMatch>, ServiceError> {
+        let wanted = max + usize::from(exclude.is_some());
+        let floor = similarity::cosine_at(threshold) - APPROXIMATION_SLACK;
+        let hits = self.with_index(scope, collection, |index| index.search(vector, wanted + RERANK_MARGIN))?;
+        let mut matches = Vec::new();
+        for hit in hits.into_iter().filter(|h| h.cosine >= floor) {
+            // The store has the exact vector; a face deleted since the index answered is skipped.
+            let Some((face_id, exact)) = self.store.face_vector(scope, collection, hit.key)? else { continue };
+            if exclude == Some(face_id.as_str()) {
+                continue;
+            }
+            let similarity = similarity::from_cosine(reko_index::dot(vector, &exact));
+            if similarity < threshold {
+                continue;
+            }
+            if let Some(face) = self.store.face(scope, collection, &face_id)? {
+                matches.push(FaceMatch { face, similarity });
+            }
+        }
+        matches.sort_by(|a, b| b.similarity.total_cmp(&a.similarity).then(a.face.face_id.cmp(&b.face.face_id)));
+        matches.truncate(max);
+        Ok(matches)
+    }
+
+    /// A stored face's exact vector.
+    pub(crate) fn stored_vector(
+        &self,
+        scope: &Scope,
+        collection: &str,
+        face: &FaceRecord,
+    ) -> Result<Vec<f32>, ServiceError> {
+        self.store
+            .face_vector(scope, collection, face.key)?
+            .map(|(_, v)| v)
+            .ok_or_else(|| ServiceError::FaceNotFound(face.face_id.clone()))
+    }
+
+    /// SearchFaces: the faces most similar to a stored face (itself left out).
+    pub fn search_faces(
+        &self,
+        scope: &Scope,
+        collection: &str,
+        face_id: &str,
+        max: usize,
+        threshold: f32,
+    ) -> Result<Vec<FaceMatch>, ServiceError> {
+        self.searchable_collection(scope, collection)?;
+        let face = self
+            .store
+            .face(scope, collection, face_id)?
+            .ok_or_else(|| ServiceError::FaceNotFound(face_id.to_owned()))?;
+        let vector = self.stored_vector(scope, collection, &face)?;
+        self.search_vector(scope, collection, &vector, max, threshold, Some(face_id))
+    }
+
+    /// SearchFacesByImage: the largest face of the image that passes `filter`, searched.
+    pub fn search_faces_by_image(
+        &self,
+        scope: &Scope,
+        collection: &str,
+        image: &[u8],
+        max: usize,
+        threshold: f32,
+        filter: QualityFilter,
+    ) -> Result<ImageSearch, ServiceError> {
+        self.searchable_collection(scope, collection)?;
+        let rgb = decoded(image)?;
+        let vision = self.vision()?;
+        let faces = vision.faces.analyze(&vision.runtime, &rgb, false, reko_vision::faces::MAX_FACES)?;
+        let searched = faces.into_iter().find(|f| filter.passes(f)).ok_or(ServiceError::NoFaceInImage)?;
+        let vector = vision.faces.embed(&vision.runtime, &rgb, std::slice::from_ref(&searched))?.remove(0);
+        let matches = self.search_vector(scope, collection, &vector, max, threshold, None)?;
+        Ok(ImageSearch {
+            image: AnalyzedImage { width: rgb.width(), height: rgb.height(), faces: Vec::new() },
+            searched,
+            matches,
+        })
+    }
+
+    /// ListFaces: faces in face id order, or only those of `user_id`, or only `face_ids`.
+    pub fn list_faces(
+        &self,
+        scope: &Scope,
+        collection: &str,
+        next_token: Option<&str>,
+        max_results: Option<u32>,
+        user_id: Option<&str>,
+        face_ids: &[String],
+    ) -> Result<FacePage, ServiceError> {
+        self.store
+            .collection(scope, collection)?
+            .ok_or_else(|| ServiceError::CollectionNotFound(collection.to_owned()))?;
+        let limit = match max_results {
+            Some(n) if n > 0 => n as usize,
+            _ => DEFAULT_LIST_FACES_PAGE,
+        };
+        // Face ids are UUIDs (36 bytes), so tokens always carry them whole.
+        let after = match next_token.map(pagination::decode).transpose()? {
+            None => None,
+            Some(Resume::After(id)) => Some(id),
+            Some(Resume::AfterHashed { .. }) => return Err(ServiceError::InvalidPaginationToken),
+        };
+        let mut wanted: Option<Vec<String>> = (!face_ids.is_empty()).then(|| face_ids.to_vec());
+        if let Some(user_id) = user_id {
+            let user = self.store.user(scope, collection, user_id)?.map(|u| u.face_ids).unwrap_or_default();
+            wanted = Some(match wanted {
+                Some(ids) => ids.into_iter().filter(|id| user.contains(id)).collect(),
+                None => user,
+            });
+        }
+        let mut faces = match wanted {
+            None => self.store.list_faces(scope, collection, after.as_deref(), limit + 1)?,
+            Some(mut ids) => {
+                ids.sort();
+                ids.dedup();
+                let mut faces = Vec::new();
+                for id in ids.iter().filter(|id| after.as_deref().is_none_or(|a| id.as_str() > a)) {
+                    if faces.len() > limit {
+                        break;
+                    }
+                    if let Some(face) = self.store.face(scope, collection, id)? {
+                        faces.push(face);
+                    }
+                }
+                faces
+            }
+        };
+        let more = faces.len() > limit;
+        faces.truncate(limit);
+        let next_token = more.then(|| pagination::encode(&faces.last().expect("a full page").face_id));
+        Ok(FacePage { faces, next_token })
+    }
+
+    /// DeleteFaces: deletes faces that exist and belong to no user.
+    pub fn delete_faces(&self, scope: &Scope, collection: &str, face_ids: &[String]) -> Result<Deletion, ServiceError> {
+        self.with_index_mut(scope, collection, |index| {
+            let mut result = Deletion::default();
+            let mut removed_keys = Vec::new();
+            let outcome = self.store.write_collection(scope, collection, &mut |w| {
+                result = Deletion::default();
+                removed_keys.clear();
+                let mut seen = std::collections::HashSet::new();
+                for id in face_ids.iter().filter(|id| seen.insert(id.as_str())) {
+                    let Some(face) = w.face(id)? else {
+                        result.failed.push((id.clone(), "FACE_NOT_FOUND", None));
+                        continue;
+                    };
+                    if let Some(user) = &face.user_id {
+                        result.failed.push((id.clone(), "ASSOCIATED_TO_AN_EXISTING_USER", Some(user.clone())));
+                        continue;
+                    }
+                    w.delete_face(id)?;
+                    let image_key = format!("{}/{}", face.image_id, face.external_image_id.as_deref().unwrap_or(""));
+                    if let Some(mut ids) = w.image_faces(&image_key)? {
+                        ids.retain(|x| x != id);
+                        w.put_image_faces(&image_key, &ids)?;
+                    }
+                    w.collection().face_count = w.collection().face_count.saturating_sub(1);
+                    removed_keys.push(face.key);
+                    result.deleted.push(id.clone());
+                }
+                Ok(if result.deleted.is_empty() { Update::Abort } else { Update::Commit })
+            })?;
+            match outcome {
+                None => Err(ServiceError::CollectionNotFound(collection.to_owned())),
+                Some(_) => {
+                    for key in &removed_keys {
+                        index.remove(*key);
+                    }
+                    Ok(result)
+                }
+            }
+        })
+    }
+}
