@@ -1,19 +1,47 @@
 //! Vector search over unit-length face embeddings, one [`VectorIndex`] per collection.
 //!
-//! The index is a cache of the store: it holds only keys and vectors, is rebuilt from the store when a
-//! collection is first used, and answers "which keys are nearest to this vector". Callers read the
-//! matched faces' records (and their exact vectors) from the store, so cosines returned here may be
-//! approximate (quantised) and are re-ranked by the caller.
+//! The index is a cache of the store: it holds only keys and vectors, is rebuilt from the store (or
+//! reloaded from a snapshot written by [`VectorIndex::save`]) when a collection is first used, and answers
+//! "which keys are nearest to this vector". Callers read the matched faces' records (and their exact
+//! vectors) from the store, so cosines returned here may be approximate (quantised) and are re-ranked by
+//! the caller, who asks for a few more hits than it needs.
+//!
+//! Two modes, switched transparently as the collection grows and shrinks:
+//! - **exact** (up to [`IndexConfig::approximate_above`] vectors): f32 vectors scanned in full with the
+//!   vectorised kernel of [`kernels`];
+//! - **approximate** (above it): an HNSW graph over quantised vectors ([`graph`], backed by USearch).
+//!   The index goes back to exact once it has shrunk to half the threshold, so that a collection hovering
+//!   at the threshold does not rebuild its graph on every insert and removal.
 
+mod flat;
+mod graph;
 mod kernels;
 
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read};
+use std::path::{Path, PathBuf};
+
 pub use kernels::{dot, dot_scalar};
+
+use flat::Flat;
+use graph::Graph;
 
 /// One search result: a stored key and its (possibly approximate) cosine to the query.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Hit {
     pub key: u64,
     pub cosine: f32,
+}
+
+/// How vectors are stored in the approximate mode (the exact mode always keeps f32).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quantization {
+    /// 4 bytes a dimension.
+    F32,
+    /// 2 bytes a dimension; cosines within about 1e-3.
+    F16,
+    /// 1 byte a dimension (each unit vector scaled by 127); cosines within about 1e-2.
+    I8,
 }
 
 /// How an index is built.
@@ -23,136 +51,302 @@ pub struct IndexConfig {
     pub dim: usize,
     /// Collections larger than this are searched approximately.
     pub approximate_above: usize,
+    /// Storage of the vectors in the approximate mode.
+    pub quantization: Quantization,
+    /// HNSW `M`: links per node on the upper levels (twice as many on the base level). More links raise
+    /// recall and memory (about 8 bytes a face per unit of `M`).
+    pub connectivity: usize,
+    /// HNSW `ef_construction`: candidates examined per insertion. Higher builds slower and better graphs.
+    pub expansion_add: usize,
+    /// HNSW `ef_search`: candidates examined per search (at least `k`). Higher searches slower, with
+    /// higher recall.
+    pub expansion_search: usize,
+    /// Most searches and inserts running at once in the approximate mode; more callers wait their turn.
+    pub concurrency: usize,
+    /// Threads that build the graph when the index turns approximate or takes a batch; 0 means one per
+    /// core.
+    pub build_threads: usize,
 }
 
 impl IndexConfig {
+    /// The defaults, tuned on 1 M clustered 192-dimensional faces (`bench/INDEX.md`).
     pub fn new(dim: usize) -> IndexConfig {
-        IndexConfig { dim, approximate_above: 20_000 }
+        IndexConfig {
+            dim,
+            approximate_above: 20_000,
+            quantization: Quantization::I8,
+            connectivity: 16,
+            expansion_add: 128,
+            expansion_search: 64,
+            concurrency: 16,
+            build_threads: 0,
+        }
+    }
+
+    fn threads(&self) -> usize {
+        match self.build_threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+        .min(self.concurrency.max(1))
     }
 }
 
+/// Why a snapshot could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("index snapshot i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("index snapshot: {0}")]
+    Snapshot(String),
+    #[error("graph index: {0}")]
+    Graph(String),
+}
+
 /// The vectors of one collection.
-#[derive(Debug, Clone)]
+///
+/// Key `u64::MAX` is reserved (the graph marks free slots with it).
+#[derive(Debug)]
 pub struct VectorIndex {
     config: IndexConfig,
-    keys: Vec<u64>,
-    /// `keys.len() * dim` values, row `i` belonging to `keys[i]`.
-    vectors: Vec<f32>,
-    /// key → row.
-    rows: std::collections::HashMap<u64, usize>,
+    storage: Storage,
+}
+
+#[derive(Debug)]
+enum Storage {
+    Exact(Flat),
+    Approximate(Graph),
+}
+
+/// Graph operations fail only when memory runs out (capacity is reserved before each add, and keys are
+/// removed before they are added again), which Rust treats as fatal everywhere else too.
+fn graph_ok<T>(result: Result<T, IndexError>) -> T {
+    result.unwrap_or_else(|error| panic!("vector index: {error}"))
 }
 
 impl VectorIndex {
     pub fn new(config: IndexConfig) -> VectorIndex {
-        VectorIndex { config, keys: Vec::new(), vectors: Vec::new(), rows: Default::default() }
+        VectorIndex { config, storage: Storage::Exact(Flat::new(config.dim)) }
     }
 
     pub fn dim(&self) -> usize {
         self.config.dim
     }
 
+    pub fn config(&self) -> &IndexConfig {
+        &self.config
+    }
+
     pub fn len(&self) -> usize {
-        self.keys.len()
+        match &self.storage {
+            Storage::Exact(flat) => flat.len(),
+            Storage::Approximate(graph) => graph.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.len() == 0
+    }
+
+    /// Whether searches currently go through the graph.
+    pub fn is_approximate(&self) -> bool {
+        matches!(self.storage, Storage::Approximate(_))
     }
 
     pub fn contains(&self, key: u64) -> bool {
-        self.rows.contains_key(&key)
+        match &self.storage {
+            Storage::Exact(flat) => flat.contains(key),
+            Storage::Approximate(graph) => graph.contains(key),
+        }
     }
 
     /// Adds `vector` under `key`, replacing what the key held.
     ///
     /// # Panics
-    /// If `vector` is not `dim` long.
+    /// If `vector` is not `dim` long, or `key` is `u64::MAX`.
     pub fn insert(&mut self, key: u64, vector: &[f32]) {
         assert_eq!(vector.len(), self.config.dim, "vector length");
-        let dim = self.config.dim;
-        match self.rows.get(&key) {
-            Some(&row) => self.vectors[row * dim..(row + 1) * dim].copy_from_slice(vector),
-            None => {
-                self.rows.insert(key, self.keys.len());
-                self.keys.push(key);
-                self.vectors.extend_from_slice(vector);
-            }
+        assert_ne!(key, u64::MAX, "key u64::MAX is reserved");
+        match &mut self.storage {
+            Storage::Exact(flat) => flat.insert(key, vector),
+            Storage::Approximate(graph) => graph_ok(graph.insert(key, vector)),
         }
+        self.switch_mode();
+    }
+
+    /// Adds many vectors at once, as [`VectorIndex::insert`] of each in turn would, building the graph on
+    /// [`IndexConfig::build_threads`] threads. `vectors` holds `keys.len()` rows of `dim` values.
+    ///
+    /// # Panics
+    /// If `vectors` is not `keys.len() * dim` long, or a key is `u64::MAX`.
+    pub fn insert_batch(&mut self, keys: &[u64], vectors: &[f32]) {
+        let dim = self.config.dim;
+        assert_eq!(vectors.len(), keys.len() * dim, "vectors length");
+        assert!(!keys.contains(&u64::MAX), "key u64::MAX is reserved");
+        if let Storage::Exact(flat) = &mut self.storage {
+            // Turn approximate first when the batch would carry the index over the threshold, so that
+            // the whole batch is added in parallel.
+            if flat.len() + keys.len() <= self.config.approximate_above {
+                for (&key, vector) in keys.iter().zip(vectors.chunks_exact(dim)) {
+                    flat.insert(key, vector);
+                }
+                return;
+            }
+            self.storage = Storage::Approximate(graph_ok(build_graph(&self.config, flat.rows(), flat.len())));
+        }
+        let Storage::Approximate(graph) = &mut self.storage else { unreachable!("turned approximate above") };
+        // The last row of a repeated key wins; keys already present are replaced.
+        let mut last_row = std::collections::HashMap::with_capacity(keys.len());
+        for (row, &key) in keys.iter().enumerate() {
+            last_row.insert(key, row);
+        }
+        for &key in last_row.keys() {
+            graph_ok(graph.remove(key));
+        }
+        let rows = keys
+            .iter()
+            .zip(vectors.chunks_exact(dim))
+            .enumerate()
+            .filter(|(row, (key, _))| last_row[*key] == *row)
+            .map(|(_, (&key, vector))| (key, vector));
+        let added = last_row.len();
+        graph_ok(graph.reserve_additional(added));
+        graph_ok(add_in_parallel(graph, &self.config, rows));
+        graph.note_added(added);
+        self.switch_mode();
     }
 
     /// Removes `key`; `false` when it was not there.
     pub fn remove(&mut self, key: u64) -> bool {
-        let Some(row) = self.rows.remove(&key) else { return false };
-        let dim = self.config.dim;
-        let last = self.keys.len() - 1;
-        if row != last {
-            self.keys.swap(row, last);
-            self.vectors.copy_within(last * dim..(last + 1) * dim, row * dim);
-            self.rows.insert(self.keys[row], row);
-        }
-        self.keys.pop();
-        self.vectors.truncate(last * dim);
-        true
+        let removed = match &mut self.storage {
+            Storage::Exact(flat) => flat.remove(key),
+            Storage::Approximate(graph) => graph_ok(graph.remove(key)),
+        };
+        self.switch_mode();
+        removed
     }
 
     /// Up to `k` keys nearest to `query`, most similar first.
+    ///
+    /// # Panics
+    /// If `query` is not `dim` long.
     pub fn search(&self, query: &[f32], k: usize) -> Vec<Hit> {
         assert_eq!(query.len(), self.config.dim, "query length");
-        let dim = self.config.dim;
-        let mut hits: Vec<Hit> = self
-            .keys
-            .iter()
-            .enumerate()
-            .map(|(row, &key)| Hit { key, cosine: dot(query, &self.vectors[row * dim..(row + 1) * dim]) })
-            .collect();
-        let k = k.min(hits.len());
         if k == 0 {
             return Vec::new();
         }
-        hits.select_nth_unstable_by(k - 1, |a, b| b.cosine.total_cmp(&a.cosine));
-        hits.truncate(k);
-        hits.sort_by(|a, b| b.cosine.total_cmp(&a.cosine).then(a.key.cmp(&b.key)));
-        hits
+        match &self.storage {
+            Storage::Exact(flat) => flat.search(query, k),
+            Storage::Approximate(graph) => graph_ok(graph.search(query, k)),
+        }
     }
 
-    /// Bytes of memory the index holds (vectors, keys and maps), for the benchmarks.
-    pub fn memory_bytes(&self) -> usize {
-        self.vectors.capacity() * 4 + self.keys.capacity() * 8 + self.rows.capacity() * 24
+    /// Changes [`IndexConfig::expansion_search`] (the recall / latency trade-off) in place.
+    pub fn set_expansion_search(&mut self, expansion: usize) {
+        self.config.expansion_search = expansion;
+        if let Storage::Approximate(graph) = &self.storage {
+            graph.set_expansion_search(expansion);
+        }
     }
+
+    /// Bytes of memory the index holds (vectors, keys, maps and graph links).
+    pub fn memory_bytes(&self) -> usize {
+        match &self.storage {
+            Storage::Exact(flat) => flat.memory_bytes(),
+            Storage::Approximate(graph) => graph.memory_bytes(),
+        }
+    }
+
+    /// Writes a snapshot of the index to `path` (through a temporary file beside it, renamed over `path`
+    /// once complete), for [`VectorIndex::load`] to restore without rebuilding the graph.
+    pub fn save(&self, path: &Path) -> Result<(), IndexError> {
+        let mut temporary = PathBuf::from(path);
+        temporary.as_mut_os_string().push(".tmp");
+        match &self.storage {
+            Storage::Exact(flat) => {
+                let mut out = BufWriter::new(File::create(&temporary)?);
+                flat.write(&mut out)?;
+                out.into_inner().map_err(|error| error.into_error())?.sync_all()?;
+            }
+            Storage::Approximate(graph) => {
+                graph.save(&temporary)?;
+                File::open(&temporary)?.sync_all()?;
+            }
+        }
+        std::fs::rename(&temporary, path)?;
+        Ok(())
+    }
+
+    /// Restores a snapshot written by [`VectorIndex::save`]. The dimension must match `config`; the graph
+    /// keeps the quantisation and connectivity it was built with, and takes the other settings from
+    /// `config` (which also decides the mode, as if the vectors had been inserted).
+    pub fn load(path: &Path, config: IndexConfig) -> Result<VectorIndex, IndexError> {
+        let mut magic = [0u8; 8];
+        let mut input = BufReader::new(File::open(path)?);
+        input.read_exact(&mut magic)?;
+        let storage = if &magic == flat::MAGIC {
+            Storage::Exact(Flat::read(&mut input, config.dim)?)
+        } else {
+            // USearch's own file, which leads with the vectors and puts its magic after them.
+            drop(input);
+            Storage::Approximate(Graph::load(path, &config)?)
+        };
+        let mut index = VectorIndex { config, storage };
+        index.switch_mode();
+        Ok(index)
+    }
+
+    /// Keeps the mode in line with the size: approximate above the threshold, exact at half of it.
+    fn switch_mode(&mut self) {
+        let threshold = self.config.approximate_above;
+        match &self.storage {
+            Storage::Exact(flat) if flat.len() > threshold => {
+                let graph = graph_ok(build_graph(&self.config, flat.rows(), flat.len()));
+                self.storage = Storage::Approximate(graph);
+            }
+            Storage::Approximate(graph) if graph.len() <= threshold / 2 => {
+                let (keys, vectors) = graph_ok(graph.export());
+                self.storage = Storage::Exact(Flat::from_rows(self.config.dim, keys, vectors));
+            }
+            _ => {}
+        }
+    }
+}
+
+fn build_graph<'a>(
+    config: &IndexConfig,
+    rows: impl Iterator<Item = (u64, &'a [f32])> + Send,
+    len: usize,
+) -> Result<Graph, IndexError> {
+    let mut graph = Graph::new(config, len.max(64))?;
+    add_in_parallel(&graph, config, rows)?;
+    graph.note_added(len);
+    Ok(graph)
+}
+
+/// Adds keys absent from `graph` (with room reserved) on the configured number of threads.
+fn add_in_parallel<'a>(
+    graph: &Graph,
+    config: &IndexConfig,
+    rows: impl Iterator<Item = (u64, &'a [f32])> + Send,
+) -> Result<(), IndexError> {
+    let threads = config.threads();
+    let rows = std::sync::Mutex::new(rows);
+    let next = || rows.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).next();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    while let Some((key, vector)) = next() {
+                        graph.add_new(key, vector)?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        workers.into_iter().try_for_each(|worker| worker.join().expect("index build thread panicked"))
+    })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn unit(seed: u64, dim: usize) -> Vec<f32> {
-        let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        let v: Vec<f32> = (0..dim)
-            .map(|_| {
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((state >> 33) as f32 / (1u64 << 31) as f32) - 0.5
-            })
-            .collect();
-        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        v.into_iter().map(|x| x / n).collect()
-    }
-
-    #[test]
-    fn search_finds_the_stored_vector_first_and_respects_removals() {
-        let mut index = VectorIndex::new(IndexConfig::new(16));
-        for key in 0..100 {
-            index.insert(key, &unit(key, 16));
-        }
-        let hits = index.search(&unit(42, 16), 5);
-        assert_eq!(hits.len(), 5);
-        assert_eq!(hits[0].key, 42);
-        assert!((hits[0].cosine - 1.0).abs() < 1e-5);
-        assert!(hits.windows(2).all(|w| w[0].cosine >= w[1].cosine));
-        assert!(index.remove(42));
-        assert!(!index.remove(42));
-        assert_eq!(index.len(), 99);
-        assert!(index.search(&unit(42, 16), 100).iter().all(|h| h.key != 42));
-        let hit = index.search(&unit(99, 16), 1)[0];
-        assert_eq!(hit.key, 99);
-    }
-}
+mod tests;

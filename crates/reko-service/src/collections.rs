@@ -65,6 +65,7 @@ impl Service {
             user_count: 0,
             tags,
             next_face_key: 0,
+            vector_changes: 0,
         };
         if !self.store.insert_collection(scope, &record)? {
             return Err(ServiceError::CollectionAlreadyExists(id.to_owned()));

@@ -18,7 +18,9 @@ pub use collections::{Collection, CollectionPage};
 pub use faces::{AnalyzedImage, Comparison, QualityFilter, Vision};
 pub use reko_store::Scope;
 pub use reko_store::{FaceRecord, UserRecord};
-pub use storage::{DEFAULT_LIST_FACES_PAGE, Deletion, FaceMatch, FacePage, ImageSearch, IndexOutcome, image_id};
+pub use storage::{
+    DEFAULT_LIST_FACES_PAGE, Deletion, FaceMatch, FacePage, ImageSearch, IndexOutcome, SNAPSHOT_MIN_FACES, image_id,
+};
 pub use users::{
     Association, DEFAULT_LIST_USERS_PAGE, DEFAULT_USER_MATCH_THRESHOLD, FailedFace, MAX_FACES_PER_USER, User,
     UserImageSearch, UserPage,
@@ -98,6 +100,12 @@ impl Service {
     /// A service over `store` without analysis models (collections and tags only).
     pub fn new(store: Arc<dyn Store>) -> Service {
         Service { store, vision: None, indexes: Default::default() }
+    }
+
+    /// The same service, keeping snapshots of large collection indexes in `dir` (normally
+    /// `<data-dir>/indexes`). Call before the service is cloned or used.
+    pub fn with_index_snapshots(self, dir: std::path::PathBuf) -> Service {
+        Service { indexes: Arc::new(storage::Indexes::with_snapshots(dir)), ..self }
     }
 
     /// The same service with the analysis models.

@@ -336,6 +336,18 @@ impl Store for EmbeddedStore {
         Ok(out)
     }
 
+    fn each_collection(&self, visit: &mut dyn FnMut(&Scope, &CollectionRecord)) -> Result<(), StoreError> {
+        let txn = self.db.begin_read().map_err(backend)?;
+        let table = txn.open_table(COLLECTIONS).map_err(backend)?;
+        for entry in table.iter().map_err(backend)? {
+            let (key, value) = entry.map_err(backend)?;
+            let key = key.value();
+            let scope = Scope { account_id: key.0.to_owned(), region: key.1.to_owned() };
+            visit(&scope, &decode_collection(key, value.value())?);
+        }
+        Ok(())
+    }
+
     fn delete_collection(&self, scope: &Scope, id: &str) -> Result<bool, StoreError> {
         let txn = self.db.begin_write().map_err(backend)?;
         let prefix = (scope.account_id.as_str(), scope.region.as_str(), id);
@@ -507,6 +519,7 @@ mod tests {
             user_count: 0,
             tags: Default::default(),
             next_face_key: 0,
+            vector_changes: 0,
         }
     }
 

@@ -49,6 +49,9 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<CollectionRecord>, StoreError>;
 
+    /// Calls `visit` with every collection of every scope.
+    fn each_collection(&self, visit: &mut dyn FnMut(&Scope, &CollectionRecord)) -> Result<(), StoreError>;
+
     /// Deletes a collection and everything in it; `false` when there was none.
     fn delete_collection(&self, scope: &Scope, id: &str) -> Result<bool, StoreError>;
 

@@ -28,6 +28,10 @@ pub struct CollectionRecord {
     /// The vector-index key the next face gets; keys are never reused within a collection.
     #[serde(default)]
     pub next_face_key: u64,
+    /// Counts the transactions that added or removed vectors: an index snapshot taken at this count
+    /// holds exactly the stored vectors.
+    #[serde(default)]
+    pub vector_changes: u64,
 }
 
 /// One indexed face: metadata only. Its feature vector is stored beside it under `key`.

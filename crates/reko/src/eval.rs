@@ -203,3 +203,96 @@ pub fn lfw(models_dir: &Path, eval_dir: &Path, pairs_file: &str) -> anyhow::Resu
     }
     Ok(())
 }
+
+/// 1:N identification on LFW through the service itself (a throw-away store): the first image of each
+/// enrolled person is indexed (largest face), every other image of theirs searched; people with a
+/// single image are searched without being enrolled.
+pub fn lfw_search(models_dir: &Path, eval_dir: &Path, people: usize, strangers: usize) -> anyhow::Result<()> {
+    use reko_service::{QualityFilter, Scope, Service, ServiceError};
+    let root = eval_dir.join("lfw-deepfunneled");
+    let mut identities: Vec<(String, Vec<PathBuf>)> = Vec::new();
+    for entry in std::fs::read_dir(&root).with_context(|| format!("reading {}", root.display()))? {
+        let dir = entry?.path();
+        let mut images: Vec<PathBuf> = std::fs::read_dir(&dir)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        images.sort();
+        let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        identities.push((name, images));
+    }
+    identities.sort();
+    let enrolled: Vec<&(String, Vec<PathBuf>)> = identities.iter().filter(|(_, i)| i.len() >= 2).take(people).collect();
+    let unknown: Vec<&(String, Vec<PathBuf>)> =
+        identities.iter().filter(|(_, i)| i.len() == 1).take(strangers).collect();
+
+    let data = tempfile::tempdir()?;
+    let store = reko_store::EmbeddedStore::open(data.path())?;
+    let runtime = Runtime::load(models_dir, RuntimeOptions::default())?;
+    let service = Service::new(std::sync::Arc::new(store)).with_vision(reko_service::Vision::new(runtime));
+    let scope = Scope { account_id: "000000000000".into(), region: "us-east-1".into() };
+    service.create_collection(&scope, "lfw", Default::default()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let started = Instant::now();
+    let mut not_enrolled = 0;
+    for (name, images) in &enrolled {
+        let bytes = std::fs::read(&images[0])?;
+        let outcome = service
+            .index_faces(&scope, "lfw", &bytes, Some(name), Some(1), QualityFilter::None, false)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", images[0].display()))?;
+        if outcome.indexed.is_empty() {
+            not_enrolled += 1;
+        }
+    }
+    // (true name or None for a stranger, best match's external id and similarity, if any face)
+    let search = |path: &PathBuf| -> anyhow::Result<Option<(String, f32)>> {
+        let bytes = std::fs::read(path)?;
+        match service.search_faces_by_image(&scope, "lfw", &bytes, 1, 0.0, QualityFilter::None) {
+            Ok(found) => Ok(found
+                .matches
+                .into_iter()
+                .next()
+                .map(|m| (m.face.external_image_id.unwrap_or_default(), m.similarity))),
+            Err(ServiceError::NoFaceInImage) => Ok(None),
+            Err(e) => Err(anyhow::anyhow!("{}: {e}", path.display())),
+        }
+    };
+    let (mut probes, mut no_face, mut rank1, mut at80, mut at99) = (0, 0, 0, 0, 0);
+    for (name, images) in &enrolled {
+        for path in &images[1..] {
+            probes += 1;
+            match search(path)? {
+                None => no_face += 1,
+                Some((found, similarity)) if found == *name => {
+                    rank1 += 1;
+                    at80 += usize::from(similarity >= 80.0);
+                    at99 += usize::from(similarity >= 99.0);
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    let (mut stranger_faces, mut false80, mut false99) = (0, 0, 0);
+    for (_, images) in &unknown {
+        if let Some((_, similarity)) = search(&images[0])? {
+            stranger_faces += 1;
+            false80 += usize::from(similarity >= 80.0);
+            false99 += usize::from(similarity >= 99.0);
+        }
+    }
+    let images = enrolled.len() + probes + unknown.len();
+    let pct = |n: usize, of: usize| 100.0 * n as f64 / of.max(1) as f64;
+    println!(
+        "LFW 1:N: {} people enrolled ({not_enrolled} without a face), {probes} probes, {} strangers; {:.0} ms/image",
+        enrolled.len(),
+        unknown.len(),
+        started.elapsed().as_secs_f64() * 1000.0 / images as f64
+    );
+    println!(
+        "  rank-1 {:.2}% ({rank1} of {probes}; {no_face} probes without a face count as misses)",
+        pct(rank1, probes)
+    );
+    println!("  correct and Similarity ≥ 80: {:.2}%; ≥ 99: {:.2}%", pct(at80, probes), pct(at99, probes));
+    println!(
+        "  strangers with a face: {stranger_faces}; best match ≥ 80: {false80} ({:.2}%), ≥ 99: {false99} ({:.2}%)",
+        pct(false80, stranger_faces),
+        pct(false99, stranger_faces)
+    );
+    Ok(())
+}

@@ -44,6 +44,21 @@ enum EvalCommand {
         #[arg(long, default_value = "pairsDevTest.txt")]
         pairs: String,
     },
+    /// 1:N identification on LFW through IndexFaces and SearchFacesByImage: rank-1 accuracy of enrolled
+    /// people, false accepts of people who are not enrolled.
+    LfwSearch {
+        #[command(flatten)]
+        dir: ModelsDir,
+        /// The LFW folder [default: ../shared/eval/lfw].
+        #[arg(long)]
+        eval_dir: Option<PathBuf>,
+        /// Enrol the first N people (in name order) with at least two images.
+        #[arg(long, default_value_t = 300)]
+        people: usize,
+        /// Search with the first N people (in name order) with a single image, who are not enrolled.
+        #[arg(long, default_value_t = 300)]
+        strangers: usize,
+    },
     /// Face detection AP (easy/medium/hard) on the WIDER FACE subset.
     Widerface {
         #[command(flatten)]
@@ -117,6 +132,10 @@ fn main() -> anyhow::Result<()> {
         Command::Eval(EvalCommand::Lfw { dir, eval_dir, pairs }) => {
             let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("lfw"));
             eval::lfw(&dir.resolve()?, &eval_dir, &pairs)
+        }
+        Command::Eval(EvalCommand::LfwSearch { dir, eval_dir, people, strangers }) => {
+            let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("lfw"));
+            eval::lfw_search(&dir.resolve()?, &eval_dir, people, strangers)
         }
         Command::Eval(EvalCommand::Widerface {
             dir,

@@ -13,6 +13,9 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, LogFormat};
 
+/// How often changed index snapshots of large collections are rewritten.
+const SNAPSHOT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
+
 pub fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
@@ -50,8 +53,29 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     .await??;
     let store = EmbeddedStore::open(&config.data_dir)
         .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
-    let service = Service::new(Arc::new(store)).with_vision(reko_service::Vision::new(runtime));
-    let state = AppState::new(service, config.keys.clone());
+    let service = Service::new(Arc::new(store))
+        .with_index_snapshots(config.data_dir.join("indexes"))
+        .with_vision(reko_service::Vision::new(runtime));
+    // Collection indexes load in the background (from their snapshots when current); a search that
+    // arrives first loads its own collection's.
+    let warming = service.clone();
+    std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        match warming.warm_indexes() {
+            Ok(n) => {
+                tracing::info!(collections = n, seconds = started.elapsed().as_secs_f32(), "collection indexes loaded")
+            }
+            Err(error) => tracing::error!(%error, "loading collection indexes"),
+        }
+    });
+    let saving = service.clone();
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(SNAPSHOT_INTERVAL);
+            saving.save_indexes();
+        }
+    });
+    let state = AppState::new(service.clone(), config.keys.clone());
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
@@ -75,6 +99,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving")?;
+    tokio::task::spawn_blocking(move || service.save_indexes()).await?;
     tracing::info!("stopped");
     Ok(())
 }
