@@ -157,7 +157,25 @@ fn render(results: &Results, notes: &BTreeMap<String, String>) -> String {
     batching(&mut md, results);
     preprocess(&mut md, results);
     end_to_end(&mut md, results, notes);
+    scale_reports(&mut md);
     md
+}
+
+/// The scale benchmarks that are not criterion's (`bench/INDEX.md` by `bench/index`'s `index_scale`,
+/// `bench/COLLECTIONS.md` by `collection_scale`), copied in with their headings one level down.
+fn scale_reports(md: &mut String) {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for file in ["COLLECTIONS.md", "INDEX.md"] {
+        let Ok(text) = std::fs::read_to_string(here.join(file)) else { continue };
+        let _ = writeln!(md, "\n<!-- copied from bench/{file}; rerun the commands in it and `bench/run.sh --report-only` -->\n");
+        for line in text.lines() {
+            if line.starts_with('#') {
+                let _ = writeln!(md, "#{line}");
+            } else {
+                let _ = writeln!(md, "{line}");
+            }
+        }
+    }
 }
 
 fn ort_vs_tract(md: &mut String, results: &Results, notes: &BTreeMap<String, String>) {

@@ -19,7 +19,8 @@ pub use faces::{AnalyzedImage, Comparison, QualityFilter, Vision};
 pub use reko_store::Scope;
 pub use reko_store::{FaceRecord, UserRecord};
 pub use storage::{
-    DEFAULT_LIST_FACES_PAGE, Deletion, FaceMatch, FacePage, ImageSearch, IndexOutcome, SNAPSHOT_MIN_FACES, image_id,
+    DEFAULT_LIST_FACES_PAGE, Deletion, FaceMatch, FacePage, ImageSearch, IndexOutcome, NewFace, SNAPSHOT_MIN_FACES,
+    image_id,
 };
 pub use users::{
     Association, DEFAULT_LIST_USERS_PAGE, DEFAULT_USER_MATCH_THRESHOLD, FailedFace, MAX_FACES_PER_USER, User,

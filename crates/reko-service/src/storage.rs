@@ -41,6 +41,15 @@ pub struct IndexOutcome {
     pub unindexed: Vec<(FaceAnalysis, Vec<&'static str>)>,
 }
 
+/// A face for [`Service::store_faces`]: its box (left, top, width, height as ratios of the image),
+/// detection confidence (0–100) and unit vector.
+#[derive(Debug, Clone)]
+pub struct NewFace {
+    pub bounding_box: [f32; 4],
+    pub confidence: f32,
+    pub vector: Vec<f32>,
+}
+
 /// A stored face and how similar it is to the searched one.
 #[derive(Debug, Clone)]
 pub struct FaceMatch {
@@ -410,10 +419,43 @@ impl Service {
             }
         }
         let vectors = vision.faces.embed(&vision.runtime, &rgb, &chosen)?;
-        let image_id = image_id(image);
+        let new_faces: Vec<NewFace> = chosen
+            .iter()
+            .zip(vectors)
+            .map(|(face, vector)| NewFace {
+                bounding_box: ratio_box(face, width, height),
+                confidence: (face.score * 100.0).clamp(0.0, 100.0),
+                vector,
+            })
+            .collect();
+        let (stored, repeated) =
+            self.store_faces(scope, collection, &image_id(image), external_image_id, &new_faces)?;
+        let indexed = if !repeated {
+            stored.into_iter().zip(chosen).collect()
+        } else {
+            // A repeat: pair each stored face with the analysed face whose box matches it.
+            chosen
+                .into_iter()
+                .filter_map(|face| nearest(&stored, &face, width, height).map(|s| (s.clone(), face)))
+                .collect()
+        };
+        Ok(IndexOutcome { image: AnalyzedImage { width, height, faces: Vec::new() }, indexed, unindexed })
+    }
+
+    /// The storing half of IndexFaces (after the networks): the faces of one image, in one atomic
+    /// transaction, then into the index. The same image id and external id again store nothing and
+    /// return the faces stored the first time, with `true`.
+    pub fn store_faces(
+        &self,
+        scope: &Scope,
+        collection: &str,
+        image_id: &str,
+        external_image_id: Option<&str>,
+        faces: &[NewFace],
+    ) -> Result<(Vec<FaceRecord>, bool), ServiceError> {
         let image_key = format!("{image_id}/{}", external_image_id.unwrap_or(""));
         let created_at_ms = now_ms();
-        let (stored, repeated) = self.with_index_mut(scope, collection, |index, changes| {
+        self.with_index_mut(scope, collection, |index, changes| {
             let mut stored: Vec<FaceRecord> = Vec::new();
             let mut new_faces = Vec::new();
             let mut new_changes = 0;
@@ -428,7 +470,7 @@ impl Service {
                     }
                     return Ok(Update::Abort);
                 }
-                for (face, vector) in chosen.iter().zip(&vectors) {
+                for new in faces {
                     let record = w.collection();
                     let key = record.next_face_key;
                     record.next_face_key += 1;
@@ -436,16 +478,16 @@ impl Service {
                     let face = FaceRecord {
                         face_id: uuid::Uuid::new_v4().to_string(),
                         key,
-                        image_id: image_id.clone(),
+                        image_id: image_id.to_owned(),
                         external_image_id: external_image_id.map(str::to_owned),
-                        bounding_box: ratio_box(face, width, height),
-                        confidence: (face.score * 100.0).clamp(0.0, 100.0),
+                        bounding_box: new.bounding_box,
+                        confidence: new.confidence,
                         user_id: None,
                         model_version: FACE_MODEL_VERSION.to_owned(),
                         created_at_ms,
                     };
-                    w.put_face(&face, Some(vector))?;
-                    new_faces.push((key, vector.clone()));
+                    w.put_face(&face, Some(&new.vector))?;
+                    new_faces.push((key, new.vector.clone()));
                     stored.push(face);
                 }
                 let ids: Vec<String> = stored.iter().map(|f| f.face_id.clone()).collect();
@@ -457,25 +499,15 @@ impl Service {
             match outcome {
                 None => Err(ServiceError::CollectionNotFound(collection.to_owned())),
                 Some(Update::Commit) => {
-                    for (key, vector) in &new_faces {
-                        index.insert(*key, vector);
-                    }
+                    let keys: Vec<u64> = new_faces.iter().map(|(k, _)| *k).collect();
+                    let vectors: Vec<f32> = new_faces.iter().flat_map(|(_, v)| v.iter().copied()).collect();
+                    index.insert_batch(&keys, &vectors);
                     *changes = new_changes;
                     Ok((stored, false))
                 }
                 Some(Update::Abort) => Ok((stored, true)),
             }
-        })?;
-        let indexed = if !repeated {
-            stored.into_iter().zip(chosen).collect()
-        } else {
-            // A repeat: pair each stored face with the analysed face whose box matches it.
-            chosen
-                .into_iter()
-                .filter_map(|face| nearest(&stored, &face, width, height).map(|s| (s.clone(), face)))
-                .collect()
-        };
-        Ok(IndexOutcome { image: AnalyzedImage { width, height, faces: Vec::new() }, indexed, unindexed })
+        })
     }
 
     /// The stored faces most similar to `vector`, at least `threshold` similar, most similar first;
@@ -727,6 +759,26 @@ mod tests {
             })
             .unwrap();
         ids
+    }
+
+    #[test]
+    fn a_collection_of_another_face_model_version_is_refused_clearly() {
+        let data = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(data.path()).unwrap());
+        let service = Service::new(store.clone());
+        service.create_collection(&scope(), "c", BTreeMap::new()).unwrap();
+        let ids = store_faces(store.as_ref(), 3);
+        store
+            .update_collection(&scope(), "c", &mut |r| {
+                r.face_model_version = "0.9".into();
+                Update::Commit
+            })
+            .unwrap();
+        let refused = service.search_faces(&scope(), "c", &ids[0], 5, 0.0).unwrap_err();
+        assert!(matches!(&refused, ServiceError::ModelVersionMismatch { version, .. } if version == "0.9"));
+        assert!(refused.to_string().contains("face model version 0.9"), "{refused}");
+        // Listing and deleting still work: the faces can be cleaned out.
+        assert_eq!(service.list_faces(&scope(), "c", None, None, None, &[]).unwrap().faces.len(), 3);
     }
 
     #[test]
