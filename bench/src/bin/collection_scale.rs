@@ -64,7 +64,9 @@ fn arg(name: &str, default: usize) -> usize {
 fn rss_bytes() -> usize {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("VmRSS:")).map(|v| v.trim().trim_end_matches(" kB").trim().to_owned()))
+        .and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix("VmRSS:")).map(|v| v.trim().trim_end_matches(" kB").trim().to_owned())
+        })
         .and_then(|v| v.parse::<usize>().ok())
         .map_or(0, |kb| kb * 1024)
 }
@@ -78,7 +80,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         (arg("--faces", 100_000), arg("--single", 2_000), arg("--batch", 100), arg("--queries", 300));
     let args: Vec<String> = std::env::args().collect();
     let temporary = tempfile::tempdir()?;
-    let data = args.iter().position(|a| a == "--data").map_or(temporary.path().to_owned(), |i| args[i + 1].clone().into());
+    let data =
+        args.iter().position(|a| a == "--data").map_or(temporary.path().to_owned(), |i| args[i + 1].clone().into());
     let scope = Scope { account_id: "000000000000".into(), region: "us-east-1".into() };
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&data)?);
     let service = Service::new(store.clone()).with_index_snapshots(data.join("indexes"));
@@ -105,18 +108,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     for (n, chunk) in photos[..bulk].chunks(batch).enumerate() {
         let new: Vec<NewFace> = chunk.iter().map(new_face).collect();
-        let (stored, _) = service.store_faces(&scope, "scale", &format!("{n:08x}-0000-4000-8000-000000000000"), None, &new)?;
+        let (stored, _) =
+            service.store_faces(&scope, "scale", &format!("{n:08x}-0000-4000-8000-000000000000"), None, &new)?;
         face_ids.extend(stored.into_iter().map(|f| f.face_id));
     }
     let bulk_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
     for (n, photo) in photos[bulk..].iter().enumerate() {
-        let (stored, _) =
-            service.store_faces(&scope, "scale", &format!("{n:08x}-0000-4000-9000-000000000000"), None, &[new_face(photo)])?;
+        let (stored, _) = service.store_faces(
+            &scope,
+            "scale",
+            &format!("{n:08x}-0000-4000-9000-000000000000"),
+            None,
+            &[new_face(photo)],
+        )?;
         face_ids.extend(stored.into_iter().map(|f| f.face_id));
     }
     let single_seconds = started.elapsed().as_secs_f64();
     let rss_after = rss_bytes();
+    let index_bytes = service.index_memory_bytes();
 
     // SearchFaces (threshold 0, 10 matches) through the service against a brute-force scan of the store.
     let mut exact: Vec<(u64, Vec<f32>)> = Vec::with_capacity(faces);
@@ -165,7 +175,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         single as f64 / single_seconds,
         single_seconds * 1000.0 / single.max(1) as f64
     );
-    println!("| RSS growth while indexing (index, store cache, allocator) | {:.0} B/face |", (rss_after.saturating_sub(rss_before)) as f64 / faces as f64);
+    println!(
+        "| index memory (`memory_bytes`: graph and 8-bit vectors) | {:.0} B/face |",
+        index_bytes as f64 / faces as f64
+    );
+    println!(
+        "| RSS growth while indexing (index, redb's page cache, the bench's own face-id list, allocator) | {:.0} B/face |",
+        (rss_after.saturating_sub(rss_before)) as f64 / faces as f64
+    );
     println!(
         "| SearchFaces (10 matches, threshold 0), {queries} queries | p50 {:.2} ms, p99 {:.2} ms |",
         percentile(&latencies, 0.5),

@@ -167,7 +167,10 @@ fn scale_reports(md: &mut String) {
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
     for file in ["COLLECTIONS.md", "INDEX.md"] {
         let Ok(text) = std::fs::read_to_string(here.join(file)) else { continue };
-        let _ = writeln!(md, "\n<!-- copied from bench/{file}; rerun the commands in it and `bench/run.sh --report-only` -->\n");
+        let _ = writeln!(
+            md,
+            "\n<!-- copied from bench/{file}; rerun the commands in it and `bench/run.sh --report-only` -->\n"
+        );
         for line in text.lines() {
             if line.starts_with('#') {
                 let _ = writeln!(md, "#{line}");

@@ -1,13 +1,13 @@
 //! Collection operations: create, describe, list, delete, and tags on collections.
 
 use std::collections::BTreeMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use reko_store::{CollectionRecord, Update};
 
 use crate::pagination::{self, Resume};
 use crate::{
-    DEFAULT_LIST_COLLECTIONS_PAGE, FACE_MODEL_VERSION, MAX_TAGS_PER_RESOURCE, ResourceArn, Scope, Service, ServiceError,
+    DEFAULT_LIST_COLLECTIONS_PAGE, FACE_MODEL_VERSION, MAX_TAGS_PER_RESOURCE, ResourceArn, Scope, Service,
+    ServiceError, now_ms,
 };
 
 /// A collection as the operations report it.
@@ -41,10 +41,6 @@ impl Collection {
             user_count: record.user_count,
         }
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 impl Service {

@@ -89,6 +89,12 @@ pub enum ServiceError {
     Store(#[from] StoreError),
 }
 
+/// Milliseconds since the Unix epoch (record times).
+fn now_ms() -> i64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
 /// The service: every operation reko implements, over one store.
 #[derive(Clone)]
 pub struct Service {

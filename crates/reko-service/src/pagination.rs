@@ -49,6 +49,23 @@ pub fn decode(token: &str) -> Result<Resume, ServiceError> {
     }
 }
 
+/// The page size: `max_results` when given and positive, else `default`.
+pub fn page_size(max_results: Option<u32>, default: usize) -> usize {
+    match max_results {
+        Some(n) if n > 0 => n as usize,
+        _ => default,
+    }
+}
+
+/// Where a listing of short ids (face and user ids, always carried whole) resumes.
+pub fn resume_after(token: Option<&str>) -> Result<Option<String>, ServiceError> {
+    match token.map(decode).transpose()? {
+        None => Ok(None),
+        Some(Resume::After(id)) => Ok(Some(id)),
+        Some(Resume::AfterHashed { .. }) => Err(ServiceError::InvalidPaginationToken),
+    }
+}
+
 pub fn id_hash(id: &str) -> String {
     hex::encode(&Sha256::digest(id.as_bytes())[..8])
 }

@@ -11,16 +11,15 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use reko_index::{IndexConfig, VectorIndex};
 use reko_store::{FaceRecord, Update};
 use reko_vision::faces::{FaceAnalysis, embed::EMBEDDING_SIZE, similarity};
 use sha2::{Digest, Sha256};
 
-use crate::faces::{AnalyzedImage, QualityFilter, decoded};
-use crate::pagination::{self, Resume};
-use crate::{FACE_MODEL_VERSION, Scope, Service, ServiceError};
+use crate::faces::{AnalyzedImage, QualityFilter, Vision, decoded};
+use crate::pagination;
+use crate::{FACE_MODEL_VERSION, Scope, Service, ServiceError, now_ms};
 
 /// ListFaces' page size when the request gives none.
 pub const DEFAULT_LIST_FACES_PAGE: usize = 1000;
@@ -141,10 +140,6 @@ enum Slot {
     Deleted,
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
-
 /// A deterministic id for image bytes, in the UUID form the model requires.
 pub fn image_id(bytes: &[u8]) -> String {
     let digest = Sha256::digest(bytes);
@@ -166,11 +161,17 @@ fn nearest<'a>(stored: &'a [FaceRecord], face: &FaceAnalysis, width: u32, height
 
 impl Service {
     /// The collection's record, if it exists and was made with this server's face model.
+    pub(crate) fn existing_collection(
+        &self,
+        scope: &Scope,
+        collection: &str,
+    ) -> Result<reko_store::CollectionRecord, ServiceError> {
+        self.store.collection(scope, collection)?.ok_or_else(|| ServiceError::CollectionNotFound(collection.to_owned()))
+    }
+
+    /// Checks that the collection exists and was made with this server's face model.
     pub(crate) fn searchable_collection(&self, scope: &Scope, collection: &str) -> Result<(), ServiceError> {
-        let record = self
-            .store
-            .collection(scope, collection)?
-            .ok_or_else(|| ServiceError::CollectionNotFound(collection.to_owned()))?;
+        let record = self.existing_collection(scope, collection)?;
         if record.face_model_version != FACE_MODEL_VERSION {
             return Err(ServiceError::ModelVersionMismatch {
                 collection: collection.to_owned(),
@@ -178,6 +179,22 @@ impl Service {
             });
         }
         Ok(())
+    }
+
+    /// The decoded image and its faces (largest first), for an operation on a searchable collection;
+    /// the collection is checked before any network runs.
+    pub(crate) fn analyze_for(
+        &self,
+        scope: &Scope,
+        collection: &str,
+        image: &[u8],
+        attributes: bool,
+    ) -> Result<(image::RgbImage, &Vision, Vec<FaceAnalysis>), ServiceError> {
+        self.searchable_collection(scope, collection)?;
+        let rgb = decoded(image)?;
+        let vision = self.vision()?;
+        let faces = vision.faces.analyze(&vision.runtime, &rgb, attributes, reko_vision::faces::MAX_FACES)?;
+        Ok((rgb, vision, faces))
     }
 
     fn slot(&self, scope: &Scope, collection: &str) -> Arc<RwLock<Slot>> {
@@ -305,6 +322,19 @@ impl Service {
         }
     }
 
+    /// Bytes of memory the loaded indexes hold (for the benchmarks and operators).
+    pub fn index_memory_bytes(&self) -> usize {
+        let slots: Vec<Arc<RwLock<Slot>>> =
+            self.indexes.slots.lock().expect("index map lock").values().cloned().collect();
+        slots
+            .iter()
+            .map(|slot| match &*slot.read().expect("index lock") {
+                Slot::Loaded(loaded) => loaded.index.memory_bytes(),
+                _ => 0,
+            })
+            .sum()
+    }
+
     /// Loads the index of every collection (at start-up, so that the first search is fast).
     pub fn warm_indexes(&self) -> Result<usize, ServiceError> {
         let mut collections = Vec::new();
@@ -400,10 +430,7 @@ impl Service {
         filter: QualityFilter,
         attributes: bool,
     ) -> Result<IndexOutcome, ServiceError> {
-        self.searchable_collection(scope, collection)?;
-        let rgb = decoded(image)?;
-        let vision = self.vision()?;
-        let faces = vision.faces.analyze(&vision.runtime, &rgb, attributes, reko_vision::faces::MAX_FACES)?;
+        let (rgb, vision, faces) = self.analyze_for(scope, collection, image, attributes)?;
         let (width, height) = (rgb.width(), rgb.height());
         let limit = max_faces.map_or(usize::MAX, |m| m as usize);
         let mut chosen = Vec::new();
@@ -524,24 +551,26 @@ impl Service {
         let wanted = max + usize::from(exclude.is_some());
         let floor = similarity::cosine_at(threshold) - APPROXIMATION_SLACK;
         let hits = self.with_index(scope, collection, |index| index.search(vector, wanted + RERANK_MARGIN))?;
-        let mut matches = Vec::new();
-        for hit in hits.into_iter().filter(|h| h.cosine >= floor) {
-            // The store has the exact vector; a face deleted since the index answered is skipped.
-            let Some((face_id, exact)) = self.store.face_vector(scope, collection, hit.key)? else { continue };
-            if exclude == Some(face_id.as_str()) {
-                continue;
-            }
-            let similarity = similarity::from_cosine(reko_index::dot(vector, &exact));
-            if similarity < threshold {
-                continue;
-            }
-            if let Some(face) = self.store.face(scope, collection, &face_id)? {
-                matches.push(FaceMatch { face, similarity });
-            }
-        }
-        matches.sort_by(|a, b| b.similarity.total_cmp(&a.similarity).then(a.face.face_id.cmp(&b.face.face_id)));
-        matches.truncate(max);
-        Ok(matches)
+        let keys: Vec<u64> = hits.iter().filter(|h| h.cosine >= floor).map(|h| h.key).collect();
+        // The store has the exact vectors; a face deleted since the index answered is skipped.
+        let mut ranked: Vec<(f32, String)> = self
+            .store
+            .face_vectors(scope, collection, &keys)?
+            .into_iter()
+            .flatten()
+            .filter(|(face_id, _)| exclude != Some(face_id.as_str()))
+            .map(|(face_id, exact)| (similarity::from_cosine(reko_index::dot(vector, &exact)), face_id))
+            .filter(|(similarity, _)| *similarity >= threshold)
+            .collect();
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        ranked.truncate(max);
+        let ids: Vec<&str> = ranked.iter().map(|(_, id)| id.as_str()).collect();
+        let faces = self.store.faces(scope, collection, &ids)?;
+        Ok(ranked
+            .iter()
+            .zip(faces)
+            .filter_map(|((similarity, _), face)| face.map(|face| FaceMatch { face, similarity: *similarity }))
+            .collect())
     }
 
     /// A stored face's exact vector.
@@ -552,7 +581,9 @@ impl Service {
         face: &FaceRecord,
     ) -> Result<Vec<f32>, ServiceError> {
         self.store
-            .face_vector(scope, collection, face.key)?
+            .face_vectors(scope, collection, &[face.key])?
+            .pop()
+            .flatten()
             .map(|(_, v)| v)
             .ok_or_else(|| ServiceError::FaceNotFound(face.face_id.clone()))
     }
@@ -585,10 +616,7 @@ impl Service {
         threshold: f32,
         filter: QualityFilter,
     ) -> Result<ImageSearch, ServiceError> {
-        self.searchable_collection(scope, collection)?;
-        let rgb = decoded(image)?;
-        let vision = self.vision()?;
-        let faces = vision.faces.analyze(&vision.runtime, &rgb, false, reko_vision::faces::MAX_FACES)?;
+        let (rgb, vision, faces) = self.analyze_for(scope, collection, image, false)?;
         let searched = faces.into_iter().find(|f| filter.passes(f)).ok_or(ServiceError::NoFaceInImage)?;
         let vector = vision.faces.embed(&vision.runtime, &rgb, std::slice::from_ref(&searched))?.remove(0);
         let matches = self.search_vector(scope, collection, &vector, max, threshold, None)?;
@@ -609,19 +637,9 @@ impl Service {
         user_id: Option<&str>,
         face_ids: &[String],
     ) -> Result<FacePage, ServiceError> {
-        self.store
-            .collection(scope, collection)?
-            .ok_or_else(|| ServiceError::CollectionNotFound(collection.to_owned()))?;
-        let limit = match max_results {
-            Some(n) if n > 0 => n as usize,
-            _ => DEFAULT_LIST_FACES_PAGE,
-        };
-        // Face ids are UUIDs (36 bytes), so tokens always carry them whole.
-        let after = match next_token.map(pagination::decode).transpose()? {
-            None => None,
-            Some(Resume::After(id)) => Some(id),
-            Some(Resume::AfterHashed { .. }) => return Err(ServiceError::InvalidPaginationToken),
-        };
+        self.existing_collection(scope, collection)?;
+        let limit = pagination::page_size(max_results, DEFAULT_LIST_FACES_PAGE);
+        let after = pagination::resume_after(next_token)?;
         let mut wanted: Option<Vec<String>> = (!face_ids.is_empty()).then(|| face_ids.to_vec());
         if let Some(user_id) = user_id {
             let user = self.store.user(scope, collection, user_id)?.map(|u| u.face_ids).unwrap_or_default();

@@ -3,7 +3,6 @@
 //! token, a digest of the parameters and the answer are committed with the change itself.
 
 use std::collections::HashMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use reko_store::{CollectionWrite, RequestRecord, StoreError, Update, UserRecord};
 use reko_vision::faces::{FaceAnalysis, embed, similarity};
@@ -11,9 +10,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::faces::{AnalyzedImage, QualityFilter, decoded};
-use crate::pagination::{self, Resume};
-use crate::{Scope, Service, ServiceError};
+use crate::faces::{AnalyzedImage, QualityFilter};
+use crate::pagination;
+use crate::{Scope, Service, ServiceError, now_ms};
 
 /// The most faces one user may have, as on Rekognition.
 pub const MAX_FACES_PER_USER: usize = 100;
@@ -68,10 +67,6 @@ pub struct UserImageSearch {
 pub struct UserPage {
     pub users: Vec<User>,
     pub next_token: Option<String>,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 fn digest(parameters: &impl Serialize) -> String {
@@ -187,19 +182,9 @@ impl Service {
         next_token: Option<&str>,
         max_results: Option<u32>,
     ) -> Result<UserPage, ServiceError> {
-        self.store
-            .collection(scope, collection)?
-            .ok_or_else(|| ServiceError::CollectionNotFound(collection.to_owned()))?;
-        let limit = match max_results {
-            Some(n) if n > 0 => n as usize,
-            _ => DEFAULT_LIST_USERS_PAGE,
-        };
-        let after = match next_token.map(pagination::decode).transpose()? {
-            None => None,
-            Some(Resume::After(id)) => Some(id),
-            // User ids are at most 128 characters, so tokens always carry them whole.
-            Some(Resume::AfterHashed { .. }) => return Err(ServiceError::InvalidPaginationToken),
-        };
+        self.existing_collection(scope, collection)?;
+        let limit = pagination::page_size(max_results, DEFAULT_LIST_USERS_PAGE);
+        let after = pagination::resume_after(next_token)?;
         let mut users = self.store.list_users(scope, collection, after.as_deref(), limit + 1)?;
         let more = users.len() > limit;
         users.truncate(limit);
@@ -401,10 +386,7 @@ impl Service {
         threshold: f32,
         filter: QualityFilter,
     ) -> Result<UserImageSearch, ServiceError> {
-        self.searchable_collection(scope, collection)?;
-        let rgb = decoded(image)?;
-        let vision = self.vision()?;
-        let faces = vision.faces.analyze(&vision.runtime, &rgb, false, reko_vision::faces::MAX_FACES)?;
+        let (rgb, vision, faces) = self.analyze_for(scope, collection, image, false)?;
         let mut searched = None;
         let mut unsearched = Vec::new();
         for face in faces {

@@ -18,7 +18,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::{
-    CollectionRecord, CollectionWrite, FaceRecord, RequestRecord, Scope, Store, StoreError, Update, UserRecord,
+    CollectionRecord, CollectionWrite, FaceRecord, RequestRecord, Scope, Store, StoreError, StoredVector, Update,
+    UserRecord,
 };
 
 type Key<'a> = (&'a str, &'a str, &'a str);
@@ -451,13 +452,34 @@ impl Store for EmbeddedStore {
         list_items(&table, "faces", (scope.account_id.as_str(), scope.region.as_str(), collection), after, limit)
     }
 
-    fn face_vector(&self, scope: &Scope, collection: &str, key: u64) -> Result<Option<(String, Vec<f32>)>, StoreError> {
+    fn face_vectors(
+        &self,
+        scope: &Scope,
+        collection: &str,
+        keys: &[u64],
+    ) -> Result<Vec<Option<StoredVector>>, StoreError> {
         let txn = self.db.begin_read().map_err(backend)?;
         let table = txn.open_table(VECTORS).map_err(backend)?;
-        match table.get((scope.account_id.as_str(), scope.region.as_str(), collection, key)).map_err(backend)? {
-            Some(bytes) => decode_vector(key, bytes.value()).map(Some),
-            None => Ok(None),
-        }
+        let (a, r) = (scope.account_id.as_str(), scope.region.as_str());
+        keys.iter()
+            .map(|&key| match table.get((a, r, collection, key)).map_err(backend)? {
+                Some(bytes) => decode_vector(key, bytes.value()).map(Some),
+                None => Ok(None),
+            })
+            .collect()
+    }
+
+    fn faces(&self, scope: &Scope, collection: &str, face_ids: &[&str]) -> Result<Vec<Option<FaceRecord>>, StoreError> {
+        let txn = self.db.begin_read().map_err(backend)?;
+        let table = txn.open_table(FACES).map_err(backend)?;
+        let (a, r) = (scope.account_id.as_str(), scope.region.as_str());
+        face_ids
+            .iter()
+            .map(|&id| match table.get((a, r, collection, id)).map_err(backend)? {
+                Some(bytes) => decode("faces", id, bytes.value()).map(Some),
+                None => Ok(None),
+            })
+            .collect()
     }
 
     fn scan_vectors(
@@ -630,7 +652,7 @@ mod tests {
         assert_eq!(store.collection(&s, "a").unwrap().unwrap().face_count, 3);
         assert_eq!(store.list_faces(&s, "a", None, 10).unwrap().len(), 3);
         assert_eq!(store.list_faces(&s, "a", Some(&face_id(0)), 10).unwrap().len(), 2);
-        let (id, vector) = store.face_vector(&s, "a", 1).unwrap().unwrap();
+        let (id, vector) = store.face_vectors(&s, "a", &[1]).unwrap().remove(0).unwrap();
         assert_eq!((id, vector), (face_id(1), vec![1.0, 1.0, 2.0]));
         let mut seen = Vec::new();
         store.scan_vectors(&s, "a", &mut |key, v| seen.push((key, v[0]))).unwrap();
@@ -638,7 +660,7 @@ mod tests {
 
         assert!(store.delete_collection(&s, "a").unwrap());
         assert!(store.list_faces(&s, "a", None, 10).unwrap().is_empty());
-        assert!(store.face_vector(&s, "a", 1).unwrap().is_none());
+        assert!(store.face_vectors(&s, "a", &[1]).unwrap()[0].is_none());
         assert!(store.user(&s, "a", "u").unwrap().is_none());
         // The neighbour is untouched.
         assert_eq!(store.list_faces(&s, "b", None, 10).unwrap().len(), 3);

@@ -24,6 +24,9 @@ pub enum StoreError {
     Locked(String),
 }
 
+/// A stored vector with the id of its face.
+pub type StoredVector = (String, Vec<f32>);
+
 /// What an update closure decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Update {
@@ -86,8 +89,16 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<FaceRecord>, StoreError>;
 
-    /// The face id and vector stored under an index key.
-    fn face_vector(&self, scope: &Scope, collection: &str, key: u64) -> Result<Option<(String, Vec<f32>)>, StoreError>;
+    /// The face ids and vectors stored under index keys, in one read transaction.
+    fn face_vectors(
+        &self,
+        scope: &Scope,
+        collection: &str,
+        keys: &[u64],
+    ) -> Result<Vec<Option<StoredVector>>, StoreError>;
+
+    /// Faces by id, in one read transaction.
+    fn faces(&self, scope: &Scope, collection: &str, face_ids: &[&str]) -> Result<Vec<Option<FaceRecord>>, StoreError>;
 
     /// Calls `visit` with every (key, vector) of a collection, in key order.
     fn scan_vectors(

@@ -207,7 +207,14 @@ pub fn lfw(models_dir: &Path, eval_dir: &Path, pairs_file: &str) -> anyhow::Resu
 /// 1:N identification on LFW through the service itself (a throw-away store): the first image of each
 /// enrolled person is indexed (largest face), every other image of theirs searched; people with a
 /// single image are searched without being enrolled.
-pub fn lfw_search(models_dir: &Path, eval_dir: &Path, people: usize, strangers: usize) -> anyhow::Result<()> {
+pub fn lfw_search(
+    models_dir: &Path,
+    eval_dir: &Path,
+    people: usize,
+    strangers: usize,
+    min_score: Option<f32>,
+    candidate_score: Option<f32>,
+) -> anyhow::Result<()> {
     use reko_service::{QualityFilter, Scope, Service, ServiceError};
     let root = eval_dir.join("lfw-deepfunneled");
     let mut identities: Vec<(String, Vec<PathBuf>)> = Vec::new();
@@ -226,7 +233,15 @@ pub fn lfw_search(models_dir: &Path, eval_dir: &Path, people: usize, strangers: 
     let data = tempfile::tempdir()?;
     let store = reko_store::EmbeddedStore::open(data.path())?;
     let runtime = Runtime::load(models_dir, RuntimeOptions::default())?;
-    let service = Service::new(std::sync::Arc::new(store)).with_vision(reko_service::Vision::new(runtime));
+    let mut faces = reko_vision::faces::FacePipeline::default();
+    if let Some(min_score) = min_score {
+        faces.detector.min_score = min_score;
+    }
+    if let Some(candidate_score) = candidate_score {
+        faces.detector.candidate_score = candidate_score;
+    }
+    let vision = std::sync::Arc::new(reko_service::Vision { runtime, faces });
+    let service = Service::new(std::sync::Arc::new(store)).with_vision(vision);
     let scope = Scope { account_id: "000000000000".into(), region: "us-east-1".into() };
     service.create_collection(&scope, "lfw", Default::default()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let started = Instant::now();

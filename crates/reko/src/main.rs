@@ -58,6 +58,12 @@ enum EvalCommand {
         /// Search with the first N people (in name order) with a single image, who are not enrolled.
         #[arg(long, default_value_t = 300)]
         strangers: usize,
+        /// The detector's score threshold [default: the service's].
+        #[arg(long)]
+        min_score: Option<f32>,
+        /// The raw score a candidate needs before verification [default: the service's].
+        #[arg(long)]
+        candidate_score: Option<f32>,
     },
     /// Face detection AP (easy/medium/hard) on the WIDER FACE subset.
     Widerface {
@@ -133,9 +139,9 @@ fn main() -> anyhow::Result<()> {
             let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("lfw"));
             eval::lfw(&dir.resolve()?, &eval_dir, &pairs)
         }
-        Command::Eval(EvalCommand::LfwSearch { dir, eval_dir, people, strangers }) => {
+        Command::Eval(EvalCommand::LfwSearch { dir, eval_dir, people, strangers, min_score, candidate_score }) => {
             let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("lfw"));
-            eval::lfw_search(&dir.resolve()?, &eval_dir, people, strangers)
+            eval::lfw_search(&dir.resolve()?, &eval_dir, people, strangers, min_score, candidate_score)
         }
         Command::Eval(EvalCommand::Widerface {
             dir,

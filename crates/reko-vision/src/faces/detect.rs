@@ -119,6 +119,9 @@ pub struct FaceDetector {
     pub kind: DetectorKind,
     /// Faces below this score are dropped (0..1).
     pub min_score: f32,
+    /// With verification: the detector's own score a candidate needs to be verified at all (the final
+    /// score, the geometric mean with the verifier's, must still reach `min_score`).
+    pub candidate_score: f32,
     /// Overlap above which two detections are the same face.
     pub nms_iou: f32,
     /// Also run tiles on large images.
@@ -137,12 +140,18 @@ impl FaceDetector {
         FaceDetector {
             kind,
             min_score: 0.5,
+            candidate_score: 0.5,
             nms_iou: 0.3,
             tiling: true,
             min_tile: kind.input_size(),
             verify: true,
             anchors: kind.anchors(),
         }
+    }
+
+    /// The score a raw detection needs to become a candidate.
+    fn entry_score(&self) -> f32 {
+        if self.verify { self.candidate_score.min(self.min_score) } else { self.min_score }
     }
 
     /// Detects faces in `image`, best first.
@@ -230,7 +239,7 @@ impl FaceDetector {
             let boxes: Vec<f32> = boxes.iter().copied().collect();
             let mut faces = Vec::new();
             for (i, &score) in scores.iter().enumerate() {
-                if score < self.min_score {
+                if score < self.entry_score() {
                     continue;
                 }
                 // [ymin, xmin, ymax, xmax] normalised to the padded square.
@@ -253,7 +262,7 @@ impl FaceDetector {
         let mut faces = Vec::new();
         for ((anchor, reg), logit) in self.anchors.iter().zip(&regs).zip(&logits) {
             let score = sigmoid(logit.clamp(-100.0, 100.0));
-            if score < self.min_score {
+            if score < self.entry_score() {
                 continue;
             }
             // Model pixels → view pixels → image pixels.
