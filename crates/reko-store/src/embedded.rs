@@ -40,6 +40,10 @@ const SCHEMA_VERSION: u64 = 1;
 /// The file inside the data directory.
 pub const DATABASE_FILE: &str = "reko.redb";
 
+/// redb's page cache. Searches read only their candidates' rows, so a small cache (the operating
+/// system's page cache serves the rest) keeps memory per stored face low at millions of faces.
+const CACHE_BYTES: usize = 128 << 20;
+
 /// Face ids are UUIDs: 36 ASCII bytes in front of each stored vector.
 const FACE_ID_LEN: usize = 36;
 
@@ -138,7 +142,7 @@ impl EmbeddedStore {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| StoreError::Backend(format!("creating {}: {e}", data_dir.display())))?;
         let path = data_dir.join(DATABASE_FILE);
-        let db = Database::create(&path).map_err(|e| match e {
+        let db = Database::builder().set_cache_size(CACHE_BYTES).create(&path).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked(data_dir.display().to_string()),
             other => backend(other),
         })?;
