@@ -184,6 +184,13 @@ impl Graph {
             .collect())
     }
 
+    /// Every live key (an exhaustive search from the origin lists them all).
+    pub(crate) fn keys(&self) -> Vec<u64> {
+        let query = vec![0.0f32; self.index.dimensions()];
+        let _context = self.context();
+        crate::graph_ok(self.index.exact_search(&query, self.index.size()).map_err(graph_error)).keys
+    }
+
     /// Every live key with its (dequantised) vector, for leaving the approximate mode.
     pub(crate) fn export(&self) -> Result<(Vec<u64>, Vec<f32>), IndexError> {
         let dim = self.index.dimensions();

@@ -160,6 +160,14 @@ impl VectorIndex {
         }
     }
 
+    /// Every key the index holds, in no particular order.
+    pub fn keys(&self) -> Vec<u64> {
+        match &self.storage {
+            Storage::Exact(flat) => flat.rows().map(|(key, _)| key).collect(),
+            Storage::Approximate(graph) => graph.keys(),
+        }
+    }
+
     /// Adds `vector` under `key`, replacing what the key held.
     ///
     /// # Panics

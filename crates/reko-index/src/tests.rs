@@ -75,6 +75,19 @@ fn recall(exact: &VectorIndex, approximate: &VectorIndex, queries: &[Vec<f32>], 
 }
 
 #[test]
+fn keys_lists_what_the_exact_index_holds() {
+    let mut rng = Rng(5);
+    let mut index = VectorIndex::new(IndexConfig::new(16));
+    for key in [9u64, 3, 7] {
+        index.insert(key, &rng.unit(16));
+    }
+    index.remove(3);
+    let mut keys = index.keys();
+    keys.sort_unstable();
+    assert_eq!(keys, [7, 9]);
+}
+
+#[test]
 fn exact_search_finds_the_stored_vector_first_and_respects_removals() {
     let mut rng = Rng(3);
     let vectors: Vec<Vec<f32>> = (0..100).map(|_| rng.unit(16)).collect();
@@ -175,6 +188,9 @@ fn insert_replaces_and_remove_forgets_in_the_approximate_mode() {
     }
     assert!(!index.remove(0));
     assert_eq!(index.len(), 1000 - 334);
+    let mut keys = index.keys();
+    keys.sort_unstable();
+    assert_eq!(keys, (0..1000u64).filter(|k| k % 3 != 0).collect::<Vec<_>>());
     for query in &queries {
         let hits = index.search(query, 50);
         assert_eq!(hits.len(), 50);

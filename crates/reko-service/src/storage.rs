@@ -4,8 +4,9 @@
 //!
 //! Large indexes are also kept as snapshots in the data directory, stamped with the collection's
 //! creation time and `vector_changes` count: a snapshot whose stamp matches the store holds exactly the
-//! stored vectors and is loaded instead of rebuilding the graph; any other is ignored (after a crash,
-//! for instance) and the index is rebuilt from the store.
+//! stored vectors and is loaded instead of rebuilding the graph; one of the same collection that is
+//! behind (after a crash, for instance) is loaded and caught up with the store; any other is ignored
+//! and the index is rebuilt from the store.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -211,38 +212,44 @@ impl Service {
             .collection(scope, collection)?
             .ok_or_else(|| ServiceError::CollectionNotFound(collection.to_owned()))?;
         let key = (scope.account_id.clone(), scope.region.clone(), collection.to_owned());
-        let stamp = |faces| Stamp {
-            account_id: key.0.clone(),
-            region: key.1.clone(),
-            collection_id: key.2.clone(),
-            created_at_ms: record.created_at_ms,
-            vector_changes: record.vector_changes,
-            faces,
-        };
         if let Some(dir) = &self.indexes.snapshots {
             let (index_path, stamp_path) = snapshot_paths(dir, &key);
-            let current = std::fs::read(&stamp_path)
-                .ok()
-                .and_then(|b| serde_json::from_slice::<Stamp>(&b).ok())
-                .is_some_and(|s| s == stamp(record.face_count as usize));
-            if current {
+            let stamp = std::fs::read(&stamp_path).ok().and_then(|b| serde_json::from_slice::<Stamp>(&b).ok());
+            // A snapshot of this collection (not of an earlier one of the same name) is a subset of
+            // the store's history: keys are never reused and a key's vector never changes, so adding
+            // what the store has beyond it and dropping what the store lost brings it up to date.
+            let same_collection = stamp.as_ref().is_some_and(|s| {
+                (s.account_id.as_str(), s.region.as_str(), s.collection_id.as_str(), s.created_at_ms)
+                    == (key.0.as_str(), key.1.as_str(), key.2.as_str(), record.created_at_ms)
+            });
+            if let (true, Some(stamp)) = (same_collection, stamp) {
                 let started = std::time::Instant::now();
                 match VectorIndex::load(&index_path, index_config()) {
-                    Ok(index) if index.len() as u64 == record.face_count => {
-                        tracing::info!(
-                            collection,
-                            faces = index.len(),
-                            seconds = started.elapsed().as_secs_f32(),
-                            "index loaded from its snapshot"
-                        );
-                        return Ok(Loaded {
-                            index,
-                            created_at_ms: record.created_at_ms,
-                            changes: record.vector_changes,
-                            saved: AtomicU64::new(record.vector_changes),
-                        });
+                    Ok(mut index) => {
+                        let current = stamp.vector_changes == record.vector_changes;
+                        if !current {
+                            self.catch_up(scope, collection, &mut index)?;
+                        }
+                        if index.len() as u64 == record.face_count {
+                            tracing::info!(
+                                collection,
+                                faces = index.len(),
+                                caught_up = !current,
+                                seconds = started.elapsed().as_secs_f32(),
+                                "index loaded from its snapshot"
+                            );
+                            let saved = if current { record.vector_changes } else { u64::MAX };
+                            let loaded = Loaded {
+                                index,
+                                created_at_ms: record.created_at_ms,
+                                changes: record.vector_changes,
+                                saved: AtomicU64::new(saved),
+                            };
+                            self.save_snapshot(&key, &loaded);
+                            return Ok(loaded);
+                        }
+                        tracing::warn!(collection, "index snapshot disagrees with the store; rebuilding");
                     }
-                    Ok(_) => tracing::warn!(collection, "index snapshot has the wrong size; rebuilding"),
                     Err(error) => tracing::warn!(collection, %error, "index snapshot unreadable; rebuilding"),
                 }
             }
@@ -272,6 +279,27 @@ impl Service {
         };
         self.save_snapshot(&key, &loaded);
         Ok(loaded)
+    }
+
+    /// Brings an index loaded from an older snapshot of the same collection up to the store: adds the
+    /// vectors it lacks, removes the keys the store no longer has.
+    fn catch_up(&self, scope: &Scope, collection: &str, index: &mut VectorIndex) -> Result<(), ServiceError> {
+        let mut stored = std::collections::HashSet::new();
+        let (mut keys, mut vectors) = (Vec::new(), Vec::new());
+        self.store.scan_vectors(scope, collection, &mut |key, vector| {
+            stored.insert(key);
+            if !index.contains(key) {
+                keys.push(key);
+                vectors.extend_from_slice(vector);
+            }
+        })?;
+        let gone: Vec<u64> = index.keys().into_iter().filter(|k| !stored.contains(k)).collect();
+        for key in &gone {
+            index.remove(*key);
+        }
+        index.insert_batch(&keys, &vectors);
+        tracing::info!(collection, added = keys.len(), removed = gone.len(), "index snapshot caught up with the store");
+        Ok(())
     }
 
     /// Writes a large index's snapshot if the one on disk is older; failures are logged (the store
@@ -810,10 +838,21 @@ mod tests {
         // the next start rebuilds from the store and never returns the deleted face.
         let victim = expected[0].face.face_id.clone();
         restarted.delete_faces(&scope(), "c", std::slice::from_ref(&victim)).unwrap();
+        let twin = NewFace { bounding_box: [0.1, 0.1, 0.5, 0.5], confidence: 99.0, vector: vector(7, 0) };
+        let (added, _) = restarted.store_faces(&scope(), "c", &image_id(b"twin"), None, &[twin]).unwrap();
         let after_crash = Service::new(store.clone()).with_index_snapshots(snapshots.clone());
         let found = after_crash.search_faces(&scope(), "c", probe, 5, 0.0).unwrap();
         assert!(found.iter().all(|m| m.face.face_id != victim));
-        assert_eq!(ids_of(&found)[..4], ids_of(&expected)[1..]);
+        // The face added after the snapshot is found: it is the probe's own vector.
+        assert_eq!(found[0].face.face_id, added[0].face_id);
+        assert!(found[0].similarity > 99.9);
+        assert_eq!(ids_of(&found)[1..], ids_of(&expected)[1..]);
+        // Caught up, the snapshot was rewritten: the next start needs no catching up.
+        let stamp: Stamp = serde_json::from_slice(
+            &std::fs::read(snapshot_paths(&snapshots, &(scope().account_id, scope().region, "c".into())).1).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(stamp.vector_changes, store.collection(&scope(), "c").unwrap().unwrap().vector_changes);
 
         // Deleting the collection removes its snapshot.
         after_crash.delete_collection(&scope(), "c").unwrap();
