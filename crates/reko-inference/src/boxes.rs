@@ -26,14 +26,19 @@ impl BBox {
         self.width() * self.height()
     }
 
-    pub fn iou(&self, other: &BBox) -> f32 {
-        let inter = BBox {
+    /// The area both boxes cover.
+    pub fn intersection(&self, other: &BBox) -> f32 {
+        BBox {
             x1: self.x1.max(other.x1),
             y1: self.y1.max(other.y1),
             x2: self.x2.min(other.x2),
             y2: self.y2.min(other.y2),
         }
-        .area();
+        .area()
+    }
+
+    pub fn iou(&self, other: &BBox) -> f32 {
+        let inter = self.intersection(other);
         let union = self.area() + other.area() - inter;
         if union <= 0.0 { 0.0 } else { inter / union }
     }

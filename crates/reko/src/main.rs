@@ -85,6 +85,9 @@ enum EvalCommand {
         no_verify: bool,
         #[arg(long, default_value_t = 0.3)]
         min_score: f32,
+        /// The raw score a candidate needs before verification [default: the service's].
+        #[arg(long)]
+        candidate_score: Option<f32>,
         /// Only the first N images.
         #[arg(long)]
         limit: Option<usize>,
@@ -151,10 +154,18 @@ fn main() -> anyhow::Result<()> {
             min_tile,
             no_verify,
             min_score,
+            candidate_score,
             limit,
         }) => {
             let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("widerface_val_subset"));
-            let options = eval::WiderOptions { tiling: !no_tiling, min_tile, verify: !no_verify, min_score, limit };
+            let options = eval::WiderOptions {
+                tiling: !no_tiling,
+                min_tile,
+                verify: !no_verify,
+                min_score,
+                candidate_score,
+                limit,
+            };
             eval::widerface(&dir.resolve()?, &eval_dir, detector, options)
         }
     }

@@ -140,7 +140,7 @@ impl FaceDetector {
         FaceDetector {
             kind,
             min_score: 0.5,
-            candidate_score: 0.5,
+            candidate_score: 0.2,
             nms_iou: 0.3,
             tiling: true,
             min_tile: kind.input_size(),
@@ -178,7 +178,7 @@ impl FaceDetector {
                     && b.width() < 0.5 * w as f32
             }));
         }
-        let mut faces = weighted_nms(candidates, self.nms_iou);
+        let mut faces = drop_fragments(weighted_nms(candidates, self.nms_iou), FRAGMENT_INSIDE);
         if self.verify && !faces.is_empty() {
             let verdicts = verify_faces(runtime, image, &faces)?;
             for (face, p) in faces.iter_mut().zip(verdicts) {
@@ -307,6 +307,27 @@ fn verify_faces(runtime: &Runtime, image: &RgbImage, faces: &[DetectedFace]) -> 
 
 /// MediaPipe's weighted NMS: each kept face is the score-weighted mean of the detections it absorbs,
 /// which steadies boxes from overlapping tiles and scales.
+/// A detection with at least this share of its box inside a larger detection's is a fragment of it.
+const FRAGMENT_INSIDE: f32 = 0.7;
+
+/// Only detections at least this confident absorb fragments (a weak large box may be the false one).
+const FRAGMENT_HOST_SCORE: f32 = 0.5;
+
+/// Drops detections that lie mostly (`inside` of their area) within a larger, confident detection:
+/// parts of a face (half a face seen by a tile or a weak anchor) that overlap the whole face too
+/// little for NMS.
+pub fn drop_fragments(faces: Vec<DetectedFace>, inside: f32) -> Vec<DetectedFace> {
+    let fragment = |f: &DetectedFace| {
+        faces.iter().any(|other| {
+            other.score >= FRAGMENT_HOST_SCORE
+                && other.bbox.area() > f.bbox.area()
+                && f.bbox.intersection(&other.bbox) >= inside * f.bbox.area()
+        })
+    };
+    let keep: Vec<bool> = faces.iter().map(|f| !fragment(f)).collect();
+    faces.into_iter().zip(keep).filter_map(|(f, k)| k.then_some(f)).collect()
+}
+
 pub fn weighted_nms(mut faces: Vec<DetectedFace>, iou: f32) -> Vec<DetectedFace> {
     faces.sort_by(|a, b| b.score.total_cmp(&a.score));
     let boxes: Vec<BBox> = faces.iter().map(|f| f.bbox).collect();
@@ -367,6 +388,22 @@ mod tests {
         // The finest tiles reach the right and bottom edges.
         assert!(views.iter().any(|&(x, _, (w, _))| x + w == 1600 && w < 800));
         assert_eq!(FaceDetector { tiling: false, ..detector }.views(&image).len(), 1);
+    }
+
+    #[test]
+    fn fragments_inside_a_larger_face_are_dropped() {
+        let face = |x1: f32, y1: f32, x2: f32, y2: f32, score: f32| DetectedFace {
+            bbox: BBox { x1, y1, x2, y2 },
+            score,
+            keypoints: Vec::new(),
+        };
+        let whole = face(0.0, 0.0, 100.0, 100.0, 0.8);
+        // A part of the face (30 % of its area, all of it inside), scored higher than the whole.
+        let part = face(50.0, 20.0, 100.0, 80.0, 0.9);
+        let neighbour = face(90.0, 0.0, 190.0, 100.0, 0.7);
+        let kept = drop_fragments(vec![part, whole.clone(), neighbour.clone()], FRAGMENT_INSIDE);
+        let boxes: Vec<BBox> = kept.iter().map(|f| f.bbox).collect();
+        assert_eq!(boxes, [whole.bbox, neighbour.bbox]);
     }
 
     #[test]
