@@ -238,15 +238,8 @@ impl Service {
                                 seconds = started.elapsed().as_secs_f32(),
                                 "index loaded from its snapshot"
                             );
-                            let saved = if current { record.vector_changes } else { u64::MAX };
-                            let loaded = Loaded {
-                                index,
-                                created_at_ms: record.created_at_ms,
-                                changes: record.vector_changes,
-                                saved: AtomicU64::new(saved),
-                            };
-                            self.save_snapshot(&key, &loaded);
-                            return Ok(loaded);
+                            let saved = if current { Some(record.vector_changes) } else { None };
+                            return Ok(self.loaded(&key, &record, index, saved));
                         }
                         tracing::warn!(collection, "index snapshot disagrees with the store; rebuilding");
                     }
@@ -254,15 +247,10 @@ impl Service {
                 }
             }
         }
+        // A rebuild is catching an empty index up with the store.
         let started = std::time::Instant::now();
         let mut index = VectorIndex::new(index_config());
-        let (mut keys, mut vectors) = (Vec::new(), Vec::new());
-        self.store.scan_vectors(scope, collection, &mut |key, vector| {
-            keys.push(key);
-            vectors.extend_from_slice(vector);
-        })?;
-        // One batch: a large collection's graph is built on every core at once.
-        index.insert_batch(&keys, &vectors);
+        self.catch_up(scope, collection, &mut index)?;
         if index.len() >= SNAPSHOT_MIN_FACES {
             tracing::info!(
                 collection,
@@ -271,18 +259,30 @@ impl Service {
                 "index rebuilt from the store"
             );
         }
+        Ok(self.loaded(&key, &record, index, None))
+    }
+
+    /// A loaded index reflecting `record`'s vector changes; its snapshot is (re)written unless the one
+    /// on disk (`saved`: the change count it holds) is already current.
+    fn loaded(
+        &self,
+        key: &CollectionKey,
+        record: &reko_store::CollectionRecord,
+        index: VectorIndex,
+        saved: Option<u64>,
+    ) -> Loaded {
         let loaded = Loaded {
             index,
             created_at_ms: record.created_at_ms,
             changes: record.vector_changes,
-            saved: AtomicU64::new(u64::MAX),
+            saved: AtomicU64::new(saved.unwrap_or(u64::MAX)),
         };
-        self.save_snapshot(&key, &loaded);
-        Ok(loaded)
+        self.save_snapshot(key, &loaded);
+        loaded
     }
 
-    /// Brings an index loaded from an older snapshot of the same collection up to the store: adds the
-    /// vectors it lacks, removes the keys the store no longer has.
+    /// Brings an index (empty, or loaded from an older snapshot of the same collection) up to the
+    /// store: adds the vectors it lacks, removes the keys the store no longer has.
     fn catch_up(&self, scope: &Scope, collection: &str, index: &mut VectorIndex) -> Result<(), ServiceError> {
         let mut stored = std::collections::HashSet::new();
         let (mut keys, mut vectors) = (Vec::new(), Vec::new());
@@ -297,8 +297,9 @@ impl Service {
         for key in &gone {
             index.remove(*key);
         }
+        // One batch: a large collection's graph is built on every core at once.
         index.insert_batch(&keys, &vectors);
-        tracing::info!(collection, added = keys.len(), removed = gone.len(), "index snapshot caught up with the store");
+        tracing::debug!(collection, added = keys.len(), removed = gone.len(), "index caught up with the store");
         Ok(())
     }
 
@@ -614,6 +615,27 @@ impl Service {
             .flatten()
             .map(|(_, v)| v)
             .ok_or_else(|| ServiceError::FaceNotFound(face.face_id.clone()))
+    }
+
+    /// The exact vectors of the faces among `face_ids` that exist, by face id (two read transactions in
+    /// all, whatever the number of faces).
+    pub(crate) fn stored_vectors(
+        &self,
+        scope: &Scope,
+        collection: &str,
+        face_ids: &[String],
+    ) -> Result<Vec<(String, Vec<f32>)>, ServiceError> {
+        let ids: Vec<&str> = face_ids.iter().map(String::as_str).collect();
+        let faces: Vec<FaceRecord> = self.store.faces(scope, collection, &ids)?.into_iter().flatten().collect();
+        let keys: Vec<u64> = faces.iter().map(|f| f.key).collect();
+        faces
+            .into_iter()
+            .zip(self.store.face_vectors(scope, collection, &keys)?)
+            .map(|(face, vector)| match vector {
+                Some((_, vector)) => Ok((face.face_id, vector)),
+                None => Err(ServiceError::FaceNotFound(face.face_id)),
+            })
+            .collect()
     }
 
     /// SearchFaces: the faces most similar to a stored face (itself left out).

@@ -207,13 +207,9 @@ impl Service {
         token: Option<&str>,
     ) -> Result<Association, ServiceError> {
         // Vectors never change under a key, so they can be read before the transaction.
-        let mut vectors: HashMap<String, Vec<f32>> = HashMap::new();
-        let current = self.store.user(scope, collection, user_id)?.map(|u| u.face_ids).unwrap_or_default();
-        for id in face_ids.iter().chain(&current) {
-            if let Some(face) = self.store.face(scope, collection, id)? {
-                vectors.insert(id.clone(), self.stored_vector(scope, collection, &face)?);
-            }
-        }
+        let mut wanted = self.store.user(scope, collection, user_id)?.map(|u| u.face_ids).unwrap_or_default();
+        wanted.extend_from_slice(face_ids);
+        let vectors: HashMap<String, Vec<f32>> = self.stored_vectors(scope, collection, &wanted)?.into_iter().collect();
         let parameters = (collection, user_id, face_ids, threshold.to_bits());
         self.idempotent(scope, collection, "AssociateFaces", token, &parameters, |w| {
             let Some(mut user) = w.user(user_id)? else {
@@ -362,13 +358,8 @@ impl Service {
                     .store
                     .user(scope, collection, user_id)?
                     .ok_or_else(|| ServiceError::UserNotFound(user_id.to_owned()))?;
-                let mut vectors = Vec::new();
-                for id in &user.face_ids {
-                    if let Some(face) = self.store.face(scope, collection, id)? {
-                        vectors.push(self.stored_vector(scope, collection, &face)?);
-                    }
-                }
-                let Some(mean) = centroid(&vectors) else { return Ok(Vec::new()) };
+                let vectors = self.stored_vectors(scope, collection, &user.face_ids)?;
+                let Some(mean) = centroid(vectors.iter().map(|(_, v)| v)) else { return Ok(Vec::new()) };
                 self.search_users_vector(scope, collection, &mean, max_users, threshold, None, Some(user_id))
             }
             _ => Err(ServiceError::InvalidRequest("Exactly one of FaceId and UserId must be given".into())),
