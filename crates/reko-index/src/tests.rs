@@ -203,7 +203,52 @@ fn insert_replaces_and_remove_forgets_in_the_approximate_mode() {
     }
     assert_eq!(index.len(), 1000);
     let found = (0..1000u64).filter(|&key| index.search(&vectors[key as usize], 1)[0].key == key).count();
-    assert!(found >= 995, "{found} of 1000 vectors are their own nearest");
+    // All but key 7, whose vector was replaced.
+    assert!(found >= 998, "{found} of 1000 vectors are their own nearest");
+}
+
+#[test]
+fn a_parallel_build_strands_no_vector() {
+    let (vectors, _) = clustered(5, 200, 10);
+    let keys: Vec<u64> = (0..2000).collect();
+    let mut index = VectorIndex::new(config(100));
+    index.insert_batch(&keys, &vectors.concat());
+    assert!(index.is_approximate());
+    let missed: Vec<u64> =
+        keys.iter().copied().filter(|&key| index.search(&vectors[key as usize], 1)[0].key != key).collect();
+    // Without the repair 70 to 100 are missed; with it, none in most builds and at most 2 in 60 trials (HNSW's
+    // pruning can leave a node of these tight, mutually orthogonal clusters without an incoming link).
+    assert!(missed.len() <= 4, "not found by their own vector: {missed:?}");
+}
+
+#[test]
+fn removed_entries_keep_routing_until_the_graph_is_rebuilt() {
+    let (vectors, queries) = clustered(6, 300, 10);
+    let mut index = filled(config(100), &vectors);
+    // Remove two thirds: the retired entries outnumber half the live ones, so the graph is rebuilt on the way.
+    for key in 0..3000u64 {
+        if key % 3 != 0 {
+            assert!(index.remove(key));
+        }
+    }
+    assert_eq!(index.len(), 1000);
+    let mut keys = index.keys();
+    keys.sort_unstable();
+    assert_eq!(keys, (0..3000u64).step_by(3).collect::<Vec<_>>());
+    let found = (0..3000u64).step_by(3).filter(|&key| index.search(&vectors[key as usize], 1)[0].key == key).count();
+    assert!(found >= 998, "{found} of the 1000 kept vectors are their own nearest");
+    for query in &queries {
+        assert!(index.search(query, 20).iter().all(|hit| hit.key % 3 == 0));
+    }
+    // A snapshot keeps the retired entries out of sight.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("graph");
+    index.remove(3);
+    index.save(&path).unwrap();
+    let loaded = VectorIndex::load(&path, config(100)).unwrap();
+    assert_eq!(loaded.len(), 999);
+    assert!(!loaded.contains(3));
+    assert!(loaded.keys().iter().all(|&key| key % 3 == 0 && key != 3));
 }
 
 #[test]
