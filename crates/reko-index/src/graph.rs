@@ -30,7 +30,7 @@ fn is_live(key: u64) -> bool {
 /// An HNSW index of unit vectors under the cosine metric.
 pub(crate) struct Graph {
     index: Index,
-    /// Removed entries still in the graph, keyed `RETIRED_KEYS..next_retired`.
+    /// Removed entries still in the graph, keyed `RETIRED_KEYS..next_retired` (so `retired` is their count).
     retired: usize,
     next_retired: u64,
     /// How `index` stores vectors (i8 vectors are quantised here, see [`quantize_i8`]).
@@ -109,9 +109,11 @@ impl Graph {
         index.change_expansion_search(config.expansion_search);
         index.change_expansion_add(config.expansion_add);
         let mut graph = Graph::wrap(index, config);
-        let retired: Vec<u64> = graph.all_keys()?.into_iter().filter(|&key| !is_live(key)).collect();
-        graph.retired = retired.len();
-        graph.next_retired = retired.iter().max().map_or(RETIRED_KEYS, |&last| last + 1);
+        // A graph retires keys RETIRED_KEYS, RETIRED_KEYS + 1, ... in turn (a rebuilt graph starts over).
+        while graph.index.contains(graph.next_retired) {
+            graph.next_retired += 1;
+            graph.retired += 1;
+        }
         graph.reserve(graph.index.capacity().max(graph.index.size() + 1))?;
         Ok(graph)
     }
