@@ -207,6 +207,15 @@ impl ModelSession {
         }
     }
 
+    /// A custom metadata entry of the model (e.g. PP-OCR's recogniser keeps its character set there).
+    pub fn custom_metadata(&self, key: &str) -> Result<Option<String>, InferenceError> {
+        let session = self.session.lock().expect("session lock");
+        let metadata = session
+            .metadata()
+            .map_err(|e| InferenceError::Ort { model: self.id.clone(), message: format!("metadata: {e}") })?;
+        Ok(metadata.custom(key))
+    }
+
     /// Runs a single-input model on a batch: `items` (each a batch of one) are stacked along the first
     /// axis and fed to the model's first input.
     pub fn run_batch(&self, items: &[ndarray::Array4<f32>]) -> Result<Vec<(String, ArrayD<f32>)>, InferenceError> {

@@ -524,3 +524,78 @@ pub struct SearchUsersByImageResponse {
     pub searched_face: Option<SearchedFaceDetails>,
     pub unsearched_faces: Vec<UnsearchedFace>,
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DetectTextRequest {
+    pub image: Image,
+    pub filters: Option<DetectTextFilters>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DetectTextFilters {
+    pub word_filter: Option<DetectionFilter>,
+    #[serde(default)]
+    pub regions_of_interest: Vec<RegionOfInterest>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DetectionFilter {
+    pub min_confidence: Option<f32>,
+    pub min_bounding_box_height: Option<f32>,
+    pub min_bounding_box_width: Option<f32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RegionOfInterest {
+    pub bounding_box: Option<RequestBoundingBox>,
+    pub polygon: Option<Vec<Point>>,
+}
+
+/// A `BoundingBox` in a request: every member optional in the model.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RequestBoundingBox {
+    pub width: Option<f32>,
+    pub height: Option<f32>,
+    pub left: Option<f32>,
+    pub top: Option<f32>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Point {
+    #[serde(rename = "X")]
+    pub x: f32,
+    #[serde(rename = "Y")]
+    pub y: f32,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DetectTextResponse {
+    pub text_detections: Vec<TextDetection>,
+    pub text_model_version: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TextDetection {
+    pub detected_text: String,
+    #[serde(rename = "Type")]
+    pub kind: String,
+    pub id: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<u32>,
+    pub confidence: f32,
+    pub geometry: Geometry,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Geometry {
+    pub bounding_box: BoundingBox,
+    pub polygon: Vec<Point>,
+}

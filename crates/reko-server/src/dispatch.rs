@@ -3,7 +3,10 @@
 
 use reko_protocol::types::*;
 use reko_protocol::{ApiError, ErrorCode};
-use reko_service::{FACE_MODEL_VERSION, FaceRecord, QualityFilter, Scope, Service, ServiceError};
+use reko_service::{
+    FACE_MODEL_VERSION, FaceRecord, QualityFilter, Scope, Service, ServiceError, TEXT_MODEL_VERSION, TextFilters,
+    TextKind,
+};
 use reko_vision::faces::{FaceAnalysis, landmarks};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -22,6 +25,7 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "DeleteUser",
     "DescribeCollection",
     "DetectFaces",
+    "DetectText",
     "DisassociateFaces",
     "IndexFaces",
     "ListCollections",
@@ -111,6 +115,34 @@ pub async fn dispatch(
             let face_details =
                 analyzed.faces.iter().map(|f| face_detail(f, analyzed.width, analyzed.height, &selection)).collect();
             encode(DetectFacesResponse { face_details })
+        }
+        "DetectText" => {
+            let req: DetectTextRequest = decode(body)?;
+            let bytes = image_bytes(&req.image)?;
+            let filters = text_filters(req.filters.unwrap_or_default())?;
+            let found = call.run(move |s| s.detect_text(&bytes, &filters)).await?;
+            let text_detections = found
+                .into_iter()
+                .map(|d| {
+                    let (left, top, width, height) = d.bounding_box();
+                    TextDetection {
+                        kind: match d.kind {
+                            TextKind::Line => "LINE",
+                            TextKind::Word => "WORD",
+                        }
+                        .to_owned(),
+                        detected_text: d.text,
+                        id: d.id,
+                        parent_id: d.parent_id,
+                        confidence: d.confidence,
+                        geometry: Geometry {
+                            bounding_box: BoundingBox { width, height, left, top },
+                            polygon: d.polygon.iter().map(|&(x, y)| Point { x, y }).collect(),
+                        },
+                    }
+                })
+                .collect();
+            encode(DetectTextResponse { text_detections, text_model_version: TEXT_MODEL_VERSION.to_owned() })
         }
         "CompareFaces" => {
             let req: CompareFacesRequest = decode(body)?;
@@ -431,6 +463,38 @@ impl AttributeSelection {
     fn any_attribute(&self) -> bool {
         ["AGE_RANGE", "GENDER", "EMOTIONS", "SMILE", "EYES_OPEN", "MOUTH_OPEN"].iter().any(|a| self.wants(a))
     }
+}
+
+/// DetectText's `Filters`; a region must be a complete `BoundingBox` or a polygon of at least 3 points.
+fn text_filters(filters: DetectTextFilters) -> Result<TextFilters, ApiError> {
+    let invalid = |message: &str| ApiError::new(ErrorCode::InvalidParameter, message.to_owned());
+    let word = filters.word_filter.unwrap_or_default();
+    let mut regions = Vec::new();
+    for region in filters.regions_of_interest {
+        match (region.bounding_box, region.polygon) {
+            (Some(b), None) => {
+                let (Some(left), Some(top), Some(width), Some(height)) = (b.left, b.top, b.width, b.height) else {
+                    return Err(invalid("A region's BoundingBox needs Left, Top, Width and Height"));
+                };
+                regions.push(vec![
+                    (left, top),
+                    (left + width, top),
+                    (left + width, top + height),
+                    (left, top + height),
+                ]);
+            }
+            (None, Some(polygon)) if polygon.len() >= 3 => regions.push(polygon.iter().map(|p| (p.x, p.y)).collect()),
+            (None, Some(_)) => return Err(invalid("A region's Polygon needs at least 3 points")),
+            _ => return Err(invalid("A region of interest needs exactly one of BoundingBox and Polygon")),
+        }
+    }
+    let defaults = TextFilters::default();
+    Ok(TextFilters {
+        min_confidence: word.min_confidence.unwrap_or(defaults.min_confidence),
+        min_height: word.min_bounding_box_height.unwrap_or(0.0),
+        min_width: word.min_bounding_box_width.unwrap_or(0.0),
+        regions,
+    })
 }
 
 fn percent(score: f32) -> f32 {

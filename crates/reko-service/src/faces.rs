@@ -5,6 +5,7 @@ use std::sync::Arc;
 use reko_inference::Runtime;
 use reko_inference::image::{ImageError, decode};
 use reko_vision::faces::{FaceAnalysis, FacePipeline, embed, similarity};
+use reko_vision::text::TextPipeline;
 
 use crate::{Service, ServiceError};
 
@@ -12,11 +13,12 @@ use crate::{Service, ServiceError};
 pub struct Vision {
     pub runtime: Runtime,
     pub faces: FacePipeline,
+    pub text: TextPipeline,
 }
 
 impl Vision {
     pub fn new(runtime: Runtime) -> Arc<Vision> {
-        Arc::new(Vision { runtime, faces: FacePipeline::default() })
+        Arc::new(Vision { runtime, faces: FacePipeline::default(), text: TextPipeline::default() })
     }
 }
 

@@ -7,6 +7,7 @@ mod collections;
 mod faces;
 mod pagination;
 mod storage;
+mod text;
 mod users;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ pub use storage::{
     DEFAULT_LIST_FACES_PAGE, Deletion, FaceMatch, FacePage, ImageSearch, IndexOutcome, NewFace, SNAPSHOT_MIN_FACES,
     image_id,
 };
+pub use text::{DetectedText, TEXT_MODEL_VERSION, TextFilters, TextKind};
 pub use users::{
     Association, DEFAULT_LIST_USERS_PAGE, DEFAULT_USER_MATCH_THRESHOLD, FailedFace, MAX_FACES_PER_USER, User,
     UserImageSearch, UserPage,

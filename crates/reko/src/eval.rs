@@ -6,8 +6,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use reko_inference::{Runtime, RuntimeOptions};
-use reko_vision::eval::widerface;
+use reko_vision::eval::{text, widerface};
 use reko_vision::faces::{DetectorKind, FaceDetector};
+use reko_vision::text::TextPipeline;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Detector {
@@ -99,6 +100,60 @@ pub fn widerface(models_dir: &Path, eval_dir: &Path, detector: Detector, options
         matched as f64 / annotated.max(1) as f64
     );
     println!("  {per_image:.0} ms/image (single thread, debug builds are slower)");
+    Ok(())
+}
+
+/// DetectText's pipeline on a text set: lines against SROIE's lines, words against ICDAR's words.
+pub fn text(models_dir: &Path, eval_dir: &Path, limit: Option<usize>) -> anyhow::Result<()> {
+    let runtime = Runtime::load(models_dir, RuntimeOptions::default())?;
+    let mut images = text::load(eval_dir).map_err(anyhow::Error::msg).context("loading the text set")?;
+    if let Some(limit) = limit {
+        images.truncate(limit);
+    }
+    let lines = eval_dir.join("box").is_dir();
+    let pipeline = TextPipeline::default();
+    let mut score = text::TextScore::default();
+    let mut elapsed = std::time::Duration::ZERO;
+    for image in &images {
+        let bytes = std::fs::read(&image.path).with_context(|| image.path.display().to_string())?;
+        let decoded = reko_inference::image::decode(&bytes)?;
+        let started = Instant::now();
+        let read = pipeline.read(&runtime, &decoded.rgb)?;
+        elapsed += started.elapsed();
+        let predictions: Vec<_> = if lines {
+            read.into_iter().map(|l| (l.polygon, l.text)).collect()
+        } else {
+            read.into_iter().flat_map(|l| l.words).map(|w| (w.polygon, w.text)).collect()
+        };
+        score.add(&image.truth, &predictions);
+    }
+    let level = if lines { "lines" } else { "words" };
+    println!(
+        "{} ({} images, {} {level} to find), PP-OCRv4 det + cls + rec; matched at axis-aligned IoU >= 0.5",
+        eval_dir.display(),
+        images.len(),
+        score.truth
+    );
+    println!(
+        "  detection: {} predicted, {} matched: precision {:.3}, recall {:.3}",
+        score.predicted,
+        score.matched,
+        score.precision(),
+        score.recall()
+    );
+    println!(
+        "  recognition of the matched: exact {:.3}, ignoring case {:.3}, ignoring case and spaces {:.3}, \
+         character error rate (case-folded) {:.3}",
+        score.exact as f64 / score.matched.max(1) as f64,
+        score.uncased as f64 / score.matched.max(1) as f64,
+        score.loose as f64 / score.matched.max(1) as f64,
+        score.character_error_rate()
+    );
+    println!("  end to end: {:.3} of the {level} found and read exactly", score.end_to_end_recall());
+    println!(
+        "  {:.0} ms/image (decode excluded; debug builds are slower)",
+        elapsed.as_secs_f64() * 1000.0 / images.len().max(1) as f64
+    );
     Ok(())
 }
 
@@ -266,7 +321,7 @@ pub fn lfw_search(
     if let Some(candidate_score) = candidate_score {
         faces.detector.candidate_score = candidate_score;
     }
-    let vision = std::sync::Arc::new(reko_service::Vision { runtime, faces });
+    let vision = std::sync::Arc::new(reko_service::Vision { runtime, faces, text: TextPipeline::default() });
     let service = Service::new(std::sync::Arc::new(store)).with_vision(vision);
     let scope = Scope { account_id: "000000000000".into(), region: "us-east-1".into() };
     service.create_collection(&scope, "lfw", Default::default()).map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -92,6 +92,18 @@ enum EvalCommand {
         #[arg(long)]
         limit: Option<usize>,
     },
+    /// Text detection and recognition (DetectText's pipeline) on SROIE receipts (lines) or ICDAR 2015
+    /// (words): precision, recall, exact reads and character error rate.
+    Text {
+        #[command(flatten)]
+        dir: ModelsDir,
+        /// The set's folder [default: ../shared/eval/text_sroie_receipts100].
+        #[arg(long)]
+        eval_dir: Option<PathBuf>,
+        /// Only the first N images.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -167,6 +179,10 @@ fn main() -> anyhow::Result<()> {
                 limit,
             };
             eval::widerface(&dir.resolve()?, &eval_dir, detector, options)
+        }
+        Command::Eval(EvalCommand::Text { dir, eval_dir, limit }) => {
+            let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("text_sroie_receipts100"));
+            eval::text(&dir.resolve()?, &eval_dir, limit)
         }
     }
 }

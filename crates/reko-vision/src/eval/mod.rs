@@ -1,3 +1,4 @@
 //! Evaluation on the public development sets in `../shared/eval`, with the official protocols.
 
+pub mod text;
 pub mod widerface;
