@@ -104,7 +104,7 @@ pub fn widerface(models_dir: &Path, eval_dir: &Path, detector: Detector, options
 }
 
 /// DetectText's pipeline on a text set: lines against SROIE's lines, words against ICDAR's words.
-pub fn text(models_dir: &Path, eval_dir: &Path, limit: Option<usize>) -> anyhow::Result<()> {
+pub fn text(models_dir: &Path, eval_dir: &Path, limit: Option<usize>, rotate: f32) -> anyhow::Result<()> {
     let runtime = Runtime::load(models_dir, RuntimeOptions::default())?;
     let mut images = text::load(eval_dir).map_err(anyhow::Error::msg).context("loading the text set")?;
     if let Some(limit) = limit {
@@ -117,19 +117,25 @@ pub fn text(models_dir: &Path, eval_dir: &Path, limit: Option<usize>) -> anyhow:
     for image in &images {
         let bytes = std::fs::read(&image.path).with_context(|| image.path.display().to_string())?;
         let decoded = reko_inference::image::decode(&bytes)?;
+        let (rgb, truth) = if rotate == 0.0 {
+            (decoded.rgb, image.truth.clone())
+        } else {
+            text::rotated(&decoded.rgb, &image.truth, rotate, [255, 255, 255])
+        };
         let started = Instant::now();
-        let read = pipeline.read(&runtime, &decoded.rgb)?;
+        let read = pipeline.read(&runtime, &rgb)?;
         elapsed += started.elapsed();
         let predictions: Vec<_> = if lines {
             read.into_iter().map(|l| (l.polygon, l.text)).collect()
         } else {
             read.into_iter().flat_map(|l| l.words).map(|w| (w.polygon, w.text)).collect()
         };
-        score.add(&image.truth, &predictions);
+        score.add(&truth, &predictions);
     }
     let level = if lines { "lines" } else { "words" };
     println!(
-        "{} ({} images, {} {level} to find), PP-OCRv4 det + cls + rec; matched at axis-aligned IoU >= 0.5",
+        "{} ({} images turned {rotate}°, {} {level} to find), PP-OCRv4 det + cls + rec; matched at axis-aligned \
+         IoU >= 0.5",
         eval_dir.display(),
         images.len(),
         score.truth

@@ -103,6 +103,9 @@ enum EvalCommand {
         /// Only the first N images.
         #[arg(long)]
         limit: Option<usize>,
+        /// Turn every image (and its ground truth) this many degrees anticlockwise first.
+        #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+        rotate: f32,
     },
 }
 
@@ -180,9 +183,9 @@ fn main() -> anyhow::Result<()> {
             };
             eval::widerface(&dir.resolve()?, &eval_dir, detector, options)
         }
-        Command::Eval(EvalCommand::Text { dir, eval_dir, limit }) => {
+        Command::Eval(EvalCommand::Text { dir, eval_dir, limit, rotate }) => {
             let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("text_sroie_receipts100"));
-            eval::text(&dir.resolve()?, &eval_dir, limit)
+            eval::text(&dir.resolve()?, &eval_dir, limit, rotate)
         }
     }
 }

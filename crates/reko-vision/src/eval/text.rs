@@ -86,6 +86,41 @@ pub fn bounds(quad: &Quad) -> BBox {
     }
 }
 
+/// `image` turned `degrees` counter-clockwise about its centre on a canvas large enough to hold it (the
+/// corners filled with `fill`), with its ground truth turned alike — for measuring rotated text.
+pub fn rotated(
+    image: &image::RgbImage,
+    truth: &[TruthItem],
+    degrees: f32,
+    fill: [u8; 3],
+) -> (image::RgbImage, Vec<TruthItem>) {
+    let (sin, cos) = (-degrees).to_radians().sin_cos();
+    let (w, h) = (image.width() as f32, image.height() as f32);
+    let (nw, nh) = ((w * cos.abs() + h * sin.abs() - 1e-3).ceil(), (w * sin.abs() + h * cos.abs() - 1e-3).ceil());
+    // Forward: image point → canvas point (y grows downwards, so a negative angle turns it anticlockwise).
+    let forward = |(x, y): (f32, f32)| {
+        let (dx, dy) = (x - w / 2.0, y - h / 2.0);
+        (dx * cos - dy * sin + nw / 2.0, dx * sin + dy * cos + nh / 2.0)
+    };
+    let mut out = image::RgbImage::from_pixel(nw as u32, nh as u32, image::Rgb(fill));
+    for (x, y, pixel) in out.enumerate_pixels_mut() {
+        let (dx, dy) = (x as f32 - nw / 2.0, y as f32 - nh / 2.0);
+        let (sx, sy) = (dx * cos + dy * sin + w / 2.0, -dx * sin + dy * cos + h / 2.0);
+        if sx >= 0.0 && sy >= 0.0 && sx < w - 1.0 && sy < h - 1.0 {
+            let (x0, y0) = (sx as u32, sy as u32);
+            let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
+            let at = |x: u32, y: u32, k: usize| f32::from(image.get_pixel(x, y)[k]);
+            *pixel = image::Rgb(std::array::from_fn(|k| {
+                let top = at(x0, y0, k) * (1.0 - fx) + at(x0 + 1, y0, k) * fx;
+                let bottom = at(x0, y0 + 1, k) * (1.0 - fx) + at(x0 + 1, y0 + 1, k) * fx;
+                (top * (1.0 - fy) + bottom * fy).round() as u8
+            }));
+        }
+    }
+    let truth = truth.iter().map(|item| TruthItem { quad: item.quad.map(forward), ..item.clone() }).collect();
+    (out, truth)
+}
+
 /// Totals over a run.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct TextScore {
@@ -194,6 +229,19 @@ mod tests {
         assert_eq!(items[0].text, "NO.53 55,57 & 59");
         assert_eq!(items[0].quad[2], (3.0, 4.0));
         assert!(items[1].ignored && !items[0].ignored);
+    }
+
+    #[test]
+    fn rotation_turns_pixels_and_truth_alike() {
+        let mut image = image::RgbImage::from_pixel(40, 20, image::Rgb([255, 255, 255]));
+        image.put_pixel(30, 5, image::Rgb([0, 0, 0]));
+        let item = TruthItem { quad: square(30.0, 5.0, 0.0), text: "x".into(), ignored: false };
+        let (turned, truth) = rotated(&image, &[item], 90.0, [255, 255, 255]);
+        assert_eq!(turned.dimensions(), (20, 40));
+        // A quarter turn anticlockwise takes (30, 5) of a 40 × 20 image to (5, 40 - 30) = (5, 10).
+        let (x, y) = truth[0].quad[0];
+        assert!((x - 5.0).abs() < 1e-3 && (y - 10.0).abs() < 1e-3, "{:?}", truth[0].quad);
+        assert!(turned.get_pixel(5, 10)[0] < 128);
     }
 
     #[test]
