@@ -599,3 +599,28 @@ pub struct Geometry {
     pub bounding_box: BoundingBox,
     pub polygon: Vec<Point>,
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DetectModerationLabelsRequest {
+    pub image: Image,
+    pub min_confidence: Option<f32>,
+    pub human_loop_config: Option<serde_json::Value>,
+    pub project_version: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DetectModerationLabelsResponse {
+    pub moderation_labels: Vec<ModerationLabel>,
+    pub moderation_model_version: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ModerationLabel {
+    pub confidence: f32,
+    pub name: String,
+    pub parent_name: String,
+    pub taxonomy_level: u32,
+}

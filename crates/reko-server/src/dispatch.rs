@@ -4,8 +4,8 @@
 use reko_protocol::types::*;
 use reko_protocol::{ApiError, ErrorCode};
 use reko_service::{
-    FACE_MODEL_VERSION, FaceRecord, QualityFilter, Scope, Service, ServiceError, TEXT_MODEL_VERSION, TextFilters,
-    TextKind,
+    DEFAULT_MODERATION_CONFIDENCE, FACE_MODEL_VERSION, FaceRecord, MODERATION_MODEL_VERSION, QualityFilter, Scope,
+    Service, ServiceError, TEXT_MODEL_VERSION, TextFilters, TextKind,
 };
 use reko_vision::faces::{FaceAnalysis, landmarks};
 use serde::Serialize;
@@ -25,6 +25,7 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "DeleteUser",
     "DescribeCollection",
     "DetectFaces",
+    "DetectModerationLabels",
     "DetectText",
     "DisassociateFaces",
     "IndexFaces",
@@ -115,6 +116,36 @@ pub async fn dispatch(
             let face_details =
                 analyzed.faces.iter().map(|f| face_detail(f, analyzed.width, analyzed.height, &selection)).collect();
             encode(DetectFacesResponse { face_details })
+        }
+        "DetectModerationLabels" => {
+            let req: DetectModerationLabelsRequest = decode(body)?;
+            if req.project_version.is_some() {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidParameter,
+                    "Custom moderation adapters (ProjectVersion) are not supported by reko".to_owned(),
+                ));
+            }
+            if req.human_loop_config.is_some() {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidParameter,
+                    "Human review (HumanLoopConfig) is not supported by reko".to_owned(),
+                ));
+            }
+            let bytes = image_bytes(&req.image)?;
+            let min_confidence = req.min_confidence.unwrap_or(DEFAULT_MODERATION_CONFIDENCE);
+            let labels = call.run(move |s| s.detect_moderation_labels(&bytes, min_confidence)).await?;
+            encode(DetectModerationLabelsResponse {
+                moderation_labels: labels
+                    .into_iter()
+                    .map(|l| ModerationLabel {
+                        confidence: percent(l.confidence),
+                        name: l.name.to_owned(),
+                        parent_name: l.parent.to_owned(),
+                        taxonomy_level: u32::from(l.level),
+                    })
+                    .collect(),
+                moderation_model_version: MODERATION_MODEL_VERSION.to_owned(),
+            })
         }
         "DetectText" => {
             let req: DetectTextRequest = decode(body)?;

@@ -5,6 +5,7 @@
 mod arn;
 mod collections;
 mod faces;
+mod moderation;
 mod pagination;
 mod storage;
 mod text;
@@ -17,6 +18,7 @@ use reko_store::{Store, StoreError};
 pub use arn::ResourceArn;
 pub use collections::{Collection, CollectionPage};
 pub use faces::{AnalyzedImage, Comparison, QualityFilter, Vision};
+pub use moderation::{DEFAULT_MODERATION_CONFIDENCE, MODERATION_MODEL_VERSION};
 pub use reko_store::Scope;
 pub use reko_store::{FaceRecord, UserRecord};
 pub use storage::{

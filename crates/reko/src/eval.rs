@@ -8,6 +8,7 @@ use anyhow::Context;
 use reko_inference::{Runtime, RuntimeOptions};
 use reko_vision::eval::{text, widerface};
 use reko_vision::faces::{DetectorKind, FaceDetector};
+use reko_vision::moderation;
 use reko_vision::text::TextPipeline;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -160,6 +161,81 @@ pub fn text(models_dir: &Path, eval_dir: &Path, limit: Option<usize>, rotate: f3
         "  {:.0} ms/image (decode excluded; debug builds are slower)",
         elapsed.as_secs_f64() * 1000.0 / images.len().max(1) as f64
     );
+    Ok(())
+}
+
+/// DetectModerationLabels' pipeline over a folder of ordinary photos: every label it returns there is a
+/// false positive.
+pub fn moderation(models_dir: &Path, eval_dir: &Path, show_parts: bool) -> anyhow::Result<()> {
+    let runtime = Runtime::load(models_dir, RuntimeOptions::default())?;
+    let mut paths = Vec::new();
+    let mut pending = vec![eval_dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).with_context(|| dir.display().to_string())? {
+            let path = entry?.path();
+            let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+            if path.is_dir() {
+                pending.push(path);
+            } else if matches!(extension.as_deref(), Some("jpg" | "jpeg" | "png")) {
+                paths.push(path);
+            }
+        }
+    }
+    paths.sort();
+    let thresholds = [50.0f32, 80.0];
+    let mut flagged = [0usize; 2];
+    let mut elapsed = std::time::Duration::ZERO;
+    let mut photos = 0;
+    for path in &paths {
+        let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
+        let Ok(decoded) = reko_inference::image::decode(&bytes) else {
+            println!("  skipped {} (not an image DetectModerationLabels accepts)", path.display());
+            continue;
+        };
+        photos += 1;
+        let started = Instant::now();
+        let parts = moderation::detect(&runtime, &decoded.rgb)?;
+        elapsed += started.elapsed();
+        let labels = moderation::labels(&parts);
+        if show_parts {
+            let shown: Vec<String> = parts
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{} {:.3} [{:.0} {:.0} {:.0} {:.0}]",
+                        p.class,
+                        p.score,
+                        p.bbox.x1,
+                        p.bbox.y1,
+                        p.bbox.width(),
+                        p.bbox.height()
+                    )
+                })
+                .collect();
+            println!("  {}: {}", path.display(), shown.join(", "));
+        }
+        for (count, threshold) in flagged.iter_mut().zip(thresholds) {
+            let above: Vec<String> = labels
+                .iter()
+                .filter(|l| l.confidence * 100.0 >= threshold)
+                .map(|l| format!("{} {:.0}", l.name, l.confidence * 100.0))
+                .collect();
+            if !above.is_empty() {
+                *count += 1;
+                if threshold == thresholds[0] {
+                    println!("  flagged {}: {}", path.display(), above.join(", "));
+                }
+            }
+        }
+    }
+    println!("{} ({photos} ordinary photos), NudeNet 320n → Rekognition moderation labels", eval_dir.display());
+    for (count, threshold) in flagged.iter().zip(thresholds) {
+        println!(
+            "  flagged at MinConfidence {threshold:.0}: {count} images ({:.1}%)",
+            100.0 * *count as f64 / photos.max(1) as f64
+        );
+    }
+    println!("  {:.0} ms/image (decode excluded)", elapsed.as_secs_f64() * 1000.0 / photos.max(1) as f64);
     Ok(())
 }
 

@@ -107,6 +107,17 @@ enum EvalCommand {
         #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
         rotate: f32,
     },
+    /// DetectModerationLabels on ordinary photos: how many images it flags (false positives), and with what.
+    Moderation {
+        #[command(flatten)]
+        dir: ModelsDir,
+        /// A folder of JPEG/PNG photos (searched recursively) [default: ../shared/eval/coco_val2017_first128].
+        #[arg(long)]
+        eval_dir: Option<PathBuf>,
+        /// Also print NudeNet's raw detections of every image (to compare with the nudenet package).
+        #[arg(long)]
+        parts: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -182,6 +193,10 @@ fn main() -> anyhow::Result<()> {
                 limit,
             };
             eval::widerface(&dir.resolve()?, &eval_dir, detector, options)
+        }
+        Command::Eval(EvalCommand::Moderation { dir, eval_dir, parts }) => {
+            let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("coco_val2017_first128"));
+            eval::moderation(&dir.resolve()?, &eval_dir, parts)
         }
         Command::Eval(EvalCommand::Text { dir, eval_dir, limit, rotate }) => {
             let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("text_sroie_receipts100"));
