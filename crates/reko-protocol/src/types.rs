@@ -624,3 +624,66 @@ pub struct ModerationLabel {
     pub parent_name: String,
     pub taxonomy_level: u32,
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DetectLabelsRequest {
+    pub image: Image,
+    pub max_labels: Option<u32>,
+    pub min_confidence: Option<f32>,
+    #[serde(default)]
+    pub features: Vec<String>,
+    pub settings: Option<DetectLabelsSettings>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DetectLabelsSettings {
+    pub general_labels: Option<GeneralLabelsSettings>,
+    pub image_properties: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GeneralLabelsSettings {
+    #[serde(default)]
+    pub label_inclusion_filters: Vec<String>,
+    #[serde(default)]
+    pub label_exclusion_filters: Vec<String>,
+    #[serde(default)]
+    pub label_category_inclusion_filters: Vec<String>,
+    #[serde(default)]
+    pub label_category_exclusion_filters: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DetectLabelsResponse {
+    pub labels: Vec<Label>,
+    pub label_model_version: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Label {
+    pub name: String,
+    pub confidence: f32,
+    pub instances: Vec<Instance>,
+    pub parents: Vec<NamedItem>,
+    pub aliases: Vec<NamedItem>,
+    pub categories: Vec<NamedItem>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Instance {
+    pub bounding_box: BoundingBox,
+    pub confidence: f32,
+}
+
+/// `Parent`, `LabelAlias` and `LabelCategory`: each just a name.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NamedItem {
+    pub name: String,
+}

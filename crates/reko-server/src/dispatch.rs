@@ -4,8 +4,9 @@
 use reko_protocol::types::*;
 use reko_protocol::{ApiError, ErrorCode};
 use reko_service::{
-    DEFAULT_MODERATION_CONFIDENCE, FACE_MODEL_VERSION, FaceRecord, MODERATION_MODEL_VERSION, QualityFilter, Scope,
-    Service, ServiceError, TEXT_MODEL_VERSION, TextFilters, TextKind,
+    DEFAULT_LABEL_CONFIDENCE, DEFAULT_MODERATION_CONFIDENCE, FACE_MODEL_VERSION, FaceRecord, LABEL_MODEL_VERSION,
+    LabelSettings, MODERATION_MODEL_VERSION, QualityFilter, Scope, Service, ServiceError, TEXT_MODEL_VERSION,
+    TextFilters, TextKind,
 };
 use reko_vision::faces::{FaceAnalysis, landmarks};
 use serde::Serialize;
@@ -25,6 +26,7 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "DeleteUser",
     "DescribeCollection",
     "DetectFaces",
+    "DetectLabels",
     "DetectModerationLabels",
     "DetectText",
     "DisassociateFaces",
@@ -116,6 +118,52 @@ pub async fn dispatch(
             let face_details =
                 analyzed.faces.iter().map(|f| face_detail(f, analyzed.width, analyzed.height, &selection)).collect();
             encode(DetectFacesResponse { face_details })
+        }
+        "DetectLabels" => {
+            let req: DetectLabelsRequest = decode(body)?;
+            if req.features.iter().any(|f| f == "IMAGE_PROPERTIES")
+                || req.settings.as_ref().is_some_and(|s| s.image_properties.is_some())
+            {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidParameter,
+                    "IMAGE_PROPERTIES (dominant colours, image quality) is not supported by reko yet; ask for GENERAL_LABELS"
+                        .to_owned(),
+                ));
+            }
+            let bytes = image_bytes(&req.image)?;
+            let general = req.settings.and_then(|s| s.general_labels).unwrap_or_default();
+            let settings = LabelSettings {
+                min_confidence: req.min_confidence.unwrap_or(DEFAULT_LABEL_CONFIDENCE),
+                max_labels: req.max_labels.map(|m| m as usize),
+                include: general.label_inclusion_filters,
+                exclude: general.label_exclusion_filters,
+                include_categories: general.label_category_inclusion_filters,
+                exclude_categories: general.label_category_exclusion_filters,
+            };
+            let found = call.run(move |s| s.detect_labels(&bytes, &settings)).await?;
+            let named = |names: &[&str]| names.iter().map(|n| NamedItem { name: (*n).to_owned() }).collect();
+            encode(DetectLabelsResponse {
+                labels: found
+                    .labels
+                    .iter()
+                    .map(|l| Label {
+                        name: l.name.to_owned(),
+                        confidence: l.confidence,
+                        instances: l
+                            .instances
+                            .iter()
+                            .map(|(bbox, confidence)| Instance {
+                                bounding_box: bounding_box(bbox, found.width, found.height),
+                                confidence: *confidence,
+                            })
+                            .collect(),
+                        parents: named(&l.parents),
+                        aliases: Vec::new(),
+                        categories: named(l.categories),
+                    })
+                    .collect(),
+                label_model_version: LABEL_MODEL_VERSION.to_owned(),
+            })
         }
         "DetectModerationLabels" => {
             let req: DetectModerationLabelsRequest = decode(body)?;

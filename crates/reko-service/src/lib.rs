@@ -5,6 +5,7 @@
 mod arn;
 mod collections;
 mod faces;
+mod labels;
 mod moderation;
 mod pagination;
 mod storage;
@@ -18,6 +19,7 @@ use reko_store::{Store, StoreError};
 pub use arn::ResourceArn;
 pub use collections::{Collection, CollectionPage};
 pub use faces::{AnalyzedImage, Comparison, QualityFilter, Vision};
+pub use labels::{DEFAULT_LABEL_CONFIDENCE, LABEL_MODEL_VERSION, LabelSettings, LabeledImage};
 pub use moderation::{DEFAULT_MODERATION_CONFIDENCE, MODERATION_MODEL_VERSION};
 pub use reko_store::Scope;
 pub use reko_store::{FaceRecord, UserRecord};

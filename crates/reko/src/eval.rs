@@ -6,8 +6,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use reko_inference::{Runtime, RuntimeOptions};
-use reko_vision::eval::{text, widerface};
+use reko_vision::eval::{coco, text, widerface};
 use reko_vision::faces::{DetectorKind, FaceDetector};
+use reko_vision::labels;
 use reko_vision::moderation;
 use reko_vision::text::TextPipeline;
 
@@ -161,6 +162,67 @@ pub fn text(models_dir: &Path, eval_dir: &Path, limit: Option<usize>, rotate: f3
         "  {:.0} ms/image (decode excluded; debug builds are slower)",
         elapsed.as_secs_f64() * 1000.0 / images.len().max(1) as f64
     );
+    Ok(())
+}
+
+/// DetectLabels' objects on COCO: AP at IoU 0.5 per class present, mAP, and image-level labels at
+/// Confidence 55 (DetectLabels' default).
+pub fn labels(models_dir: &Path, eval_dir: &Path) -> anyhow::Result<()> {
+    let runtime = Runtime::load(models_dir, RuntimeOptions::default())?;
+    let images = coco::load(eval_dir, |name| labels::CLASSES.iter().position(|c| c.coco == name))
+        .map_err(anyhow::Error::msg)
+        .context("loading COCO")?;
+    let mut predictions = Vec::with_capacity(images.len());
+    let mut elapsed = std::time::Duration::ZERO;
+    let thresholds = [55.0f32, 95.0];
+    let mut counts = [[0usize; 4]; 2];
+    for image in &images {
+        let bytes = std::fs::read(&image.path).with_context(|| image.path.display().to_string())?;
+        let decoded = reko_inference::image::decode(&bytes)?;
+        let started = Instant::now();
+        let objects = labels::detect(&runtime, &decoded.rgb)?;
+        elapsed += started.elapsed();
+        let mut truth: Vec<usize> = image.objects.iter().map(|o| o.0).collect();
+        truth.sort_unstable();
+        truth.dedup();
+        for (count, threshold) in counts.iter_mut().zip(thresholds) {
+            let mut said: Vec<usize> =
+                objects.iter().filter(|o| labels::confidence(o.score) >= threshold).map(|o| o.class).collect();
+            said.sort_unstable();
+            said.dedup();
+            count[0] += truth.len();
+            count[1] += truth.iter().filter(|c| said.contains(c)).count();
+            count[2] += said.len();
+            count[3] += said.iter().filter(|c| truth.contains(c)).count();
+        }
+        predictions.push(objects.into_iter().map(|o| (o.class, o.score, o.bbox)).collect::<Vec<_>>());
+    }
+    let ap = coco::average_precision(&images, &predictions);
+    println!(
+        "{} ({} images, {} objects, {} classes present), CenterNet MobileNetV3 512 × 512",
+        eval_dir.display(),
+        images.len(),
+        images.iter().map(|i| i.objects.len()).sum::<usize>(),
+        ap.len()
+    );
+    let map = ap.iter().map(|a| a.1).sum::<f64>() / ap.len().max(1) as f64;
+    let weighted =
+        ap.iter().map(|a| a.1 * a.2 as f64).sum::<f64>() / ap.iter().map(|a| a.2).sum::<usize>().max(1) as f64;
+    println!("  mAP@0.5 {map:.3} (mean over classes present), weighted by objects {weighted:.3}");
+    let mut by_count = ap.clone();
+    by_count.sort_by_key(|b| std::cmp::Reverse(b.2));
+    let top: Vec<String> =
+        by_count.iter().take(10).map(|(c, ap, n)| format!("{} {ap:.2} ({n})", labels::CLASSES[*c].coco)).collect();
+    println!("  AP of the most frequent classes: {}", top.join(", "));
+    for ([present, found, reported, right], threshold) in counts.into_iter().zip(thresholds) {
+        println!(
+            "  image-level labels at Confidence {threshold}: recall {:.3} ({found} of {present} image/class pairs), \
+             precision {:.3} ({right} of {reported})",
+            found as f64 / present.max(1) as f64,
+            right as f64 / reported.max(1) as f64
+        );
+    }
+    println!("  {:.0} ms/image (decode excluded)", elapsed.as_secs_f64() * 1000.0 / images.len().max(1) as f64);
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 
 mod config;
 mod eval;
+mod label_index;
 mod models;
 mod serve;
 
@@ -30,6 +31,28 @@ enum Command {
     /// Measure accuracy on the public development sets (../shared/eval).
     #[command(subcommand)]
     Eval(EvalCommand),
+    /// Run DetectLabels over every photo in a folder into a local label index (resumable).
+    IndexLabels {
+        #[command(flatten)]
+        dir: ModelsDir,
+        /// The folder of photos (JPEG and PNG, searched recursively).
+        folder: PathBuf,
+        /// The index file (JSON Lines).
+        #[arg(long, default_value = "reko-labels.jsonl")]
+        index: PathBuf,
+        /// ONNX Runtime threads.
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+    },
+    /// List the indexed photos with a label, most confident first.
+    FindLabel {
+        /// The label, e.g. Dog, Animal, Car (any case).
+        name: String,
+        #[arg(long, default_value_t = 55.0)]
+        min_confidence: f32,
+        #[arg(long, default_value = "reko-labels.jsonl")]
+        index: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -107,6 +130,15 @@ enum EvalCommand {
         #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
         rotate: f32,
     },
+    /// DetectLabels' object detector on the COCO val2017 development images: AP at IoU 0.5 per class, mAP,
+    /// and image-level label recall and precision.
+    Labels {
+        #[command(flatten)]
+        dir: ModelsDir,
+        /// The COCO folder [default: ../shared/eval/coco_val2017_first128].
+        #[arg(long)]
+        eval_dir: Option<PathBuf>,
+    },
     /// DetectModerationLabels on ordinary photos: how many images it flags (false positives), and with what.
     Moderation {
         #[command(flatten)]
@@ -164,6 +196,10 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Models(ModelsCommand::Fetch { dir, only }) => models::fetch(&dir.resolve()?, &only, dir.ort_dylib),
         Command::Models(ModelsCommand::List { dir }) => models::list(&dir.resolve()?),
+        Command::IndexLabels { dir, folder, index, threads } => {
+            label_index::index_labels(&dir.resolve()?, &folder, &index, threads)
+        }
+        Command::FindLabel { name, min_confidence, index } => label_index::find_label(&index, &name, min_confidence),
         Command::Eval(EvalCommand::Lfw { dir, eval_dir, pairs }) => {
             let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("lfw"));
             eval::lfw(&dir.resolve()?, &eval_dir, &pairs)
@@ -193,6 +229,10 @@ fn main() -> anyhow::Result<()> {
                 limit,
             };
             eval::widerface(&dir.resolve()?, &eval_dir, detector, options)
+        }
+        Command::Eval(EvalCommand::Labels { dir, eval_dir }) => {
+            let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("coco_val2017_first128"));
+            eval::labels(&dir.resolve()?, &eval_dir)
         }
         Command::Eval(EvalCommand::Moderation { dir, eval_dir, parts }) => {
             let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("coco_val2017_first128"));

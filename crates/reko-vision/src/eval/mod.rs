@@ -1,4 +1,5 @@
 //! Evaluation on the public development sets in `../shared/eval`, with the official protocols.
 
+pub mod coco;
 pub mod text;
 pub mod widerface;

@@ -1,0 +1,83 @@
+//! DetectLabels over the object detector: labels with instances, their ancestors as labels of their own,
+//! `MinConfidence` (55 by default), `MaxLabels` and the GeneralLabels inclusion and exclusion filters.
+
+use reko_vision::labels::{self, Label};
+
+use crate::faces::decoded;
+use crate::{Service, ServiceError};
+
+/// reko's label model version (1.0: CenterNet MobileNetV3 over the 80 COCO classes).
+pub const LABEL_MODEL_VERSION: &str = "1.0";
+/// `MinConfidence` when the request gives none, as on Rekognition.
+pub const DEFAULT_LABEL_CONFIDENCE: f32 = 55.0;
+
+/// DetectLabels' `MaxLabels`, `MinConfidence` and `Settings.GeneralLabels`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LabelSettings {
+    pub min_confidence: f32,
+    pub max_labels: Option<usize>,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    pub include_categories: Vec<String>,
+    pub exclude_categories: Vec<String>,
+}
+
+impl LabelSettings {
+    fn keeps(&self, label: &Label) -> bool {
+        let named = |list: &[String]| list.iter().any(|n| n == label.name);
+        let in_category = |list: &[String]| label.categories.iter().any(|c| list.iter().any(|n| n == c));
+        (self.include.is_empty() || named(&self.include))
+            && !named(&self.exclude)
+            && (self.include_categories.is_empty() || in_category(&self.include_categories))
+            && !in_category(&self.exclude_categories)
+    }
+}
+
+/// An image's size and its labels, most confident first.
+#[derive(Debug, Clone)]
+pub struct LabeledImage {
+    pub width: u32,
+    pub height: u32,
+    pub labels: Vec<Label>,
+}
+
+impl Service {
+    /// DetectLabels (GENERAL_LABELS).
+    pub fn detect_labels(&self, image: &[u8], settings: &LabelSettings) -> Result<LabeledImage, ServiceError> {
+        let rgb = decoded(image)?;
+        let vision = self.vision()?;
+        let objects = labels::detect(&vision.runtime, &rgb)?;
+        let mut found = labels::labels(&objects, settings.min_confidence);
+        found.retain(|label| settings.keeps(label));
+        if let Some(max) = settings.max_labels {
+            found.truncate(max);
+        }
+        Ok(LabeledImage { width: rgb.width(), height: rgb.height(), labels: found })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn label(name: &'static str, categories: &'static [&'static str]) -> Label {
+        Label { name, confidence: 90.0, instances: Vec::new(), parents: Vec::new(), categories }
+    }
+
+    #[test]
+    fn filters_include_and_exclude_by_name_and_category() {
+        let dog = label("Dog", &["Animals and Pets"]);
+        let car = label("Car", &["Vehicles and Automotive"]);
+        let all = LabelSettings::default();
+        assert!(all.keeps(&dog) && all.keeps(&car));
+        let only_dogs = LabelSettings { include: vec!["Dog".into()], ..Default::default() };
+        assert!(only_dogs.keeps(&dog) && !only_dogs.keeps(&car));
+        let no_animals = LabelSettings { exclude_categories: vec!["Animals and Pets".into()], ..Default::default() };
+        assert!(!no_animals.keeps(&dog) && no_animals.keeps(&car));
+        let vehicles =
+            LabelSettings { include_categories: vec!["Vehicles and Automotive".into()], ..Default::default() };
+        assert!(!vehicles.keeps(&dog) && vehicles.keeps(&car));
+        let not_cars = LabelSettings { exclude: vec!["Car".into()], ..Default::default() };
+        assert!(not_cars.keeps(&dog) && !not_cars.keeps(&car));
+    }
+}

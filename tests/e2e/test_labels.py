@@ -1,0 +1,133 @@
+"""DetectLabels with boto3 and the AWS CLI on COCO val2017 development photos (skipped without ../shared/eval)."""
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import ROOT
+from test_aws_cli import aws
+
+COCO = ROOT.parent / "shared" / "eval" / "coco_val2017_first128"
+pytestmark = pytest.mark.skipif(not COCO.exists(), reason="../shared/eval is not here")
+
+# The COCO names the detector's friendly names stand for (the rest only change case).
+FRIENDLY = {"tv": "TV", "cell phone": "Mobile Phone", "remote": "Remote Control", "keyboard": "Computer Keyboard",
+            "skis": "Skiing", "sports ball": "Ball", "tennis racket": "Racket", "hair drier": "Hair Dryer"}
+
+
+def truth() -> dict:
+    data = json.loads((COCO / "gt_boxes_abs.json").read_text())
+    return {image["file"]: {FRIENDLY.get(o["class"], o["class"].title()) for o in image["objects"]}
+            for image in data["images"] if (COCO / "images" / image["file"]).exists()}
+
+
+def check_shape(labels: list[dict]):
+    names = {label["Name"] for label in labels}
+    confidences = [label["Confidence"] for label in labels]
+    assert confidences == sorted(confidences, reverse=True)
+    for label in labels:
+        assert set(label) >= {"Name", "Confidence", "Instances", "Parents", "Aliases", "Categories"}
+        # Every parent is reported as a label of its own, at least as confident.
+        for parent in label["Parents"]:
+            assert parent["Name"] in names
+        for instance in label["Instances"]:
+            box = instance["BoundingBox"]
+            assert 0 <= box["Left"] <= 1 and 0 <= box["Top"] <= 1 and box["Width"] > 0 and box["Height"] > 0
+            assert instance["Confidence"] <= label["Confidence"] + 1e-3
+
+
+def test_detect_labels_finds_coco_objects(server):
+    rek = server.client()
+    files = sorted(truth().items())[:10]
+    hits = right = said = 0
+    for file, classes in files:
+        reply = rek.detect_labels(Image={"Bytes": (COCO / "images" / file).read_bytes()})
+        assert reply["LabelModelVersion"] == "1.0"
+        check_shape(reply["Labels"])
+        assert all(label["Confidence"] >= 55 for label in reply["Labels"])
+        with_instances = {label["Name"] for label in reply["Labels"] if label["Instances"]}
+        hits += bool(with_instances & classes)
+        sure = rek.detect_labels(Image={"Bytes": (COCO / "images" / file).read_bytes()}, MinConfidence=95)["Labels"]
+        named = {label["Name"] for label in sure if label["Instances"]}
+        said += len(named)
+        right += len(named & classes)
+    assert hits >= 7, f"only {hits} of 10 photos had a labelled object that is in the ground truth"
+    assert said and right >= 0.8 * said, (right, said)
+
+
+def test_detect_labels_settings(server):
+    rek = server.client()
+    image = {"Bytes": (COCO / "images" / "000000000139.jpg").read_bytes()}
+    everything = rek.detect_labels(Image=image, MinConfidence=50)["Labels"]
+    assert len(everything) > 2
+    assert len(rek.detect_labels(Image=image, MinConfidence=50, MaxLabels=2)["Labels"]) == 2
+    first = everything[0]["Name"]
+    only = rek.detect_labels(Image=image, MinConfidence=50, Settings={"GeneralLabels": {"LabelInclusionFilters": [first]}})
+    assert [label["Name"] for label in only["Labels"]] == [first]
+    without = rek.detect_labels(Image=image, MinConfidence=50, Settings={"GeneralLabels": {"LabelExclusionFilters": [first]}})
+    assert first not in {label["Name"] for label in without["Labels"]}
+    category = everything[0]["Categories"][0]["Name"]
+    outside = rek.detect_labels(Image=image, MinConfidence=50,
+                                Settings={"GeneralLabels": {"LabelCategoryExclusionFilters": [category]}})["Labels"]
+    assert all(category not in {c["Name"] for c in label["Categories"]} for label in outside)
+    for bad in ({"Features": ["IMAGE_PROPERTIES"]}, {"MinConfidence": 101}):
+        with pytest.raises(ClientError) as error:
+            rek.detect_labels(Image=image, **bad)
+        assert error.value.response["Error"]["Code"] == "InvalidParameterException", bad
+
+
+def test_cli_detect_labels(server):
+    done = aws(server, "detect-labels", "--image-bytes", f"fileb://{COCO / 'images' / '000000000139.jpg'}",
+               "--max-labels", "3")
+    assert done.returncode == 0, done.stderr
+    reply = json.loads(done.stdout)
+    assert 0 < len(reply["Labels"]) <= 3
+
+
+def test_index_labels_then_find_label(tmp_path):
+    """The label-search example of Rekognition's guide, on a local folder, resumable."""
+    import os
+    import shutil
+    import subprocess
+
+    from conftest import MODELS_DIR, REKO_BIN
+
+    photos = tmp_path / "photos"
+    (photos / "nested").mkdir(parents=True)
+    files = sorted(truth())[:3]
+    for file in files[:2]:
+        shutil.copy(COCO / "images" / file, photos / file)
+    shutil.copy(COCO / "images" / files[2], photos / "nested" / files[2])
+    (photos / "notes.txt").write_text("not a photo")
+    index = tmp_path / "labels.jsonl"
+
+    def reko(*args):
+        done = subprocess.run([REKO_BIN, *args], capture_output=True, text=True, timeout=300,
+                              env={k: v for k, v in os.environ.items() if not k.startswith("REKO_")})
+        assert done.returncode == 0, done.stderr
+        return done
+
+    first = reko("index-labels", str(photos), "--index", str(index), "--models-dir", MODELS_DIR)
+    assert "0 already indexed" in first.stderr
+    lines = index.read_text().splitlines()
+    assert len(lines) == 3
+    # Resumable: a second run reads nothing again; an interrupted line is redone.
+    index.write_text("\n".join(lines[:2]) + "\n" + lines[2][: len(lines[2]) // 2])
+    second = reko("index-labels", str(photos), "--index", str(index), "--models-dir", MODELS_DIR)
+    assert "2 already indexed" in second.stderr
+    third = reko("index-labels", str(photos), "--index", str(index), "--models-dir", MODELS_DIR)
+    assert "3 already indexed" in third.stderr
+    # The images whose ground truth has a person; the index finds them by label and by a parent's name.
+    expected = {file for file in files if "Person" in truth()[file]}
+    found = reko("find-label", "person", "--index", str(index), "--min-confidence", "50").stdout.splitlines()
+    found_files = {pathlib_name(line) for line in found}
+    assert found_files <= set(files) and expected & found_files
+    confidences = [float(line.split()[0]) for line in found]
+    assert confidences == sorted(confidences, reverse=True)
+    furniture = reko("find-label", "Furniture", "--index", str(index), "--min-confidence", "50").stdout
+    chairs = reko("find-label", "chair", "--index", str(index), "--min-confidence", "50").stdout.splitlines()
+    assert all(pathlib_name(line) in furniture for line in chairs)
+
+
+def pathlib_name(line: str) -> str:
+    return line.split()[-1].rsplit("/", 1)[-1]
