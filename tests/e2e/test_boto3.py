@@ -80,7 +80,7 @@ def test_service_errors(server):
     with pytest.raises(rek.exceptions.InvalidPaginationTokenException):
         rek.list_collections(NextToken="%%%")
     with pytest.raises(ClientError) as e:
-        rek.detect_labels(Image={"Bytes": b"not an image"})
+        rek.recognize_celebrities(Image={"Bytes": b"not an image"})
     assert error_code(e) == "UnsupportedOperationException"
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
 

@@ -225,9 +225,9 @@ async fn protocol_errors_have_the_rekognition_classes() {
     assert!(invalid.body["Message"].as_str().unwrap().contains("'collectionId'"));
     assert_error(&server.call("CreateCollection", json!({})).await, 400, "InvalidParameterException");
     assert_error(&server.call("ListCollections", json!({"MaxResults": 4097})).await, 400, "InvalidParameterException");
-    let not_yet = server.call("DetectLabels", json!({"Image": {"Bytes": "aGVsbG8="}})).await;
+    let not_yet = server.call("RecognizeCelebrities", json!({"Image": {"Bytes": "aGVsbG8="}})).await;
     assert_error(&not_yet, 400, "UnsupportedOperationException");
-    assert!(not_yet.body["Message"].as_str().unwrap().contains("DetectLabels"));
+    assert!(not_yet.body["Message"].as_str().unwrap().contains("RecognizeCelebrities"));
 }
 
 #[tokio::test]
