@@ -70,10 +70,39 @@ def test_detect_labels_settings(server):
     outside = rek.detect_labels(Image=image, MinConfidence=50,
                                 Settings={"GeneralLabels": {"LabelCategoryExclusionFilters": [category]}})["Labels"]
     assert all(category not in {c["Name"] for c in label["Categories"]} for label in outside)
-    for bad in ({"Features": ["IMAGE_PROPERTIES"]}, {"MinConfidence": 101}):
+    for bad in ({"MinConfidence": 101}, {"Settings": {"ImageProperties": {"MaxDominantColors": 21}}}):
         with pytest.raises(ClientError) as error:
             rek.detect_labels(Image=image, **bad)
         assert error.value.response["Error"]["Code"] == "InvalidParameterException", bad
+
+
+def check_colors(colors: list[dict], most: int):
+    assert 0 < len(colors) <= most
+    shares = [c["PixelPercent"] for c in colors]
+    assert shares == sorted(shares, reverse=True) and sum(shares) <= 100.01
+    for c in colors:
+        assert c["HexCode"] == "#{:02x}{:02x}{:02x}".format(c["Red"], c["Green"], c["Blue"])
+        assert c["CSSColor"] and c["SimplifiedColor"] in {"black", "white", "grey", "red", "orange", "brown", "yellow",
+                                                           "green", "blue", "purple", "pink"}
+
+
+def test_detect_labels_image_properties(server):
+    rek = server.client()
+    image = {"Bytes": (COCO / "images" / "000000000139.jpg").read_bytes()}
+    both = rek.detect_labels(Image=image, Features=["GENERAL_LABELS", "IMAGE_PROPERTIES"],
+                             Settings={"ImageProperties": {"MaxDominantColors": 3}})
+    quality = both["ImageProperties"]["Quality"]
+    assert all(0 <= quality[k] <= 100 for k in ("Brightness", "Sharpness", "Contrast"))
+    check_colors(both["ImageProperties"]["DominantColors"], 3)
+    assert "Foreground" not in both["ImageProperties"], "reko has no foreground segmentation"
+    instances = [i for label in both["Labels"] for i in label["Instances"]]
+    assert instances
+    for instance in instances:
+        check_colors(instance["DominantColors"], 3)
+    only = rek.detect_labels(Image=image, Features=["IMAGE_PROPERTIES"])
+    assert only["Labels"] == [] and len(only["ImageProperties"]["DominantColors"]) <= 10
+    plain = rek.detect_labels(Image=image)
+    assert "ImageProperties" not in plain and all("DominantColors" not in i for l in plain["Labels"] for i in l["Instances"])
 
 
 def test_cli_detect_labels(server):

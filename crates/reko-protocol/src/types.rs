@@ -640,7 +640,13 @@ pub struct DetectLabelsRequest {
 #[serde(rename_all = "PascalCase")]
 pub struct DetectLabelsSettings {
     pub general_labels: Option<GeneralLabelsSettings>,
-    pub image_properties: Option<serde_json::Value>,
+    pub image_properties: Option<ImagePropertiesSettings>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImagePropertiesSettings {
+    pub max_dominant_colors: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -661,6 +667,37 @@ pub struct GeneralLabelsSettings {
 pub struct DetectLabelsResponse {
     pub labels: Vec<Label>,
     pub label_model_version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_properties: Option<DetectLabelsImageProperties>,
+}
+
+/// Foreground and background are left out: reko has no general salient-object segmentation.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DetectLabelsImageProperties {
+    pub quality: DetectLabelsImageQuality,
+    pub dominant_colors: Vec<DominantColor>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DetectLabelsImageQuality {
+    pub brightness: f32,
+    pub sharpness: f32,
+    pub contrast: f32,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DominantColor {
+    pub red: u32,
+    pub blue: u32,
+    pub green: u32,
+    pub hex_code: String,
+    #[serde(rename = "CSSColor")]
+    pub css_color: String,
+    pub simplified_color: String,
+    pub pixel_percent: f32,
 }
 
 #[derive(Debug, Serialize)]
@@ -679,6 +716,8 @@ pub struct Label {
 pub struct Instance {
     pub bounding_box: BoundingBox,
     pub confidence: f32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dominant_colors: Option<Vec<DominantColor>>,
 }
 
 /// `Parent`, `LabelAlias` and `LabelCategory`: each just a name.

@@ -4,9 +4,9 @@
 use reko_protocol::types::*;
 use reko_protocol::{ApiError, ErrorCode};
 use reko_service::{
-    DEFAULT_LABEL_CONFIDENCE, DEFAULT_MODERATION_CONFIDENCE, FACE_MODEL_VERSION, FaceRecord, LABEL_MODEL_VERSION,
-    LabelSettings, MODERATION_MODEL_VERSION, QualityFilter, Scope, Service, ServiceError, TEXT_MODEL_VERSION,
-    TextFilters, TextKind,
+    DEFAULT_LABEL_CONFIDENCE, DEFAULT_MAX_DOMINANT_COLORS, DEFAULT_MODERATION_CONFIDENCE, FACE_MODEL_VERSION,
+    FaceRecord, LABEL_MODEL_VERSION, LabelSettings, MODERATION_MODEL_VERSION, QualityFilter, Scope, Service,
+    ServiceError, TEXT_MODEL_VERSION, TextFilters, TextKind,
 };
 use reko_vision::faces::{FaceAnalysis, landmarks};
 use serde::Serialize;
@@ -121,18 +121,16 @@ pub async fn dispatch(
         }
         "DetectLabels" => {
             let req: DetectLabelsRequest = decode(body)?;
-            if req.features.iter().any(|f| f == "IMAGE_PROPERTIES")
-                || req.settings.as_ref().is_some_and(|s| s.image_properties.is_some())
-            {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidParameter,
-                    "IMAGE_PROPERTIES (dominant colours, image quality) is not supported by reko yet; ask for GENERAL_LABELS"
-                        .to_owned(),
-                ));
-            }
             let bytes = image_bytes(&req.image)?;
-            let general = req.settings.and_then(|s| s.general_labels).unwrap_or_default();
+            let settings_in = req.settings.unwrap_or_default();
+            let general = settings_in.general_labels.unwrap_or_default();
+            let max_colors = settings_in
+                .image_properties
+                .and_then(|p| p.max_dominant_colors)
+                .map_or(DEFAULT_MAX_DOMINANT_COLORS, |m| m as usize);
             let settings = LabelSettings {
+                general_labels: req.features.is_empty() || req.features.iter().any(|f| f == "GENERAL_LABELS"),
+                image_properties: req.features.iter().any(|f| f == "IMAGE_PROPERTIES").then_some(max_colors),
                 min_confidence: req.min_confidence.unwrap_or(DEFAULT_LABEL_CONFIDENCE),
                 max_labels: req.max_labels.map(|m| m as usize),
                 include: general.label_inclusion_filters,
@@ -142,19 +140,37 @@ pub async fn dispatch(
             };
             let found = call.run(move |s| s.detect_labels(&bytes, &settings)).await?;
             let named = |names: &[&str]| names.iter().map(|n| NamedItem { name: (*n).to_owned() }).collect();
+            let colors = |colors: &[reko_vision::properties::DominantColor]| -> Vec<DominantColor> {
+                colors
+                    .iter()
+                    .map(|c| DominantColor {
+                        red: u32::from(c.rgb[0]),
+                        blue: u32::from(c.rgb[2]),
+                        green: u32::from(c.rgb[1]),
+                        hex_code: c.hex(),
+                        css_color: c.css.to_owned(),
+                        simplified_color: c.simplified.to_owned(),
+                        pixel_percent: c.percent,
+                    })
+                    .collect()
+            };
+            let properties = found.properties.as_ref();
             encode(DetectLabelsResponse {
                 labels: found
                     .labels
                     .iter()
-                    .map(|l| Label {
+                    .enumerate()
+                    .map(|(n, l)| Label {
                         name: l.name.to_owned(),
                         confidence: l.confidence,
                         instances: l
                             .instances
                             .iter()
-                            .map(|(bbox, confidence)| Instance {
+                            .enumerate()
+                            .map(|(i, (bbox, confidence))| Instance {
                                 bounding_box: bounding_box(bbox, found.width, found.height),
                                 confidence: *confidence,
+                                dominant_colors: properties.map(|p| colors(&p.instance_colors[n][i])),
                             })
                             .collect(),
                         parents: named(&l.parents),
@@ -163,6 +179,14 @@ pub async fn dispatch(
                     })
                     .collect(),
                 label_model_version: LABEL_MODEL_VERSION.to_owned(),
+                image_properties: properties.map(|p| DetectLabelsImageProperties {
+                    quality: DetectLabelsImageQuality {
+                        brightness: p.quality.brightness,
+                        sharpness: p.quality.sharpness,
+                        contrast: p.quality.contrast,
+                    },
+                    dominant_colors: colors(&p.colors),
+                }),
             })
         }
         "DetectModerationLabels" => {

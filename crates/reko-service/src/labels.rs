@@ -1,7 +1,10 @@
 //! DetectLabels over the object detector: labels with instances, their ancestors as labels of their own,
-//! `MinConfidence` (55 by default), `MaxLabels` and the GeneralLabels inclusion and exclusion filters.
+//! `MinConfidence` (55 by default), `MaxLabels`, the GeneralLabels inclusion and exclusion filters, and
+//! `IMAGE_PROPERTIES` (quality and dominant colours of the image and of each instance).
 
+use reko_inference::boxes::BBox;
 use reko_vision::labels::{self, Label};
+use reko_vision::properties::{self, DominantColor, Quality};
 
 use crate::faces::decoded;
 use crate::{Service, ServiceError};
@@ -11,9 +14,16 @@ pub const LABEL_MODEL_VERSION: &str = "1.0";
 /// `MinConfidence` when the request gives none, as on Rekognition.
 pub const DEFAULT_LABEL_CONFIDENCE: f32 = 55.0;
 
-/// DetectLabels' `MaxLabels`, `MinConfidence` and `Settings.GeneralLabels`.
+/// `Settings.ImageProperties.MaxDominantColors` when the request gives none, as on Rekognition.
+pub const DEFAULT_MAX_DOMINANT_COLORS: usize = 10;
+
+/// DetectLabels' `Features`, `MaxLabels`, `MinConfidence` and `Settings`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LabelSettings {
+    /// GENERAL_LABELS.
+    pub general_labels: bool,
+    /// IMAGE_PROPERTIES, with at most this many dominant colours.
+    pub image_properties: Option<usize>,
     pub min_confidence: f32,
     pub max_labels: Option<usize>,
     pub include: Vec<String>,
@@ -33,26 +43,60 @@ impl LabelSettings {
     }
 }
 
-/// An image's size and its labels, most confident first.
+/// An image's size, its labels (most confident first) and, when asked, its properties.
 #[derive(Debug, Clone)]
 pub struct LabeledImage {
     pub width: u32,
     pub height: u32,
     pub labels: Vec<Label>,
+    pub properties: Option<ImageProperties>,
+}
+
+/// `ImageProperties`, and the dominant colours of each label's instances (same order as the labels).
+#[derive(Debug, Clone)]
+pub struct ImageProperties {
+    pub quality: Quality,
+    pub colors: Vec<DominantColor>,
+    pub instance_colors: Vec<Vec<Vec<DominantColor>>>,
+}
+
+fn crop(image: &image::RgbImage, bbox: &BBox) -> image::RgbImage {
+    let x = (bbox.x1.max(0.0) as u32).min(image.width() - 1);
+    let y = (bbox.y1.max(0.0) as u32).min(image.height() - 1);
+    let w = (bbox.width().round() as u32).clamp(1, image.width() - x);
+    let h = (bbox.height().round() as u32).clamp(1, image.height() - y);
+    image::imageops::crop_imm(image, x, y, w, h).to_image()
 }
 
 impl Service {
     /// DetectLabels (GENERAL_LABELS).
     pub fn detect_labels(&self, image: &[u8], settings: &LabelSettings) -> Result<LabeledImage, ServiceError> {
         let rgb = decoded(image)?;
-        let vision = self.vision()?;
-        let objects = labels::detect(&vision.runtime, &rgb)?;
-        let mut found = labels::labels(&objects, settings.min_confidence);
-        found.retain(|label| settings.keeps(label));
-        if let Some(max) = settings.max_labels {
-            found.truncate(max);
+        let mut found = Vec::new();
+        if settings.general_labels {
+            let vision = self.vision()?;
+            let objects = labels::detect(&vision.runtime, &rgb)?;
+            found = labels::labels(&objects, settings.min_confidence);
+            found.retain(|label| settings.keeps(label));
+            if let Some(max) = settings.max_labels {
+                found.truncate(max);
+            }
         }
-        Ok(LabeledImage { width: rgb.width(), height: rgb.height(), labels: found })
+        let properties = settings.image_properties.map(|max| ImageProperties {
+            quality: properties::quality(&rgb),
+            colors: properties::dominant_colors(&rgb, max),
+            instance_colors: found
+                .iter()
+                .map(|label| {
+                    label
+                        .instances
+                        .iter()
+                        .map(|(bbox, _)| properties::dominant_colors(&crop(&rgb, bbox), max))
+                        .collect()
+                })
+                .collect(),
+        });
+        Ok(LabeledImage { width: rgb.width(), height: rgb.height(), labels: found, properties })
     }
 }
 

@@ -19,7 +19,10 @@ use reko_store::{Store, StoreError};
 pub use arn::ResourceArn;
 pub use collections::{Collection, CollectionPage};
 pub use faces::{AnalyzedImage, Comparison, QualityFilter, Vision};
-pub use labels::{DEFAULT_LABEL_CONFIDENCE, LABEL_MODEL_VERSION, LabelSettings, LabeledImage};
+pub use labels::{
+    DEFAULT_LABEL_CONFIDENCE, DEFAULT_MAX_DOMINANT_COLORS, ImageProperties, LABEL_MODEL_VERSION, LabelSettings,
+    LabeledImage,
+};
 pub use moderation::{DEFAULT_MODERATION_CONFIDENCE, MODERATION_MODEL_VERSION};
 pub use reko_store::Scope;
 pub use reko_store::{FaceRecord, UserRecord};

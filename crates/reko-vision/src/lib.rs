@@ -5,6 +5,7 @@ pub mod eval;
 pub mod faces;
 pub mod labels;
 pub mod moderation;
+pub mod properties;
 pub mod text;
 
 pub use reko_inference::InferenceError;

@@ -89,7 +89,7 @@ pub fn index_labels(models_dir: &Path, dir: &Path, index: &Path, threads: usize)
     let data = tempfile::tempdir()?;
     let store = reko_store::EmbeddedStore::open(data.path())?;
     let service = Service::new(Arc::new(store)).with_vision(reko_service::Vision::new(runtime));
-    let settings = LabelSettings { min_confidence: 50.0, ..Default::default() };
+    let settings = LabelSettings { general_labels: true, min_confidence: 50.0, ..Default::default() };
     let mut out = std::fs::OpenOptions::new().create(true).append(true).open(index)?;
     // After an interruption the last line may be cut short: start on a line of our own.
     if std::fs::read(index).is_ok_and(|bytes| bytes.last().is_some_and(|&b| b != b'\n')) {

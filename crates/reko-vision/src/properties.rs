@@ -1,0 +1,440 @@
+//! Image properties from pixels, as DetectLabels' `IMAGE_PROPERTIES` reports them: quality (brightness,
+//! sharpness, contrast) and dominant colours (k-means in CIELAB, each named by its nearest CSS colour and a
+//! simplified colour).
+
+use image::RgbImage;
+use reko_inference::preprocess::resize_bilinear;
+
+/// Images are measured at this longest side, so that the figures do not depend on the resolution.
+const SIDE: u32 = 256;
+/// Colours are clustered at this longest side.
+const COLOR_SIDE: u32 = 96;
+/// Laplacian variance at which sharpness reads 50 (as for faces).
+const SHARPNESS_HALF: f32 = 150.0;
+/// Clusters closer than this (CIELAB ΔE) are one colour; smaller shares than this (%) are not dominant.
+const MERGE_DISTANCE: f32 = 12.0;
+const MIN_PERCENT: f32 = 1.0;
+const CLUSTERS: usize = 12;
+
+/// Brightness, sharpness and contrast, each 0..100.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Quality {
+    pub brightness: f32,
+    pub sharpness: f32,
+    pub contrast: f32,
+}
+
+/// A dominant colour: mean RGB of its pixels, their share of the image (%), its nearest CSS colour name
+/// and simplified colour.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DominantColor {
+    pub rgb: [u8; 3],
+    pub percent: f32,
+    pub css: &'static str,
+    pub simplified: &'static str,
+}
+
+impl DominantColor {
+    pub fn hex(&self) -> String {
+        format!("#{:02x}{:02x}{:02x}", self.rgb[0], self.rgb[1], self.rgb[2])
+    }
+}
+
+fn scaled(image: &RgbImage, side: u32) -> RgbImage {
+    let (w, h) = image.dimensions();
+    let ratio = side as f32 / w.max(h) as f32;
+    if ratio >= 1.0 {
+        return image.clone();
+    }
+    resize_bilinear(image, ((w as f32 * ratio).round() as u32).max(1), ((h as f32 * ratio).round() as u32).max(1))
+}
+
+/// Brightness = mean luma; sharpness = variance of the luma's Laplacian mapped to 0..100 (half at 150);
+/// contrast = the standard deviation of luma over half its range (a black-and-white checkerboard: 100).
+pub fn quality(image: &RgbImage) -> Quality {
+    let small = scaled(image, SIDE);
+    let (w, h) = (small.width() as usize, small.height() as usize);
+    let luma: Vec<f32> =
+        small.pixels().map(|p| 0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2])).collect();
+    let n = luma.len() as f32;
+    let mean = luma.iter().sum::<f32>() / n;
+    let deviation = (luma.iter().map(|l| (l - mean).powi(2)).sum::<f32>() / n).sqrt();
+    let mut laplacian = Vec::new();
+    for y in 1..h.saturating_sub(1) {
+        for x in 1..w.saturating_sub(1) {
+            let at = |x: usize, y: usize| luma[y * w + x];
+            laplacian.push(at(x - 1, y) + at(x + 1, y) + at(x, y - 1) + at(x, y + 1) - 4.0 * at(x, y));
+        }
+    }
+    let variance = if laplacian.is_empty() {
+        0.0
+    } else {
+        let m = laplacian.iter().sum::<f32>() / laplacian.len() as f32;
+        laplacian.iter().map(|v| (v - m).powi(2)).sum::<f32>() / laplacian.len() as f32
+    };
+    Quality {
+        brightness: mean / 255.0 * 100.0,
+        sharpness: 100.0 * variance / (variance + SHARPNESS_HALF),
+        contrast: (deviation / 127.5 * 100.0).min(100.0),
+    }
+}
+
+/// sRGB (0-255) → CIELAB (D65).
+fn lab(rgb: [u8; 3]) -> [f32; 3] {
+    let linear = |c: u8| {
+        let c = f32::from(c) / 255.0;
+        if c <= 0.04045 { c / 12.92 } else { ((c + 0.055) / 1.055).powf(2.4) }
+    };
+    let (r, g, b) = (linear(rgb[0]), linear(rgb[1]), linear(rgb[2]));
+    let x = (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047;
+    let y = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    let z = (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883;
+    let f = |t: f32| if t > 0.008_856 { t.cbrt() } else { 7.787 * t + 16.0 / 116.0 };
+    let (fx, fy, fz) = (f(x), f(y), f(z));
+    [116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)]
+}
+
+fn distance2(a: &[f32; 3], b: &[f32; 3]) -> f32 {
+    (a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)
+}
+
+/// Up to `max` dominant colours of `image`, largest share first.
+pub fn dominant_colors(image: &RgbImage, max: usize) -> Vec<DominantColor> {
+    let small = scaled(image, COLOR_SIDE);
+    let pixels: Vec<[u8; 3]> = small.pixels().map(|p| p.0).collect();
+    if pixels.is_empty() || max == 0 {
+        return Vec::new();
+    }
+    let points: Vec<[f32; 3]> = pixels.iter().map(|&p| lab(p)).collect();
+    // Deterministic farthest-first seeds, from the pixel nearest the mean colour.
+    let mean = points.iter().fold([0.0f32; 3], |acc, p| [acc[0] + p[0], acc[1] + p[1], acc[2] + p[2]]);
+    let mean = mean.map(|v| v / points.len() as f32);
+    let first =
+        (0..points.len()).min_by(|&a, &b| distance2(&points[a], &mean).total_cmp(&distance2(&points[b], &mean)));
+    let mut centres = vec![points[first.unwrap_or(0)]];
+    let mut nearest: Vec<f32> = points.iter().map(|p| distance2(p, &centres[0])).collect();
+    while centres.len() < CLUSTERS {
+        let (far, &d) = nearest.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).expect("pixels");
+        if d < MERGE_DISTANCE * MERGE_DISTANCE {
+            break;
+        }
+        centres.push(points[far]);
+        for (n, p) in nearest.iter_mut().zip(&points) {
+            *n = n.min(distance2(p, &centres[centres.len() - 1]));
+        }
+    }
+    let mut assignment = vec![0usize; points.len()];
+    for _ in 0..10 {
+        for (a, p) in assignment.iter_mut().zip(&points) {
+            *a = (0..centres.len())
+                .min_by(|&x, &y| distance2(p, &centres[x]).total_cmp(&distance2(p, &centres[y])))
+                .unwrap_or(0);
+        }
+        let mut sums = vec![([0.0f32; 3], 0usize); centres.len()];
+        for (&a, p) in assignment.iter().zip(&points) {
+            (0..3).for_each(|k| sums[a].0[k] += p[k]);
+            sums[a].1 += 1;
+        }
+        for (centre, (sum, count)) in centres.iter_mut().zip(sums) {
+            if count > 0 {
+                *centre = sum.map(|v| v / count as f32);
+            }
+        }
+    }
+    // Clusters: member count and RGB sums; close ones merged (the larger absorbs the smaller).
+    let mut clusters: Vec<([f32; 3], [f64; 3], usize)> = centres.iter().map(|&c| (c, [0.0; 3], 0)).collect();
+    for (&a, p) in assignment.iter().zip(&pixels) {
+        (0..3).for_each(|k| clusters[a].1[k] += f64::from(p[k]));
+        clusters[a].2 += 1;
+    }
+    clusters.retain(|c| c.2 > 0);
+    clusters.sort_by_key(|c| std::cmp::Reverse(c.2));
+    let mut merged: Vec<([f32; 3], [f64; 3], usize)> = Vec::new();
+    for cluster in clusters {
+        match merged.iter_mut().find(|m| distance2(&m.0, &cluster.0) < MERGE_DISTANCE * MERGE_DISTANCE) {
+            Some(m) => {
+                (0..3).for_each(|k| m.1[k] += cluster.1[k]);
+                m.2 += cluster.2;
+            }
+            None => merged.push(cluster),
+        }
+    }
+    merged.sort_by_key(|m| std::cmp::Reverse(m.2));
+    merged
+        .into_iter()
+        .map(|(_, sum, count)| {
+            let rgb = sum.map(|v| (v / count as f64).round() as u8);
+            DominantColor {
+                rgb,
+                percent: 100.0 * count as f32 / pixels.len() as f32,
+                css: css_name(rgb),
+                simplified: simplified(rgb),
+            }
+        })
+        .filter(|c| c.percent >= MIN_PERCENT)
+        .take(max)
+        .collect()
+}
+
+/// The nearest CSS named colour (CIELAB ΔE).
+pub fn css_name(rgb: [u8; 3]) -> &'static str {
+    let target = lab(rgb);
+    CSS_COLORS
+        .iter()
+        .min_by(|a, b| distance2(&lab(a.1), &target).total_cmp(&distance2(&lab(b.1), &target)))
+        .map(|c| c.0)
+        .unwrap_or("black")
+}
+
+/// One of black, white, grey, red, orange, brown, yellow, green, blue, purple, pink, from the colour's
+/// hue, saturation and value.
+pub fn simplified(rgb: [u8; 3]) -> &'static str {
+    let [r, g, b] = rgb.map(|c| f32::from(c) / 255.0);
+    let (max, min) = (r.max(g).max(b), r.min(g).min(b));
+    let (value, chroma) = (max, max - min);
+    let saturation = if max > 0.0 { chroma / max } else { 0.0 };
+    if value < 0.15 {
+        return "black";
+    }
+    if saturation < 0.15 {
+        return if value > 0.9 {
+            "white"
+        } else if value < 0.25 {
+            "black"
+        } else {
+            "grey"
+        };
+    }
+    let hue = if max == r {
+        60.0 * ((g - b) / chroma).rem_euclid(6.0)
+    } else if max == g {
+        60.0 * ((b - r) / chroma + 2.0)
+    } else {
+        60.0 * ((r - g) / chroma + 4.0)
+    };
+    match hue {
+        h if !(15.0..340.0).contains(&h) => {
+            if saturation < 0.5 && value > 0.8 {
+                "pink"
+            } else {
+                "red"
+            }
+        }
+        h if h < 45.0 => {
+            if value < 0.65 {
+                "brown"
+            } else {
+                "orange"
+            }
+        }
+        h if h < 70.0 => {
+            if value < 0.5 {
+                "brown"
+            } else {
+                "yellow"
+            }
+        }
+        h if h < 170.0 => "green",
+        h if h < 260.0 => "blue",
+        h if h < 300.0 => "purple",
+        _ => {
+            if value < 0.6 {
+                "purple"
+            } else {
+                "pink"
+            }
+        }
+    }
+}
+
+/// CSS Color Module Level 4 named colours (one spelling each).
+const CSS_COLORS: [(&str, [u8; 3]); 139] = [
+    ("aliceblue", [240, 248, 255]),
+    ("antiquewhite", [250, 235, 215]),
+    ("aquamarine", [127, 255, 212]),
+    ("azure", [240, 255, 255]),
+    ("beige", [245, 245, 220]),
+    ("bisque", [255, 228, 196]),
+    ("black", [0, 0, 0]),
+    ("blanchedalmond", [255, 235, 205]),
+    ("blue", [0, 0, 255]),
+    ("blueviolet", [138, 43, 226]),
+    ("brown", [165, 42, 42]),
+    ("burlywood", [222, 184, 135]),
+    ("cadetblue", [95, 158, 160]),
+    ("chartreuse", [127, 255, 0]),
+    ("chocolate", [210, 105, 30]),
+    ("coral", [255, 127, 80]),
+    ("cornflowerblue", [100, 149, 237]),
+    ("cornsilk", [255, 248, 220]),
+    ("crimson", [220, 20, 60]),
+    ("cyan", [0, 255, 255]),
+    ("darkblue", [0, 0, 139]),
+    ("darkcyan", [0, 139, 139]),
+    ("darkgoldenrod", [184, 134, 11]),
+    ("darkgray", [169, 169, 169]),
+    ("darkgreen", [0, 100, 0]),
+    ("darkkhaki", [189, 183, 107]),
+    ("darkmagenta", [139, 0, 139]),
+    ("darkolivegreen", [85, 107, 47]),
+    ("darkorange", [255, 140, 0]),
+    ("darkorchid", [153, 50, 204]),
+    ("darkred", [139, 0, 0]),
+    ("darksalmon", [233, 150, 122]),
+    ("darkseagreen", [143, 188, 143]),
+    ("darkslateblue", [72, 61, 139]),
+    ("darkslategray", [47, 79, 79]),
+    ("darkturquoise", [0, 206, 209]),
+    ("darkviolet", [148, 0, 211]),
+    ("deeppink", [255, 20, 147]),
+    ("deepskyblue", [0, 191, 255]),
+    ("dimgray", [105, 105, 105]),
+    ("dodgerblue", [30, 144, 255]),
+    ("firebrick", [178, 34, 34]),
+    ("floralwhite", [255, 250, 240]),
+    ("forestgreen", [34, 139, 34]),
+    ("gainsboro", [220, 220, 220]),
+    ("ghostwhite", [248, 248, 255]),
+    ("gold", [255, 215, 0]),
+    ("goldenrod", [218, 165, 32]),
+    ("gray", [128, 128, 128]),
+    ("green", [0, 128, 0]),
+    ("greenyellow", [173, 255, 47]),
+    ("honeydew", [240, 255, 240]),
+    ("hotpink", [255, 105, 180]),
+    ("indianred", [205, 92, 92]),
+    ("indigo", [75, 0, 130]),
+    ("ivory", [255, 255, 240]),
+    ("khaki", [240, 230, 140]),
+    ("lavender", [230, 230, 250]),
+    ("lavenderblush", [255, 240, 245]),
+    ("lawngreen", [124, 252, 0]),
+    ("lemonchiffon", [255, 250, 205]),
+    ("lightblue", [173, 216, 230]),
+    ("lightcoral", [240, 128, 128]),
+    ("lightcyan", [224, 255, 255]),
+    ("lightgoldenrodyellow", [250, 250, 210]),
+    ("lightgray", [211, 211, 211]),
+    ("lightgreen", [144, 238, 144]),
+    ("lightpink", [255, 182, 193]),
+    ("lightsalmon", [255, 160, 122]),
+    ("lightseagreen", [32, 178, 170]),
+    ("lightskyblue", [135, 206, 250]),
+    ("lightslategray", [119, 136, 153]),
+    ("lightsteelblue", [176, 196, 222]),
+    ("lightyellow", [255, 255, 224]),
+    ("lime", [0, 255, 0]),
+    ("limegreen", [50, 205, 50]),
+    ("linen", [250, 240, 230]),
+    ("magenta", [255, 0, 255]),
+    ("maroon", [128, 0, 0]),
+    ("mediumaquamarine", [102, 205, 170]),
+    ("mediumblue", [0, 0, 205]),
+    ("mediumorchid", [186, 85, 211]),
+    ("mediumpurple", [147, 112, 219]),
+    ("mediumseagreen", [60, 179, 113]),
+    ("mediumslateblue", [123, 104, 238]),
+    ("mediumspringgreen", [0, 250, 154]),
+    ("mediumturquoise", [72, 209, 204]),
+    ("mediumvioletred", [199, 21, 133]),
+    ("midnightblue", [25, 25, 112]),
+    ("mintcream", [245, 255, 250]),
+    ("mistyrose", [255, 228, 225]),
+    ("moccasin", [255, 228, 181]),
+    ("navajowhite", [255, 222, 173]),
+    ("navy", [0, 0, 128]),
+    ("oldlace", [253, 245, 230]),
+    ("olive", [128, 128, 0]),
+    ("olivedrab", [107, 142, 35]),
+    ("orange", [255, 165, 0]),
+    ("orangered", [255, 69, 0]),
+    ("orchid", [218, 112, 214]),
+    ("palegoldenrod", [238, 232, 170]),
+    ("palegreen", [152, 251, 152]),
+    ("paleturquoise", [175, 238, 238]),
+    ("palevioletred", [219, 112, 147]),
+    ("papayawhip", [255, 239, 213]),
+    ("peachpuff", [255, 218, 185]),
+    ("peru", [205, 133, 63]),
+    ("pink", [255, 192, 203]),
+    ("plum", [221, 160, 221]),
+    ("powderblue", [176, 224, 230]),
+    ("purple", [128, 0, 128]),
+    ("rebeccapurple", [102, 51, 153]),
+    ("red", [255, 0, 0]),
+    ("rosybrown", [188, 143, 143]),
+    ("royalblue", [65, 105, 225]),
+    ("saddlebrown", [139, 69, 19]),
+    ("salmon", [250, 128, 114]),
+    ("sandybrown", [244, 164, 96]),
+    ("seagreen", [46, 139, 87]),
+    ("seashell", [255, 245, 238]),
+    ("sienna", [160, 82, 45]),
+    ("silver", [192, 192, 192]),
+    ("skyblue", [135, 206, 235]),
+    ("slateblue", [106, 90, 205]),
+    ("slategray", [112, 128, 144]),
+    ("snow", [255, 250, 250]),
+    ("springgreen", [0, 255, 127]),
+    ("steelblue", [70, 130, 180]),
+    ("tan", [210, 180, 140]),
+    ("teal", [0, 128, 128]),
+    ("thistle", [216, 191, 216]),
+    ("tomato", [255, 99, 71]),
+    ("turquoise", [64, 224, 208]),
+    ("violet", [238, 130, 238]),
+    ("wheat", [245, 222, 179]),
+    ("white", [255, 255, 255]),
+    ("whitesmoke", [245, 245, 245]),
+    ("yellow", [255, 255, 0]),
+    ("yellowgreen", [154, 205, 50]),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quality_orders_flat_dark_and_busy_bright_images() {
+        let dark = RgbImage::from_pixel(64, 64, image::Rgb([20, 20, 20]));
+        let checker =
+            RgbImage::from_fn(64, 64, |x, y| if (x + y) % 2 == 0 { image::Rgb([0; 3]) } else { image::Rgb([255; 3]) });
+        let (d, c) = (quality(&dark), quality(&checker));
+        assert!(d.brightness < 10.0 && d.sharpness == 0.0 && d.contrast == 0.0, "{d:?}");
+        assert!((c.brightness - 50.0).abs() < 1.0 && c.sharpness > 99.0 && c.contrast > 99.0, "{c:?}");
+    }
+
+    #[test]
+    fn two_colour_images_have_two_dominant_colours_with_their_shares() {
+        // Three quarters navy, one quarter tomato.
+        let image =
+            RgbImage::from_fn(80, 80, |x, _| if x < 60 { image::Rgb([0, 0, 128]) } else { image::Rgb([255, 99, 71]) });
+        let colors = dominant_colors(&image, 10);
+        assert_eq!(colors.len(), 2, "{colors:?}");
+        assert_eq!((colors[0].css, colors[0].simplified, colors[0].hex().as_str()), ("navy", "blue", "#000080"));
+        assert!((colors[0].percent - 75.0).abs() < 2.0 && (colors[1].percent - 25.0).abs() < 2.0, "{colors:?}");
+        assert_eq!((colors[1].css, colors[1].simplified), ("tomato", "red"));
+        assert_eq!(dominant_colors(&image, 1).len(), 1);
+    }
+
+    #[test]
+    fn simplified_colours_cover_the_basic_names() {
+        let cases = [
+            ([0, 0, 0], "black"),
+            ([255, 255, 255], "white"),
+            ([128, 128, 128], "grey"),
+            ([220, 20, 60], "red"),
+            ([255, 165, 0], "orange"),
+            ([139, 69, 19], "brown"),
+            ([255, 255, 0], "yellow"),
+            ([34, 139, 34], "green"),
+            ([30, 144, 255], "blue"),
+            ([128, 0, 128], "purple"),
+            ([255, 182, 193], "pink"),
+        ];
+        for (rgb, name) in cases {
+            assert_eq!(simplified(rgb), name, "{rgb:?}");
+        }
+        assert_eq!(css_name([250, 128, 114]), "salmon");
+    }
+}
