@@ -38,6 +38,9 @@ class Server:
         self.port = free_port()
         self.proc = None
         self.log = data_dir.parent / f"reko-{self.port}.log"
+        # S3Object images: bucket b, key k is the file s3_root/b/k.
+        self.s3_root = data_dir.parent / "s3"
+        self.s3_root.mkdir(exist_ok=True)
 
     @property
     def endpoint(self) -> str:
@@ -45,7 +48,7 @@ class Server:
 
     def start(self):
         args = [REKO_BIN, "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir),
-                "--models-dir", MODELS_DIR]
+                "--models-dir", MODELS_DIR, "--s3-root", str(self.s3_root)]
         if self.credentials:
             args += ["--credentials-file", str(self.credentials)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("REKO_")}

@@ -111,7 +111,7 @@ pub async fn dispatch(
         }
         "DetectFaces" => {
             let req: DetectFacesRequest = decode(body)?;
-            let bytes = image_bytes(&req.image)?;
+            let bytes = image_bytes(&call, &req.image).await?;
             let selection = AttributeSelection::parse(&req.attributes);
             let attributes = selection.any_attribute();
             let analyzed = call.run(move |s| s.detect_faces(&bytes, attributes)).await?;
@@ -121,7 +121,7 @@ pub async fn dispatch(
         }
         "DetectLabels" => {
             let req: DetectLabelsRequest = decode(body)?;
-            let bytes = image_bytes(&req.image)?;
+            let bytes = image_bytes(&call, &req.image).await?;
             let settings_in = req.settings.unwrap_or_default();
             let general = settings_in.general_labels.unwrap_or_default();
             let max_colors = settings_in
@@ -203,7 +203,7 @@ pub async fn dispatch(
                     "Human review (HumanLoopConfig) is not supported by reko".to_owned(),
                 ));
             }
-            let bytes = image_bytes(&req.image)?;
+            let bytes = image_bytes(&call, &req.image).await?;
             let min_confidence = req.min_confidence.unwrap_or(DEFAULT_MODERATION_CONFIDENCE);
             let labels = call.run(move |s| s.detect_moderation_labels(&bytes, min_confidence)).await?;
             encode(DetectModerationLabelsResponse {
@@ -221,7 +221,7 @@ pub async fn dispatch(
         }
         "DetectText" => {
             let req: DetectTextRequest = decode(body)?;
-            let bytes = image_bytes(&req.image)?;
+            let bytes = image_bytes(&call, &req.image).await?;
             let filters = text_filters(req.filters.unwrap_or_default())?;
             let found = call.run(move |s| s.detect_text(&bytes, &filters)).await?;
             let text_detections = found
@@ -249,7 +249,8 @@ pub async fn dispatch(
         }
         "CompareFaces" => {
             let req: CompareFacesRequest = decode(body)?;
-            let (source, target) = (image_bytes(&req.source_image)?, image_bytes(&req.target_image)?);
+            let (source, target) =
+                (image_bytes(&call, &req.source_image).await?, image_bytes(&call, &req.target_image).await?);
             let threshold = req.similarity_threshold.unwrap_or(80.0);
             let filter = QualityFilter::parse(req.quality_filter.as_deref());
             let result = call.run(move |s| s.compare_faces(&source, &target, threshold, filter)).await?;
@@ -274,7 +275,7 @@ pub async fn dispatch(
         }
         "IndexFaces" => {
             let req: IndexFacesRequest = decode(body)?;
-            let bytes = image_bytes(&req.image)?;
+            let bytes = image_bytes(&call, &req.image).await?;
             let selection = AttributeSelection::parse(&req.detection_attributes);
             let attributes = selection.any_attribute();
             // IndexFaces filters with AUTO unless told otherwise.
@@ -328,7 +329,7 @@ pub async fn dispatch(
         }
         "SearchFacesByImage" => {
             let req: SearchFacesByImageRequest = decode(body)?;
-            let bytes = image_bytes(&req.image)?;
+            let bytes = image_bytes(&call, &req.image).await?;
             let threshold = req.face_match_threshold.unwrap_or(DEFAULT_FACE_MATCH_THRESHOLD);
             let max = req.max_faces.unwrap_or(DEFAULT_MAX_FACES) as usize;
             let filter = QualityFilter::parse(req.quality_filter.as_deref());
@@ -467,7 +468,7 @@ pub async fn dispatch(
         }
         "SearchUsersByImage" => {
             let req: SearchUsersByImageRequest = decode(body)?;
-            let bytes = image_bytes(&req.image)?;
+            let bytes = image_bytes(&call, &req.image).await?;
             let threshold = req.user_match_threshold.unwrap_or(DEFAULT_USER_SEARCH_THRESHOLD);
             let max = req.max_users.unwrap_or(DEFAULT_MAX_USERS) as usize;
             let filter = QualityFilter::parse(req.quality_filter.as_deref());
@@ -531,7 +532,8 @@ fn encode<T: Serialize>(response: T) -> Result<Value, ApiError> {
 }
 
 /// The bytes of an `Image`: reko reads inline bytes; S3 objects come with object storage support.
-fn image_bytes(image: &Image) -> Result<Vec<u8>, ApiError> {
+/// An image's bytes: decoded from `Bytes`, or read from the server's object storage for `S3Object`.
+async fn image_bytes(call: &Call<'_>, image: &Image) -> Result<Vec<u8>, ApiError> {
     match (&image.bytes, &image.s3_object) {
         (Some(encoded), _) => {
             use base64::Engine as _;
@@ -539,8 +541,13 @@ fn image_bytes(image: &Image) -> Result<Vec<u8>, ApiError> {
                 .decode(encoded)
                 .map_err(|_| ApiError::new(ErrorCode::Serialization, "Image.Bytes is not valid base64"))
         }
-        (None, Some(_)) => {
-            Err(ApiError::new(ErrorCode::InvalidS3Object, "reko does not read S3 objects yet; send the image as Bytes"))
+        (None, Some(object)) => {
+            let text = |key: &str| object.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+            let (Some(bucket), Some(name)) = (text("Bucket"), text("Name")) else {
+                return Err(ApiError::new(ErrorCode::InvalidParameter, "Image.S3Object needs Bucket and Name"));
+            };
+            let version = text("Version");
+            call.run(move |s| s.read_image_object(&bucket, &name, version.as_deref())).await
         }
         (None, None) => Err(ApiError::new(ErrorCode::InvalidParameter, "Image must have Bytes or S3Object")),
     }

@@ -14,6 +14,7 @@ pub fn from_service(err: ServiceError, request_id: &str) -> ApiError {
         ServiceError::InvalidPaginationToken => ErrorCode::InvalidPaginationToken,
         ServiceError::InvalidImage(_) => ErrorCode::InvalidImageFormat,
         ServiceError::ImageTooLarge(_) => ErrorCode::ImageTooLarge,
+        ServiceError::InvalidS3Object(_) => ErrorCode::InvalidS3Object,
         ServiceError::NoFace(_)
         | ServiceError::NoFaceInImage
         | ServiceError::FaceNotFound(_)

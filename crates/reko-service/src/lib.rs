@@ -7,6 +7,7 @@ mod collections;
 mod faces;
 mod labels;
 mod moderation;
+mod objects;
 mod pagination;
 mod storage;
 mod text;
@@ -24,6 +25,7 @@ pub use labels::{
     LabeledImage,
 };
 pub use moderation::{DEFAULT_MODERATION_CONFIDENCE, MODERATION_MODEL_VERSION};
+pub use objects::{DirectoryObjects, MAX_S3_IMAGE_BYTES, ObjectSource};
 pub use reko_store::Scope;
 pub use reko_store::{FaceRecord, UserRecord};
 pub use storage::{
@@ -65,6 +67,9 @@ pub enum ServiceError {
     InvalidImage(String),
     #[error("{0}")]
     ImageTooLarge(String),
+    /// An `S3Object` that cannot be read.
+    #[error("{0}")]
+    InvalidS3Object(String),
     /// A searched image has no face (that passes the quality filter).
     #[error("There are no faces in the image. Should be at least 1.")]
     NoFaceInImage,
@@ -110,18 +115,24 @@ pub struct Service {
     store: Arc<dyn Store>,
     vision: Option<Arc<Vision>>,
     indexes: Arc<storage::Indexes>,
+    objects: Option<Arc<dyn ObjectSource>>,
 }
 
 impl Service {
     /// A service over `store` without analysis models (collections and tags only).
     pub fn new(store: Arc<dyn Store>) -> Service {
-        Service { store, vision: None, indexes: Default::default() }
+        Service { store, vision: None, indexes: Default::default(), objects: None }
     }
 
     /// The same service, keeping snapshots of large collection indexes in `dir` (normally
     /// `<data-dir>/indexes`). Call before the service is cloned or used.
     pub fn with_index_snapshots(self, dir: std::path::PathBuf) -> Service {
         Service { indexes: Arc::new(storage::Indexes::with_snapshots(dir)), ..self }
+    }
+
+    /// The same service, reading `S3Object` images from `objects`.
+    pub fn with_objects(self, objects: Arc<dyn ObjectSource>) -> Service {
+        Service { objects: Some(objects), ..self }
     }
 
     /// The same service with the analysis models.

@@ -21,7 +21,7 @@ pub enum LogFormat {
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// A TOML file with any of: listen, data_dir, models_dir, credentials_file, ort_dylib,
-    /// inference_threads, log_format.
+    /// inference_threads, log_format, s3_root.
     #[arg(long, env = "REKO_CONFIG")]
     config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:9000].
@@ -54,6 +54,9 @@ pub struct ServeArgs {
     /// Log format [default: text].
     #[arg(long, env = "REKO_LOG_FORMAT")]
     log_format: Option<LogFormat>,
+    /// Serve `S3Object` images from this directory: bucket `b`, key `k` is the file `DIR/b/k`.
+    #[arg(long, env = "REKO_S3_ROOT")]
+    s3_root: Option<PathBuf>,
 }
 
 /// The optional configuration file; unknown keys are rejected.
@@ -67,6 +70,7 @@ struct FileConfig {
     ort_dylib: Option<PathBuf>,
     inference_threads: Option<usize>,
     log_format: Option<LogFormat>,
+    s3_root: Option<PathBuf>,
 }
 
 /// The validated configuration of `reko serve`.
@@ -79,6 +83,7 @@ pub struct Config {
     pub ort_dylib: Option<PathBuf>,
     pub inference_threads: usize,
     pub log_format: LogFormat,
+    pub s3_root: Option<PathBuf>,
 }
 
 impl Config {
@@ -118,7 +123,11 @@ impl Config {
         let log_format = args.log_format.or(file.log_format).unwrap_or(LogFormat::Text);
         let ort_dylib = args.ort_dylib.or(file.ort_dylib);
         let inference_threads = args.inference_threads.or(file.inference_threads).unwrap_or(1);
-        Ok(Config { listen, data_dir, models_dir, keys, ort_dylib, inference_threads, log_format })
+        let s3_root = args.s3_root.or(file.s3_root);
+        if let Some(root) = s3_root.as_ref().filter(|root| !root.is_dir()) {
+            bail!("the S3 root {} is not a directory", root.display());
+        }
+        Ok(Config { listen, data_dir, models_dir, keys, ort_dylib, inference_threads, log_format, s3_root })
     }
 }
 

@@ -56,6 +56,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let service = Service::new(Arc::new(store))
         .with_index_snapshots(config.data_dir.join("indexes"))
         .with_vision(reko_service::Vision::new(runtime));
+    let service = match &config.s3_root {
+        Some(root) => {
+            tracing::info!(root = %root.display(), "S3Object images are read from the directory");
+            service.with_objects(Arc::new(reko_service::DirectoryObjects::new(root)))
+        }
+        None => service,
+    };
     // Collection indexes load in the background (from their snapshots when current); a search that
     // arrives first loads its own collection's.
     let warming = service.clone();
