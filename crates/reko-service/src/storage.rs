@@ -703,13 +703,14 @@ impl Service {
             Some(mut ids) => {
                 ids.sort();
                 ids.dedup();
+                let candidates: Vec<&str> =
+                    ids.iter().map(String::as_str).filter(|id| after.as_deref().is_none_or(|a| *id > a)).collect();
+                // One batched read a page (ids that are no face are skipped, so read on until the page fills).
                 let mut faces = Vec::new();
-                for id in ids.iter().filter(|id| after.as_deref().is_none_or(|a| id.as_str() > a)) {
+                for chunk in candidates.chunks(limit + 1) {
+                    faces.extend(self.store.faces(scope, collection, chunk)?.into_iter().flatten());
                     if faces.len() > limit {
                         break;
-                    }
-                    if let Some(face) = self.store.face(scope, collection, id)? {
-                        faces.push(face);
                     }
                 }
                 faces
