@@ -165,6 +165,49 @@ pub fn text(models_dir: &Path, eval_dir: &Path, limit: Option<usize>, rotate: f3
     Ok(())
 }
 
+/// Median time of each image operation on one photo at `width` × `height`, one inference thread.
+pub fn speed(models_dir: &Path, image: &Path, width: u32, height: u32, runs: usize) -> anyhow::Result<()> {
+    let runtime = Runtime::load(models_dir, RuntimeOptions::default())?;
+    let data = tempfile::tempdir()?;
+    let store = reko_store::EmbeddedStore::open(data.path())?;
+    let service =
+        reko_service::Service::new(std::sync::Arc::new(store)).with_vision(reko_service::Vision::new(runtime));
+    let original = reko_inference::image::decode(&std::fs::read(image).with_context(|| image.display().to_string())?)?;
+    let resized = reko_inference::preprocess::resize_bilinear(&original.rgb, width, height);
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90).encode_image(&resized)?;
+    let labels_settings =
+        reko_service::LabelSettings { general_labels: true, min_confidence: 55.0, ..Default::default() };
+    let properties = reko_service::LabelSettings { image_properties: Some(10), ..Default::default() };
+    let text_filters = reko_service::TextFilters::default();
+    type Operation<'a> = (&'a str, Box<dyn Fn() -> Result<(), reko_service::ServiceError> + 'a>);
+    let operations: Vec<Operation> = vec![
+        ("DetectFaces (DEFAULT)", Box::new(|| service.detect_faces(&jpeg, false).map(drop))),
+        ("DetectFaces (ALL)", Box::new(|| service.detect_faces(&jpeg, true).map(drop))),
+        ("DetectLabels (GENERAL_LABELS)", Box::new(|| service.detect_labels(&jpeg, &labels_settings).map(drop))),
+        ("DetectLabels (IMAGE_PROPERTIES)", Box::new(|| service.detect_labels(&jpeg, &properties).map(drop))),
+        ("DetectText", Box::new(|| service.detect_text(&jpeg, &text_filters).map(drop))),
+        ("DetectModerationLabels", Box::new(|| service.detect_moderation_labels(&jpeg, 50.0).map(drop))),
+    ];
+    println!(
+        "{} resized to {width} × {height} (JPEG, {} KB), one inference thread, median of {runs} runs:",
+        image.display(),
+        jpeg.len() / 1024
+    );
+    for (name, operation) in &operations {
+        operation()?;
+        let mut times: Vec<f64> = (0..runs.max(1))
+            .map(|_| {
+                let started = Instant::now();
+                operation().map(|()| started.elapsed().as_secs_f64() * 1000.0)
+            })
+            .collect::<Result<_, _>>()?;
+        times.sort_by(f64::total_cmp);
+        println!("  {name:<32} {:7.1} ms", times[times.len() / 2]);
+    }
+    Ok(())
+}
+
 /// DetectLabels' objects on COCO: AP at IoU 0.5 per class present, mAP, and image-level labels at
 /// Confidence 55 (DetectLabels' default).
 pub fn labels(models_dir: &Path, eval_dir: &Path) -> anyhow::Result<()> {

@@ -139,6 +139,22 @@ enum EvalCommand {
         #[arg(long)]
         eval_dir: Option<PathBuf>,
     },
+    /// Time of each image operation end to end (decode → models → result, through the service functions
+    /// the API calls, without HTTP) on one photo resized to the given size.
+    Speed {
+        #[command(flatten)]
+        dir: ModelsDir,
+        /// The photo [default: ../shared/eval/coco_val2017_first128/images/000000000139.jpg].
+        #[arg(long)]
+        image: Option<PathBuf>,
+        #[arg(long, default_value_t = 1920)]
+        width: u32,
+        #[arg(long, default_value_t = 1080)]
+        height: u32,
+        /// Timed runs of each operation (after one warm-up run).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
     /// DetectModerationLabels on ordinary photos: how many images it flags (false positives), and with what.
     Moderation {
         #[command(flatten)]
@@ -229,6 +245,12 @@ fn main() -> anyhow::Result<()> {
                 limit,
             };
             eval::widerface(&dir.resolve()?, &eval_dir, detector, options)
+        }
+        Command::Eval(EvalCommand::Speed { dir, image, width, height, runs }) => {
+            let image = image.unwrap_or_else(|| {
+                eval::default_eval_dir("coco_val2017_first128").join("images").join("000000000139.jpg")
+            });
+            eval::speed(&dir.resolve()?, &image, width, height, runs)
         }
         Command::Eval(EvalCommand::Labels { dir, eval_dir }) => {
             let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("coco_val2017_first128"));
