@@ -273,20 +273,7 @@ pub fn labels(models_dir: &Path, eval_dir: &Path) -> anyhow::Result<()> {
 /// false positive.
 pub fn moderation(models_dir: &Path, eval_dir: &Path, show_parts: bool) -> anyhow::Result<()> {
     let runtime = Runtime::load(models_dir, RuntimeOptions::default())?;
-    let mut paths = Vec::new();
-    let mut pending = vec![eval_dir.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).with_context(|| dir.display().to_string())? {
-            let path = entry?.path();
-            let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-            if path.is_dir() {
-                pending.push(path);
-            } else if matches!(extension.as_deref(), Some("jpg" | "jpeg" | "png")) {
-                paths.push(path);
-            }
-        }
-    }
-    paths.sort();
+    let paths = crate::label_index::photos(eval_dir)?;
     let thresholds = [50.0f32, 80.0];
     let mut flagged = [0usize; 2];
     let mut elapsed = std::time::Duration::ZERO;

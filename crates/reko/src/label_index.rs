@@ -4,7 +4,7 @@
 //! resumes where it stopped (a photo whose size and modification time have not changed is not read again).
 
 use std::collections::HashMap;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Instant, UNIX_EPOCH};
@@ -26,7 +26,8 @@ struct Entry {
     error: Option<String>,
 }
 
-fn photos(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+/// The JPEG and PNG files under `dir` (recursively), sorted.
+pub fn photos(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(dir) = pending.pop() {
@@ -50,23 +51,19 @@ fn stamp(path: &Path) -> anyhow::Result<(u64, u128)> {
     Ok((metadata.len(), modified))
 }
 
-fn read_index(index: &Path) -> anyhow::Result<Vec<Entry>> {
-    let Ok(file) = std::fs::File::open(index) else { return Ok(Vec::new()) };
-    let mut entries = Vec::new();
-    for line in std::io::BufReader::new(file).lines() {
-        // A line cut short by an interruption is skipped (its image is labelled again).
-        if let Ok(entry) = serde_json::from_str::<Entry>(&line?) {
-            entries.push(entry);
-        }
-    }
-    Ok(entries)
+/// The index's entries, and whether its last line is complete (an interruption can cut it short).
+fn read_index(index: &Path) -> anyhow::Result<(Vec<Entry>, bool)> {
+    let Ok(text) = std::fs::read_to_string(index) else { return Ok((Vec::new(), true)) };
+    // A line cut short is skipped (its image is labelled again).
+    let entries = text.lines().filter_map(|line| serde_json::from_str::<Entry>(line).ok()).collect();
+    Ok((entries, text.is_empty() || text.ends_with('\n')))
 }
 
 /// Labels every photo under `dir` not yet in `index` (all labels from Confidence 50, so that searches can
 /// choose their own threshold).
 pub fn index_labels(models_dir: &Path, dir: &Path, index: &Path, threads: usize) -> anyhow::Result<()> {
-    let done: HashMap<PathBuf, (u64, u128)> =
-        read_index(index)?.into_iter().map(|e| (e.path, (e.size, e.modified_ms))).collect();
+    let (entries, complete) = read_index(index)?;
+    let done: HashMap<PathBuf, (u64, u128)> = entries.into_iter().map(|e| (e.path, (e.size, e.modified_ms))).collect();
     let all = photos(dir)?;
     let mut todo = Vec::new();
     for path in all.iter() {
@@ -92,7 +89,7 @@ pub fn index_labels(models_dir: &Path, dir: &Path, index: &Path, threads: usize)
     let settings = LabelSettings { general_labels: true, min_confidence: 50.0, ..Default::default() };
     let mut out = std::fs::OpenOptions::new().create(true).append(true).open(index)?;
     // After an interruption the last line may be cut short: start on a line of our own.
-    if std::fs::read(index).is_ok_and(|bytes| bytes.last().is_some_and(|&b| b != b'\n')) {
+    if !complete {
         writeln!(out)?;
     }
     let started = Instant::now();
@@ -136,7 +133,7 @@ pub fn index_labels(models_dir: &Path, dir: &Path, index: &Path, threads: usize)
 /// Prints the photos in `index` with label `name` (any case) at `min_confidence` or above, most confident
 /// first.
 pub fn find_label(index: &Path, name: &str, min_confidence: f32) -> anyhow::Result<()> {
-    let entries = read_index(index)?;
+    let (entries, _) = read_index(index)?;
     if entries.is_empty() {
         anyhow::bail!("{} holds no labelled photos: run `reko index-labels DIR` first", index.display());
     }
