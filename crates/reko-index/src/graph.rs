@@ -30,8 +30,8 @@ fn is_live(key: u64) -> bool {
 /// An HNSW index of unit vectors under the cosine metric.
 pub(crate) struct Graph {
     index: Index,
-    /// Removed entries still in the graph, keyed `RETIRED_KEYS..next_retired` (so `retired` is their count).
-    retired: usize,
+    /// The key the next removed entry is renamed to: removed entries still in the graph are keyed
+    /// `RETIRED_KEYS..next_retired`.
     next_retired: u64,
     /// How `index` stores vectors (i8 vectors are quantised here, see [`quantize_i8`]).
     quantization: Quantization,
@@ -50,7 +50,7 @@ impl std::fmt::Debug for Graph {
             .field("connectivity", &self.index.connectivity())
             .field("expansion_add", &self.index.expansion_add())
             .field("expansion_search", &self.index.expansion_search())
-            .field("retired", &self.retired)
+            .field("retired", &self.retired())
             .finish()
     }
 }
@@ -112,7 +112,6 @@ impl Graph {
         // A graph retires keys RETIRED_KEYS, RETIRED_KEYS + 1, ... in turn (a rebuilt graph starts over).
         while graph.index.contains(graph.next_retired) {
             graph.next_retired += 1;
-            graph.retired += 1;
         }
         graph.reserve(graph.index.capacity().max(graph.index.size() + 1))?;
         Ok(graph)
@@ -127,7 +126,6 @@ impl Graph {
         };
         Graph {
             index,
-            retired: 0,
             next_retired: RETIRED_KEYS,
             quantization,
             threads,
@@ -158,13 +156,18 @@ impl Graph {
 
     /// Live entries.
     pub(crate) fn len(&self) -> usize {
-        self.index.size() - self.retired
+        self.index.size() - self.retired()
+    }
+
+    /// Removed entries still in the graph.
+    fn retired(&self) -> usize {
+        (self.next_retired - RETIRED_KEYS) as usize
     }
 
     /// Whether retired entries have grown to half the live ones (and past a thousand): then searches
     /// wade through too many of them and the graph is worth rebuilding.
     pub(crate) fn needs_rebuild(&self) -> bool {
-        self.retired > 1024 && self.retired * 2 > self.len()
+        self.retired() > 1024 && self.retired() * 2 > self.len()
     }
 
     pub(crate) fn contains(&self, key: u64) -> bool {
@@ -195,7 +198,6 @@ impl Graph {
         }
         self.index.rename(key, self.next_retired).map_err(graph_error)?;
         self.next_retired += 1;
-        self.retired += 1;
         Ok(true)
     }
 
