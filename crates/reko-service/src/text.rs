@@ -3,7 +3,7 @@
 //! words an image.
 
 use reko_vision::text::TextLine;
-use reko_vision::text::geometry::{Point, Quad, contains, lerp};
+use reko_vision::text::geometry::{Point, Quad, bounds, contains, lerp};
 
 use crate::faces::decoded;
 use crate::{Service, ServiceError};
@@ -52,16 +52,9 @@ pub struct DetectedText {
 impl DetectedText {
     /// The axis-aligned box around the polygon: (left, top, width, height).
     pub fn bounding_box(&self) -> (f32, f32, f32, f32) {
-        bounds(&self.polygon)
+        let b = bounds(&self.polygon);
+        (b.x1, b.y1, b.width(), b.height())
     }
-}
-
-fn bounds(quad: &Quad) -> (f32, f32, f32, f32) {
-    let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
-    for &(x, y) in quad {
-        (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
-    }
-    (x0, y0, x1 - x0, y1 - y0)
 }
 
 impl Service {

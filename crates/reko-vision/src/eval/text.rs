@@ -9,9 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use reko_inference::boxes::BBox;
-
-use crate::text::geometry::Quad;
+use crate::text::geometry::{Quad, bounds};
 
 /// One image and its ground truth.
 #[derive(Debug, Clone)]
@@ -75,17 +73,6 @@ pub fn parse_truth(text: &str) -> Vec<TruthItem> {
         .collect()
 }
 
-pub fn bounds(quad: &Quad) -> BBox {
-    let xs = quad.iter().map(|p| p.0);
-    let ys = quad.iter().map(|p| p.1);
-    BBox {
-        x1: xs.clone().fold(f32::MAX, f32::min),
-        y1: ys.clone().fold(f32::MAX, f32::min),
-        x2: xs.fold(f32::MIN, f32::max),
-        y2: ys.fold(f32::MIN, f32::max),
-    }
-}
-
 /// `image` turned `degrees` counter-clockwise about its centre on a canvas large enough to hold it (the
 /// corners filled with `fill`), with its ground truth turned alike — for measuring rotated text.
 pub fn rotated(
@@ -107,14 +94,7 @@ pub fn rotated(
         let (dx, dy) = (x as f32 - nw / 2.0, y as f32 - nh / 2.0);
         let (sx, sy) = (dx * cos + dy * sin + w / 2.0, -dx * sin + dy * cos + h / 2.0);
         if sx >= 0.0 && sy >= 0.0 && sx < w - 1.0 && sy < h - 1.0 {
-            let (x0, y0) = (sx as u32, sy as u32);
-            let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
-            let at = |x: u32, y: u32, k: usize| f32::from(image.get_pixel(x, y)[k]);
-            *pixel = image::Rgb(std::array::from_fn(|k| {
-                let top = at(x0, y0, k) * (1.0 - fx) + at(x0 + 1, y0, k) * fx;
-                let bottom = at(x0, y0 + 1, k) * (1.0 - fx) + at(x0 + 1, y0 + 1, k) * fx;
-                (top * (1.0 - fy) + bottom * fy).round() as u8
-            }));
+            *pixel = crate::text::sample(image, sx, sy);
         }
     }
     let truth = truth.iter().map(|item| TruthItem { quad: item.quad.map(forward), ..item.clone() }).collect();

@@ -179,6 +179,15 @@ pub fn contains(polygon: &[Point], p: Point) -> bool {
     inside
 }
 
+/// The axis-aligned box around a quadrilateral.
+pub fn bounds(quad: &Quad) -> reko_inference::boxes::BBox {
+    let (mut x1, mut y1, mut x2, mut y2) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+    for &(x, y) in quad {
+        (x1, y1, x2, y2) = (x1.min(x), y1.min(y), x2.max(x), y2.max(y));
+    }
+    reko_inference::boxes::BBox { x1, y1, x2, y2 }
+}
+
 /// Distance between two points.
 pub fn distance(a: Point, b: Point) -> f32 {
     ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt()

@@ -279,7 +279,7 @@ fn cut(image: &RgbImage, quad: Quad) -> Option<Crop> {
 }
 
 /// Bilinear sample at (x, y), clamped to the image.
-fn sample(image: &RgbImage, x: f32, y: f32) -> image::Rgb<u8> {
+pub(crate) fn sample(image: &RgbImage, x: f32, y: f32) -> image::Rgb<u8> {
     let (w, h) = (image.width() as f32, image.height() as f32);
     let (x, y) = (x.clamp(0.0, w - 1.0), y.clamp(0.0, h - 1.0));
     let (x0, y0) = (x.floor(), y.floor());
