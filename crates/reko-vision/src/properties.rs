@@ -5,12 +5,12 @@
 use image::RgbImage;
 use reko_inference::preprocess::resize_bilinear;
 
+use crate::faces::quality::{luma, sharpness};
+
 /// Images are measured at this longest side, so that the figures do not depend on the resolution.
 const SIDE: u32 = 256;
 /// Colours are clustered at this longest side.
 const COLOR_SIDE: u32 = 96;
-/// Laplacian variance at which sharpness reads 50 (as for faces).
-const SHARPNESS_HALF: f32 = 150.0;
 /// Clusters closer than this (CIELAB ΔE) are one colour; smaller shares than this (%) are not dominant.
 const MERGE_DISTANCE: f32 = 12.0;
 const MIN_PERCENT: f32 = 1.0;
@@ -49,32 +49,17 @@ fn scaled(image: &RgbImage, side: u32) -> RgbImage {
     resize_bilinear(image, ((w as f32 * ratio).round() as u32).max(1), ((h as f32 * ratio).round() as u32).max(1))
 }
 
-/// Brightness = mean luma; sharpness = variance of the luma's Laplacian mapped to 0..100 (half at 150);
+/// Brightness = mean luma; sharpness = variance of the luma's Laplacian mapped to 0..100, as for faces;
 /// contrast = the standard deviation of luma over half its range (a black-and-white checkerboard: 100).
 pub fn quality(image: &RgbImage) -> Quality {
     let small = scaled(image, SIDE);
-    let (w, h) = (small.width() as usize, small.height() as usize);
-    let luma: Vec<f32> =
-        small.pixels().map(|p| 0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2])).collect();
+    let luma = luma(&small);
     let n = luma.len() as f32;
     let mean = luma.iter().sum::<f32>() / n;
     let deviation = (luma.iter().map(|l| (l - mean).powi(2)).sum::<f32>() / n).sqrt();
-    let mut laplacian = Vec::new();
-    for y in 1..h.saturating_sub(1) {
-        for x in 1..w.saturating_sub(1) {
-            let at = |x: usize, y: usize| luma[y * w + x];
-            laplacian.push(at(x - 1, y) + at(x + 1, y) + at(x, y - 1) + at(x, y + 1) - 4.0 * at(x, y));
-        }
-    }
-    let variance = if laplacian.is_empty() {
-        0.0
-    } else {
-        let m = laplacian.iter().sum::<f32>() / laplacian.len() as f32;
-        laplacian.iter().map(|v| (v - m).powi(2)).sum::<f32>() / laplacian.len() as f32
-    };
     Quality {
         brightness: mean / 255.0 * 100.0,
-        sharpness: 100.0 * variance / (variance + SHARPNESS_HALF),
+        sharpness: sharpness(&luma, small.width() as usize),
         contrast: (deviation / 127.5 * 100.0).min(100.0),
     }
 }

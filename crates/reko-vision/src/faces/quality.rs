@@ -12,23 +12,39 @@ const SHARPNESS_HALF: f32 = 150.0;
 /// (brightness, sharpness) of an RGB face crop.
 pub fn measure(face: &RgbImage) -> (f32, f32) {
     let crop = reko_inference::preprocess::resize_bilinear(face, QUALITY_SIZE, QUALITY_SIZE);
-    let n = QUALITY_SIZE as usize;
-    let luma: Vec<f32> =
-        crop.pixels().map(|p| 0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2])).collect();
+    let luma = luma(&crop);
     let brightness = luma.iter().sum::<f32>() / luma.len() as f32 / 255.0 * 100.0;
-    let mut laplacian = Vec::with_capacity((n - 2) * (n - 2));
-    for y in 1..n - 1 {
-        for x in 1..n - 1 {
-            let c = luma[y * n + x];
+    (brightness, sharpness(&luma, QUALITY_SIZE as usize))
+}
+
+/// The luma (0–255) of each pixel, row by row.
+pub(crate) fn luma(image: &RgbImage) -> Vec<f32> {
+    image.pixels().map(|p| 0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2])).collect()
+}
+
+/// Sharpness 0–100 of a luma image `width` pixels wide: the variance of its Laplacian, mapped so that
+/// [`SHARPNESS_HALF`] reads 50 (0 for images too small to have an inside).
+pub(crate) fn sharpness(luma: &[f32], width: usize) -> f32 {
+    let height = luma.len() / width.max(1);
+    if width < 3 || height < 3 {
+        return 0.0;
+    }
+    let mut laplacian = Vec::with_capacity((width - 2) * (height - 2));
+    for y in 1..height - 1 {
+        for x in 1..width - 1 {
+            let c = luma[y * width + x];
             laplacian.push(
-                luma[(y - 1) * n + x] + luma[(y + 1) * n + x] + luma[y * n + x - 1] + luma[y * n + x + 1] - 4.0 * c,
+                luma[(y - 1) * width + x]
+                    + luma[(y + 1) * width + x]
+                    + luma[y * width + x - 1]
+                    + luma[y * width + x + 1]
+                    - 4.0 * c,
             );
         }
     }
     let mean = laplacian.iter().sum::<f32>() / laplacian.len() as f32;
     let variance = laplacian.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / laplacian.len() as f32;
-    let sharpness = 100.0 * variance / (variance + SHARPNESS_HALF);
-    (brightness, sharpness)
+    100.0 * variance / (variance + SHARPNESS_HALF)
 }
 
 #[cfg(test)]
