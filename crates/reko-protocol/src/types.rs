@@ -726,3 +726,346 @@ pub struct Instance {
 pub struct NamedItem {
     pub name: String,
 }
+
+// ---- Video: asynchronous jobs ----
+
+/// `Video`: a stored video.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Video {
+    pub s3_object: Option<S3ObjectRef>,
+}
+
+/// `S3Object` (every member optional in the model).
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct S3ObjectRef {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+/// `Video` in a `Get*` answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VideoOut {
+    pub s3_object: S3ObjectRef,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NotificationChannel {
+    #[serde(rename = "SNSTopicArn")]
+    pub sns_topic_arn: String,
+    #[serde(rename = "RoleArn")]
+    pub role_arn: String,
+}
+
+/// The members every `Start*` request has.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StartJobCommon {
+    pub video: Video,
+    pub client_request_token: Option<String>,
+    pub job_tag: Option<String>,
+    pub notification_channel: Option<NotificationChannel>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StartFaceDetectionRequest {
+    #[serde(flatten)]
+    pub common: StartJobCommon,
+    pub face_attributes: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StartFaceSearchRequest {
+    #[serde(flatten)]
+    pub common: StartJobCommon,
+    pub collection_id: String,
+    pub face_match_threshold: Option<f32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StartLabelDetectionRequest {
+    #[serde(flatten)]
+    pub common: StartJobCommon,
+    pub min_confidence: Option<f32>,
+    #[serde(default)]
+    pub features: Vec<String>,
+    pub settings: Option<LabelDetectionSettings>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LabelDetectionSettings {
+    pub general_labels: Option<GeneralLabelsSettings>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StartContentModerationRequest {
+    #[serde(flatten)]
+    pub common: StartJobCommon,
+    pub min_confidence: Option<f32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StartTextDetectionRequest {
+    #[serde(flatten)]
+    pub common: StartJobCommon,
+    pub filters: Option<DetectTextFilters>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StartSegmentDetectionRequest {
+    #[serde(flatten)]
+    pub common: StartJobCommon,
+    pub segment_types: Vec<String>,
+    pub filters: Option<StartSegmentDetectionFilters>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StartSegmentDetectionFilters {
+    pub technical_cue_filter: Option<StartTechnicalCueDetectionFilter>,
+    pub shot_filter: Option<StartShotDetectionFilter>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StartTechnicalCueDetectionFilter {
+    pub min_segment_confidence: Option<f32>,
+    pub black_frame: Option<BlackFrame>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BlackFrame {
+    pub max_pixel_threshold: Option<f32>,
+    pub min_coverage_percentage: Option<f32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StartShotDetectionFilter {
+    pub min_segment_confidence: Option<f32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StartPersonTrackingRequest {
+    #[serde(flatten)]
+    pub common: StartJobCommon,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StartJobResponse {
+    pub job_id: String,
+}
+
+/// Every `Get*` request (the members an operation lacks are refused by validation).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetJobRequest {
+    pub job_id: String,
+    pub max_results: Option<u32>,
+    pub next_token: Option<String>,
+    pub sort_by: Option<String>,
+    pub aggregate_by: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VideoMetadataOut {
+    pub codec: String,
+    pub duration_millis: u64,
+    pub format: String,
+    pub frame_rate: f32,
+    pub frame_height: u32,
+    pub frame_width: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub color_range: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AudioMetadataOut {
+    pub codec: String,
+    pub duration_millis: u64,
+    pub sample_rate: u64,
+    pub number_of_channels: u64,
+}
+
+/// The members every `Get*` answer has.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetJobCommon {
+    pub job_id: String,
+    pub job_status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    pub video: VideoOut,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_tag: Option<String>,
+}
+
+/// GetFaceDetection, GetFaceSearch, GetPersonTracking, GetTextDetection: items under one name, with
+/// `VideoMetadata` and, for text, `TextModelVersion`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetJobResponse {
+    #[serde(flatten)]
+    pub common: GetJobCommon,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub video_metadata: Option<VideoMetadataOut>,
+    #[serde(flatten)]
+    pub items: BTreeMap<String, serde_json::Value>,
+}
+
+/// `GetRequestMetadata` of GetLabelDetection and GetContentModeration.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetRequestMetadata {
+    pub sort_by: String,
+    pub aggregate_by: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetSegmentDetectionResponse {
+    #[serde(flatten)]
+    pub common: GetJobCommon,
+    pub video_metadata: Vec<VideoMetadataOut>,
+    pub audio_metadata: Vec<AudioMetadataOut>,
+    pub segments: Vec<serde_json::Value>,
+    pub selected_segment_types: Vec<SegmentTypeInfo>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SegmentTypeInfo {
+    #[serde(rename = "Type")]
+    pub kind: String,
+    pub model_version: String,
+}
+
+/// `FaceDetection`: a face at a time.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FaceDetectionItem {
+    pub timestamp: u64,
+    pub face: FaceDetail,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PersonDetail {
+    pub index: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bounding_box: Option<BoundingBox>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub face: Option<FaceDetail>,
+}
+
+/// `PersonMatch` (GetFaceSearch).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PersonMatch {
+    pub timestamp: u64,
+    pub person: PersonDetail,
+    pub face_matches: Vec<FaceMatch>,
+}
+
+/// `PersonDetection` (GetPersonTracking).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PersonDetection {
+    pub timestamp: u64,
+    pub person: PersonDetail,
+}
+
+/// `LabelDetection`: a label at a time, or over a segment.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LabelDetectionItem {
+    pub timestamp: u64,
+    pub label: Label,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_timestamp_millis: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_timestamp_millis: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_millis: Option<u64>,
+}
+
+/// `ContentModerationDetection`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContentModerationItem {
+    pub timestamp: u64,
+    pub moderation_label: ModerationLabel,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_timestamp_millis: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_timestamp_millis: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_millis: Option<u64>,
+}
+
+/// `TextDetectionResult`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TextDetectionItem {
+    pub timestamp: u64,
+    pub text_detection: TextDetection,
+}
+
+/// `SegmentDetection`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SegmentDetectionItem {
+    #[serde(rename = "Type")]
+    pub kind: String,
+    pub start_timestamp_millis: u64,
+    pub end_timestamp_millis: u64,
+    pub duration_millis: u64,
+    #[serde(rename = "StartTimecodeSMPTE")]
+    pub start_timecode_smpte: String,
+    #[serde(rename = "EndTimecodeSMPTE")]
+    pub end_timecode_smpte: String,
+    #[serde(rename = "DurationSMPTE")]
+    pub duration_smpte: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub technical_cue_segment: Option<TechnicalCueSegment>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shot_segment: Option<ShotSegment>,
+    pub start_frame_number: u64,
+    pub end_frame_number: u64,
+    pub duration_frames: u64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TechnicalCueSegment {
+    #[serde(rename = "Type")]
+    pub kind: String,
+    pub confidence: f32,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ShotSegment {
+    pub index: u64,
+    pub confidence: f32,
+}

@@ -30,6 +30,13 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "DetectModerationLabels",
     "DetectText",
     "DisassociateFaces",
+    "GetContentModeration",
+    "GetFaceDetection",
+    "GetFaceSearch",
+    "GetLabelDetection",
+    "GetPersonTracking",
+    "GetSegmentDetection",
+    "GetTextDetection",
     "IndexFaces",
     "ListCollections",
     "ListFaces",
@@ -39,6 +46,13 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "SearchFacesByImage",
     "SearchUsers",
     "SearchUsersByImage",
+    "StartContentModeration",
+    "StartFaceDetection",
+    "StartFaceSearch",
+    "StartLabelDetection",
+    "StartPersonTracking",
+    "StartSegmentDetection",
+    "StartTextDetection",
     "TagResource",
     "UntagResource",
 ];
@@ -207,15 +221,7 @@ pub async fn dispatch(
             let min_confidence = req.min_confidence.unwrap_or(DEFAULT_MODERATION_CONFIDENCE);
             let labels = call.run(move |s| s.detect_moderation_labels(&bytes, min_confidence)).await?;
             encode(DetectModerationLabelsResponse {
-                moderation_labels: labels
-                    .into_iter()
-                    .map(|l| ModerationLabel {
-                        confidence: percent(l.confidence),
-                        name: l.name.to_owned(),
-                        parent_name: l.parent.to_owned(),
-                        taxonomy_level: u32::from(l.level),
-                    })
-                    .collect(),
+                moderation_labels: labels.iter().map(moderation_label).collect(),
                 moderation_model_version: MODERATION_MODEL_VERSION.to_owned(),
             })
         }
@@ -224,27 +230,7 @@ pub async fn dispatch(
             let bytes = image_bytes(&call, &req.image).await?;
             let filters = text_filters(req.filters.unwrap_or_default())?;
             let found = call.run(move |s| s.detect_text(&bytes, &filters)).await?;
-            let text_detections = found
-                .into_iter()
-                .map(|d| {
-                    let (left, top, width, height) = d.bounding_box();
-                    TextDetection {
-                        kind: match d.kind {
-                            TextKind::Line => "LINE",
-                            TextKind::Word => "WORD",
-                        }
-                        .to_owned(),
-                        detected_text: d.text,
-                        id: d.id,
-                        parent_id: d.parent_id,
-                        confidence: d.confidence,
-                        geometry: Geometry {
-                            bounding_box: BoundingBox { width, height, left, top },
-                            polygon: d.polygon.iter().map(|&(x, y)| Point { x, y }).collect(),
-                        },
-                    }
-                })
-                .collect();
+            let text_detections = found.iter().map(text_detection).collect();
             encode(DetectTextResponse { text_detections, text_model_version: TEXT_MODEL_VERSION.to_owned() })
         }
         "CompareFaces" => {
@@ -494,6 +480,20 @@ pub async fn dispatch(
                     .collect(),
             })
         }
+        "StartFaceDetection"
+        | "StartFaceSearch"
+        | "StartLabelDetection"
+        | "StartContentModeration"
+        | "StartTextDetection"
+        | "StartSegmentDetection"
+        | "StartPersonTracking" => crate::video::start(&call, scope, operation, body).await,
+        "GetFaceDetection"
+        | "GetFaceSearch"
+        | "GetLabelDetection"
+        | "GetContentModeration"
+        | "GetTextDetection"
+        | "GetSegmentDetection"
+        | "GetPersonTracking" => crate::video::get(&call, scope, operation, body).await,
         other => Err(ApiError::new(
             ErrorCode::UnsupportedOperation,
             format!("reko does not implement {other} yet; the README lists the operations it supports."),
@@ -501,14 +501,14 @@ pub async fn dispatch(
     }
 }
 
-struct Call<'a> {
+pub(crate) struct Call<'a> {
     service: &'a Service,
     request_id: &'a str,
 }
 
 impl Call<'_> {
     /// Runs a (blocking) service function on the blocking pool.
-    async fn run<T: Send + 'static>(
+    pub(crate) async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Service) -> Result<T, ServiceError> + Send + 'static,
     ) -> Result<T, ApiError> {
@@ -523,17 +523,17 @@ impl Call<'_> {
     }
 }
 
-fn decode<T: DeserializeOwned>(body: Value) -> Result<T, ApiError> {
+pub(crate) fn decode<T: DeserializeOwned>(body: Value) -> Result<T, ApiError> {
     serde_json::from_value(body).map_err(|e| ApiError::new(ErrorCode::Serialization, e.to_string()))
 }
 
-fn encode<T: Serialize>(response: T) -> Result<Value, ApiError> {
+pub(crate) fn encode<T: Serialize>(response: T) -> Result<Value, ApiError> {
     Ok(serde_json::to_value(response).expect("responses serialise"))
 }
 
 /// The bytes of an `Image`: reko reads inline bytes; S3 objects come with object storage support.
 /// An image's bytes: decoded from `Bytes`, or read from the server's object storage for `S3Object`.
-async fn image_bytes(call: &Call<'_>, image: &Image) -> Result<Vec<u8>, ApiError> {
+pub(crate) async fn image_bytes(call: &Call<'_>, image: &Image) -> Result<Vec<u8>, ApiError> {
     match (&image.bytes, &image.s3_object) {
         (Some(encoded), _) => {
             use base64::Engine as _;
@@ -555,13 +555,13 @@ async fn image_bytes(call: &Call<'_>, image: &Image) -> Result<Vec<u8>, ApiError
 
 /// Which attributes DetectFaces returns: DEFAULT, ALL, or DEFAULT plus the named ones.
 #[derive(Debug, Clone)]
-struct AttributeSelection {
+pub(crate) struct AttributeSelection {
     all: bool,
     named: Vec<String>,
 }
 
 impl AttributeSelection {
-    fn parse(requested: &[String]) -> AttributeSelection {
+    pub(crate) fn parse(requested: &[String]) -> AttributeSelection {
         AttributeSelection { all: requested.iter().any(|a| a == "ALL"), named: requested.to_vec() }
     }
 
@@ -576,7 +576,7 @@ impl AttributeSelection {
 }
 
 /// DetectText's `Filters`; a region must be a complete `BoundingBox` or a polygon of at least 3 points.
-fn text_filters(filters: DetectTextFilters) -> Result<TextFilters, ApiError> {
+pub(crate) fn text_filters(filters: DetectTextFilters) -> Result<TextFilters, ApiError> {
     let invalid = |message: &str| ApiError::new(ErrorCode::InvalidParameter, message.to_owned());
     let word = filters.word_filter.unwrap_or_default();
     let mut regions = Vec::new();
@@ -607,11 +607,39 @@ fn text_filters(filters: DetectTextFilters) -> Result<TextFilters, ApiError> {
     })
 }
 
-fn percent(score: f32) -> f32 {
+pub(crate) fn moderation_label(l: &reko_vision::moderation::ModerationLabel) -> ModerationLabel {
+    ModerationLabel {
+        confidence: percent(l.confidence),
+        name: l.name.to_owned(),
+        parent_name: l.parent.to_owned(),
+        taxonomy_level: u32::from(l.level),
+    }
+}
+
+pub(crate) fn text_detection(d: &reko_service::DetectedText) -> TextDetection {
+    let (left, top, width, height) = d.bounding_box();
+    TextDetection {
+        kind: match d.kind {
+            TextKind::Line => "LINE",
+            TextKind::Word => "WORD",
+        }
+        .to_owned(),
+        detected_text: d.text.clone(),
+        id: d.id,
+        parent_id: d.parent_id,
+        confidence: d.confidence,
+        geometry: Geometry {
+            bounding_box: BoundingBox { width, height, left, top },
+            polygon: d.polygon.iter().map(|&(x, y)| Point { x, y }).collect(),
+        },
+    }
+}
+
+pub(crate) fn percent(score: f32) -> f32 {
     (score * 100.0).clamp(0.0, 100.0)
 }
 
-fn bounding_box(b: &reko_inference::boxes::BBox, width: u32, height: u32) -> BoundingBox {
+pub(crate) fn bounding_box(b: &reko_inference::boxes::BBox, width: u32, height: u32) -> BoundingBox {
     let (w, h) = (width as f32, height as f32);
     BoundingBox { width: b.width() / w, height: b.height() / h, left: b.x1 / w, top: b.y1 / h }
 }
@@ -631,7 +659,7 @@ fn yes_no(value: bool, confidence: f32) -> BoolAttribute {
     BoolAttribute { value, confidence: confidence.clamp(50.0, 100.0) }
 }
 
-fn face_detail(face: &FaceAnalysis, width: u32, height: u32, selection: &AttributeSelection) -> FaceDetail {
+pub(crate) fn face_detail(face: &FaceAnalysis, width: u32, height: u32, selection: &AttributeSelection) -> FaceDetail {
     let mut detail = FaceDetail {
         bounding_box: bounding_box(&face.bbox, width, height),
         age_range: None,
@@ -705,7 +733,7 @@ fn stored_face(record: &FaceRecord) -> Face {
     }
 }
 
-fn face_matches(matches: &[reko_service::FaceMatch]) -> Vec<FaceMatch> {
+pub(crate) fn face_matches(matches: &[reko_service::FaceMatch]) -> Vec<FaceMatch> {
     matches.iter().map(|m| FaceMatch { similarity: m.similarity, face: stored_face(&m.face) }).collect()
 }
 

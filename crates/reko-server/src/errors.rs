@@ -15,6 +15,9 @@ pub fn from_service(err: ServiceError, request_id: &str) -> ApiError {
         ServiceError::InvalidImage(_) => ErrorCode::InvalidImageFormat,
         ServiceError::ImageTooLarge(_) => ErrorCode::ImageTooLarge,
         ServiceError::InvalidS3Object(_) => ErrorCode::InvalidS3Object,
+        ServiceError::VideoTooLarge(_) => ErrorCode::VideoTooLarge,
+        ServiceError::LimitExceeded(_) => ErrorCode::LimitExceeded,
+        ServiceError::JobNotFound(_) => ErrorCode::ResourceNotFound,
         ServiceError::NoFace(_)
         | ServiceError::NoFaceInImage
         | ServiceError::FaceNotFound(_)

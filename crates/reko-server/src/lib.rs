@@ -9,6 +9,7 @@
 pub mod dispatch;
 mod errors;
 mod routes;
+pub mod video;
 
 use std::sync::Arc;
 

@@ -55,6 +55,23 @@ impl TestServer {
         TestServer { _dir: dir, router: router(state), now }
     }
 
+    /// A server whose service reads S3 objects from `s3_root` and runs video jobs (no models: only the
+    /// analyses that need none succeed).
+    fn with_videos(s3_root: &std::path::Path) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let keys = KeyRing::from_keys([key("AKIDALICE", "alice-secret", "111111111111")]).unwrap();
+        let service = Service::new(Arc::new(store))
+            .with_objects(Arc::new(reko_service::DirectoryObjects::new(s3_root)))
+            .with_video_config(reko_service::VideoConfig::default());
+        service.start_video_workers(Arc::new(reko_server::video::Renderer)).unwrap();
+        let now = Arc::new(AtomicI64::new(NOW));
+        let mut state = AppState::new(service, keys);
+        let clock = now.clone();
+        state.clock = Arc::new(move || clock.load(Ordering::SeqCst));
+        TestServer { _dir: dir, router: router(state), now }
+    }
+
     async fn send(&self, request: Request<Body>) -> Reply {
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
@@ -387,4 +404,80 @@ async fn users_and_face_listings_have_the_rekognition_shapes() {
     let bob = key("AKIDBOB", "bob-secret", "222222222222");
     let other = server.call_as(&bob, "ListUsers", json!({"CollectionId": "c"})).await;
     assert_error(&other, 400, "ResourceNotFoundException");
+}
+
+/// Polls a `Get*` operation until the job is no longer IN_PROGRESS (every answer checked against the model).
+async fn finished(server: &TestServer, operation: &str, job_id: &str) -> Reply {
+    for _ in 0..300 {
+        let reply = server.call(operation, json!({"JobId": job_id})).await;
+        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+        if reply.body["JobStatus"] != "IN_PROGRESS" {
+            return reply;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{job_id} did not finish");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn video_jobs_have_the_rekognition_shapes() {
+    let s3 = tempfile::tempdir().unwrap();
+    let bucket = s3.path().join("videos");
+    std::fs::create_dir_all(&bucket).unwrap();
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10:duration=1"])
+        .args(["-f", "lavfi", "-i", "color=black:size=160x120:rate=10:duration=1"])
+        .args([
+            "-filter_complex",
+            "[0:v][1:v]concat=n=2:v=1[v]",
+            "-map",
+            "[v]",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .arg(bucket.join("clip.mp4"))
+        .status()
+        .expect("ffmpeg is installed");
+    assert!(status.success());
+    std::fs::write(bucket.join("notes.mp4"), "not a video").unwrap();
+    // A sparse file just over Rekognition's 10 GiB limit.
+    std::fs::File::create(bucket.join("huge.mp4")).unwrap().set_len((10 << 30) + 1).unwrap();
+    let server = TestServer::with_videos(s3.path());
+    let video = |name: &str| json!({"S3Object": {"Bucket": "videos", "Name": name}});
+
+    let started = server
+        .call(
+            "StartSegmentDetection",
+            json!({"Video": video("clip.mp4"), "SegmentTypes": ["SHOT", "TECHNICAL_CUE"], "JobTag": "t"}),
+        )
+        .await;
+    assert_eq!(started.status, StatusCode::OK, "{:?}", started.body);
+    let job_id = started.body["JobId"].as_str().unwrap().to_owned();
+    let done = finished(&server, "GetSegmentDetection", &job_id).await;
+    assert_eq!(done.body["JobStatus"], "SUCCEEDED", "{:?}", done.body);
+    assert_eq!(done.body["JobTag"], "t");
+    let kinds: Vec<&str> =
+        done.body["Segments"].as_array().unwrap().iter().map(|s| s["Type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["SHOT", "TECHNICAL_CUE", "SHOT"]);
+
+    let failed = server.call("StartFaceDetection", json!({"Video": video("notes.mp4")})).await;
+    let done = finished(&server, "GetFaceDetection", failed.body["JobId"].as_str().unwrap()).await;
+    assert_eq!(
+        (done.body["JobStatus"].as_str(), done.body["StatusMessage"].as_str()),
+        (Some("FAILED"), Some("Unsupported codec/format."))
+    );
+
+    let too_large = server.call("StartLabelDetection", json!({"Video": video("huge.mp4")})).await;
+    assert_error(&too_large, 400, "VideoTooLargeException");
+    let missing = server.call("StartTextDetection", json!({"Video": video("none.mp4")})).await;
+    assert_error(&missing, 400, "InvalidS3ObjectException");
+    let unknown = server.call("GetPersonTracking", json!({"JobId": "x".repeat(64)})).await;
+    assert_error(&unknown, 400, "ResourceNotFoundException");
+    // Without models the analyses that need them fail the job, not the request.
+    let labels = server.call("StartLabelDetection", json!({"Video": video("clip.mp4")})).await;
+    let done = finished(&server, "GetLabelDetection", labels.body["JobId"].as_str().unwrap()).await;
+    assert_eq!(done.body["JobStatus"], "FAILED");
+    assert_eq!(done.body["StatusMessage"], "Internal error while analysing the video.");
 }

@@ -18,7 +18,7 @@ pub const DEFAULT_LABEL_CONFIDENCE: f32 = 55.0;
 pub const DEFAULT_MAX_DOMINANT_COLORS: usize = 10;
 
 /// DetectLabels' `Features`, `MaxLabels`, `MinConfidence` and `Settings`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LabelSettings {
     /// GENERAL_LABELS.
     pub general_labels: bool,
@@ -71,11 +71,19 @@ fn crop(image: &image::RgbImage, bbox: &BBox) -> image::RgbImage {
 impl Service {
     /// DetectLabels (GENERAL_LABELS).
     pub fn detect_labels(&self, image: &[u8], settings: &LabelSettings) -> Result<LabeledImage, ServiceError> {
-        let rgb = decoded(image)?;
+        self.labels_of(&decoded(image)?, settings)
+    }
+
+    /// The labels (and properties) of a decoded image.
+    pub(crate) fn labels_of(
+        &self,
+        rgb: &image::RgbImage,
+        settings: &LabelSettings,
+    ) -> Result<LabeledImage, ServiceError> {
         let mut found = Vec::new();
         if settings.general_labels {
             let vision = self.vision()?;
-            let objects = labels::detect(&vision.runtime, &rgb)?;
+            let objects = labels::detect(&vision.runtime, rgb)?;
             found = labels::labels(&objects, settings.min_confidence);
             found.retain(|label| settings.keeps(label));
             if let Some(max) = settings.max_labels {
@@ -83,16 +91,12 @@ impl Service {
             }
         }
         let properties = settings.image_properties.map(|max| ImageProperties {
-            quality: properties::quality(&rgb),
-            colors: properties::dominant_colors(&rgb, max),
+            quality: properties::quality(rgb),
+            colors: properties::dominant_colors(rgb, max),
             instance_colors: found
                 .iter()
                 .map(|label| {
-                    label
-                        .instances
-                        .iter()
-                        .map(|(bbox, _)| properties::dominant_colors(&crop(&rgb, bbox), max))
-                        .collect()
+                    label.instances.iter().map(|(bbox, _)| properties::dominant_colors(&crop(rgb, bbox), max)).collect()
                 })
                 .collect(),
         });

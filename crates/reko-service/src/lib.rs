@@ -12,6 +12,7 @@ mod pagination;
 mod storage;
 mod text;
 mod users;
+mod video;
 
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ pub use labels::{
 };
 pub use moderation::{DEFAULT_MODERATION_CONFIDENCE, MODERATION_MODEL_VERSION};
 pub use objects::{DirectoryObjects, MAX_S3_IMAGE_BYTES, ObjectSource};
+pub use reko_store::JobStatus;
 pub use reko_store::Scope;
 pub use reko_store::{FaceRecord, UserRecord};
 pub use storage::{
@@ -36,6 +38,11 @@ pub use text::{DetectedText, TEXT_MODEL_VERSION, TextFilters, TextKind};
 pub use users::{
     Association, DEFAULT_LIST_USERS_PAGE, DEFAULT_USER_MATCH_THRESHOLD, FailedFace, MAX_FACES_PER_USER, User,
     UserImageSearch, UserPage,
+};
+pub use video::{
+    AudioMetadata, DEFAULT_VIDEO_FACE_MATCH_THRESHOLD, DEFAULT_VIDEO_MIN_CONFIDENCE, Finding, JobView,
+    MAX_RESULTS_PAGE, ResultsPage, SEGMENT_MODEL_VERSION, SegmentSettings, SortBy, Span, StartVideoJob,
+    TechnicalCueSettings, VideoAnalysis, VideoConfig, VideoMetadata, VideoObject, VideoRenderer, VideoSegment,
 };
 
 /// The face model version new collections are created with. It names reko's face pipeline (detector,
@@ -70,6 +77,14 @@ pub enum ServiceError {
     /// An `S3Object` that cannot be read.
     #[error("{0}")]
     InvalidS3Object(String),
+    /// A stored video over Rekognition's size limit.
+    #[error("{0}")]
+    VideoTooLarge(String),
+    /// Too many unfinished video jobs.
+    #[error("{0}")]
+    LimitExceeded(String),
+    #[error("The job id {0} does not exist")]
+    JobNotFound(String),
     /// A searched image has no face (that passes the quality filter).
     #[error("There are no faces in the image. Should be at least 1.")]
     NoFaceInImage,
@@ -116,12 +131,23 @@ pub struct Service {
     vision: Option<Arc<Vision>>,
     indexes: Arc<storage::Indexes>,
     objects: Option<Arc<dyn ObjectSource>>,
+    video_config: VideoConfig,
+    jobs: Arc<video::JobQueue>,
+    results_cache: Arc<video::ResultsCache>,
 }
 
 impl Service {
     /// A service over `store` without analysis models (collections and tags only).
     pub fn new(store: Arc<dyn Store>) -> Service {
-        Service { store, vision: None, indexes: Default::default(), objects: None }
+        Service {
+            store,
+            vision: None,
+            indexes: Default::default(),
+            objects: None,
+            video_config: VideoConfig::default(),
+            jobs: Default::default(),
+            results_cache: Default::default(),
+        }
     }
 
     /// The same service, keeping snapshots of large collection indexes in `dir` (normally
@@ -133,6 +159,11 @@ impl Service {
     /// The same service, reading `S3Object` images from `objects`.
     pub fn with_objects(self, objects: Arc<dyn ObjectSource>) -> Service {
         Service { objects: Some(objects), ..self }
+    }
+
+    /// The same service with these video job settings. Call before the service is cloned or used.
+    pub fn with_video_config(self, video_config: VideoConfig) -> Service {
+        Service { video_config, ..self }
     }
 
     /// The same service with the analysis models.

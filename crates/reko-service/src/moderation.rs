@@ -18,9 +18,17 @@ impl Service {
         image: &[u8],
         min_confidence: f32,
     ) -> Result<Vec<ModerationLabel>, ServiceError> {
-        let rgb = decoded(image)?;
+        self.moderation_of(&decoded(image)?, min_confidence)
+    }
+
+    /// The moderation labels of a decoded image, at or above `min_confidence` (0–100).
+    pub(crate) fn moderation_of(
+        &self,
+        rgb: &image::RgbImage,
+        min_confidence: f32,
+    ) -> Result<Vec<ModerationLabel>, ServiceError> {
         let vision = self.vision()?;
-        let parts = moderation::detect(&vision.runtime, &rgb)?;
+        let parts = moderation::detect(&vision.runtime, rgb)?;
         let mut labels = moderation::labels(&parts);
         labels.retain(|label| label.confidence * 100.0 >= min_confidence);
         Ok(labels)

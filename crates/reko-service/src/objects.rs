@@ -13,6 +13,9 @@ pub const MAX_S3_IMAGE_BYTES: u64 = 15 * 1024 * 1024;
 pub trait ObjectSource: Send + Sync + std::fmt::Debug {
     /// The object's bytes if it exists and is at most `max_bytes` long.
     fn read(&self, bucket: &str, key: &str, version: Option<&str>, max_bytes: u64) -> Result<Vec<u8>, ServiceError>;
+
+    /// A local file holding the object (videos are decoded from files), and its length.
+    fn local_file(&self, bucket: &str, key: &str, version: Option<&str>) -> Result<(PathBuf, u64), ServiceError>;
 }
 
 /// Buckets as directories under one root.
@@ -43,7 +46,7 @@ fn missing(bucket: &str, key: &str) -> ServiceError {
 }
 
 impl ObjectSource for DirectoryObjects {
-    fn read(&self, bucket: &str, key: &str, _version: Option<&str>, max_bytes: u64) -> Result<Vec<u8>, ServiceError> {
+    fn local_file(&self, bucket: &str, key: &str, _version: Option<&str>) -> Result<(PathBuf, u64), ServiceError> {
         let path = self.path(bucket, key).ok_or_else(|| missing(bucket, key))?;
         // Symbolic links may not lead out of the bucket either.
         let bucket_dir = self.root.join(bucket).canonicalize().map_err(|_| missing(bucket, key))?;
@@ -52,6 +55,11 @@ impl ObjectSource for DirectoryObjects {
             return Err(missing(bucket, key));
         }
         let length = std::fs::metadata(&resolved).map_err(|_| missing(bucket, key))?.len();
+        Ok((resolved, length))
+    }
+
+    fn read(&self, bucket: &str, key: &str, version: Option<&str>, max_bytes: u64) -> Result<Vec<u8>, ServiceError> {
+        let (resolved, length) = self.local_file(bucket, key, version)?;
         if length > max_bytes {
             return Err(ServiceError::ImageTooLarge(format!(
                 "The S3 object is {length} bytes; images read from S3 may be at most {max_bytes} bytes"
@@ -62,16 +70,19 @@ impl ObjectSource for DirectoryObjects {
 }
 
 impl Service {
-    /// The bytes of an image stored as an S3 object.
-    pub fn read_image_object(&self, bucket: &str, key: &str, version: Option<&str>) -> Result<Vec<u8>, ServiceError> {
-        let objects = self.objects.as_ref().ok_or_else(|| {
+    pub(crate) fn objects(&self) -> Result<&dyn ObjectSource, ServiceError> {
+        self.objects.as_deref().ok_or_else(|| {
             ServiceError::InvalidS3Object(
                 "This reko server has no object storage: start it with --s3-root DIR (or REKO_S3_ROOT), or send \
-                 the image as Bytes"
+                 images as Bytes"
                     .into(),
             )
-        })?;
-        objects.read(bucket, key, version, MAX_S3_IMAGE_BYTES)
+        })
+    }
+
+    /// The bytes of an image stored as an S3 object.
+    pub fn read_image_object(&self, bucket: &str, key: &str, version: Option<&str>) -> Result<Vec<u8>, ServiceError> {
+        self.objects()?.read(bucket, key, version, MAX_S3_IMAGE_BYTES)
     }
 }
 

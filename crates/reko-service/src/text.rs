@@ -16,7 +16,7 @@ pub const MAX_WORDS: usize = 100;
 pub const DEFAULT_MIN_CONFIDENCE: f32 = 80.0;
 
 /// DetectText's `Filters`, coordinates as ratios of the image.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TextFilters {
     /// 0..100.
     pub min_confidence: f32,
@@ -61,9 +61,17 @@ impl Service {
     /// DetectText: lines in reading order (ids 0..), then their words (ids after the lines', each with
     /// its line's id as `ParentId`).
     pub fn detect_text(&self, image: &[u8], filters: &TextFilters) -> Result<Vec<DetectedText>, ServiceError> {
-        let rgb = decoded(image)?;
+        self.text_of(&decoded(image)?, filters)
+    }
+
+    /// The text of a decoded image.
+    pub(crate) fn text_of(
+        &self,
+        rgb: &image::RgbImage,
+        filters: &TextFilters,
+    ) -> Result<Vec<DetectedText>, ServiceError> {
         let vision = self.vision()?;
-        let lines = vision.text.read(&vision.runtime, &rgb)?;
+        let lines = vision.text.read(&vision.runtime, rgb)?;
         Ok(detections(&lines, rgb.width() as f32, rgb.height() as f32, filters))
     }
 }

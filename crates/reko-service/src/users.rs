@@ -69,7 +69,7 @@ pub struct UserPage {
     pub next_token: Option<String>,
 }
 
-fn digest(parameters: &impl Serialize) -> String {
+pub(crate) fn digest(parameters: &impl Serialize) -> String {
     hex::encode(Sha256::digest(serde_json::to_vec(parameters).expect("parameters serialise")))
 }
 

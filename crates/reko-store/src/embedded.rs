@@ -8,7 +8,11 @@
 //!   little-endian f32;
 //! - `users`: (account, region, collection id, user id) → [`UserRecord`] as JSON;
 //! - `images`: (account, region, collection id, image key) → the face ids indexed from it, as JSON;
-//! - `requests`: (account, region, collection id, operation/token) → [`RequestRecord`] as JSON.
+//! - `requests`: (account, region, collection id, operation/token) → [`RequestRecord`] as JSON;
+//! - `jobs`: (account, region, job id) → [`JobRecord`] as JSON; `unfinished_jobs`: the same keys for
+//!   the jobs not yet finished (the per-account limit and the restart queue read it);
+//! - `job_tokens`: (account, region, operation/token) → [`RequestRecord`] of a `Start*` request;
+//! - `job_results`: (account, region, job id, chunk number) → one chunk of a finished job's results.
 
 use std::ops::Bound;
 use std::path::Path;
@@ -18,8 +22,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::{
-    CollectionRecord, CollectionWrite, FaceRecord, RequestRecord, Scope, Store, StoreError, StoredVector, Update,
-    UserRecord,
+    CollectionRecord, CollectionWrite, FaceRecord, JobInsert, JobRecord, RequestRecord, Scope, Store, StoreError,
+    StoredVector, Update, UserRecord,
 };
 
 type Key<'a> = (&'a str, &'a str, &'a str);
@@ -33,6 +37,10 @@ const VECTORS: TableDefinition<VectorKey<'static>, &[u8]> = TableDefinition::new
 const USERS: TableDefinition<ItemKey<'static>, &[u8]> = TableDefinition::new("users");
 const IMAGES: TableDefinition<ItemKey<'static>, &[u8]> = TableDefinition::new("images");
 const REQUESTS: TableDefinition<ItemKey<'static>, &[u8]> = TableDefinition::new("requests");
+const JOBS: TableDefinition<Key<'static>, &[u8]> = TableDefinition::new("jobs");
+const UNFINISHED_JOBS: TableDefinition<Key<'static>, &[u8]> = TableDefinition::new("unfinished_jobs");
+const JOB_TOKENS: TableDefinition<Key<'static>, &[u8]> = TableDefinition::new("job_tokens");
+const JOB_RESULTS: TableDefinition<VectorKey<'static>, &[u8]> = TableDefinition::new("job_results");
 
 /// The version of the table layout this code writes.
 const SCHEMA_VERSION: u64 = 1;
@@ -167,6 +175,10 @@ impl EmbeddedStore {
                 txn.open_table(table).map_err(backend)?;
             }
             txn.open_table(VECTORS).map_err(backend)?;
+            for table in [JOBS, UNFINISHED_JOBS, JOB_TOKENS] {
+                txn.open_table(table).map_err(backend)?;
+            }
+            txn.open_table(JOB_RESULTS).map_err(backend)?;
         }
         txn.commit().map_err(backend)?;
         Ok(EmbeddedStore { db })
@@ -526,6 +538,134 @@ impl Store for EmbeddedStore {
         let table = txn.open_table(USERS).map_err(backend)?;
         list_items(&table, "users", (scope.account_id.as_str(), scope.region.as_str(), collection), after, limit)
     }
+
+    fn insert_job(
+        &self,
+        scope: &Scope,
+        job: &JobRecord,
+        token: Option<(&str, &RequestRecord)>,
+        max_unfinished: usize,
+    ) -> Result<JobInsert, StoreError> {
+        let (account, region) = (scope.account_id.as_str(), scope.region.as_str());
+        let txn = self.db.begin_write().map_err(backend)?;
+        {
+            let mut tokens = txn.open_table(JOB_TOKENS).map_err(backend)?;
+            if let Some((key, record)) = token {
+                if let Some(bytes) = tokens.get((account, region, key)).map_err(backend)? {
+                    return decode("job_tokens", key, bytes.value()).map(JobInsert::Existing);
+                }
+                tokens.insert((account, region, key), encode(record).as_slice()).map_err(backend)?;
+            }
+            let mut unfinished = txn.open_table(UNFINISHED_JOBS).map_err(backend)?;
+            let running = unfinished
+                .range::<Key<'_>>((account, region, "")..)
+                .map_err(backend)?
+                .take_while(|e| e.as_ref().is_ok_and(|(k, _)| (k.value().0, k.value().1) == (account, region)))
+                .take(max_unfinished)
+                .count();
+            if running >= max_unfinished {
+                return Ok(JobInsert::LimitReached);
+            }
+            unfinished.insert((account, region, job.job_id.as_str()), [].as_slice()).map_err(backend)?;
+            txn.open_table(JOBS)
+                .map_err(backend)?
+                .insert((account, region, job.job_id.as_str()), encode(job).as_slice())
+                .map_err(backend)?;
+        }
+        txn.commit().map_err(backend)?;
+        Ok(JobInsert::Inserted)
+    }
+
+    fn job(&self, scope: &Scope, job_id: &str) -> Result<Option<JobRecord>, StoreError> {
+        let txn = self.db.begin_read().map_err(backend)?;
+        let table = txn.open_table(JOBS).map_err(backend)?;
+        match table.get((scope.account_id.as_str(), scope.region.as_str(), job_id)).map_err(backend)? {
+            Some(bytes) => decode("jobs", job_id, bytes.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn update_job(
+        &self,
+        scope: &Scope,
+        job_id: &str,
+        update: &mut dyn FnMut(&mut JobRecord) -> Update,
+    ) -> Result<Option<JobRecord>, StoreError> {
+        let key = (scope.account_id.as_str(), scope.region.as_str(), job_id);
+        let txn = self.db.begin_write().map_err(backend)?;
+        let job = {
+            let mut table = txn.open_table(JOBS).map_err(backend)?;
+            let Some(mut job) = table
+                .get(key)
+                .map_err(backend)?
+                .map(|bytes| decode::<JobRecord>("jobs", job_id, bytes.value()))
+                .transpose()?
+            else {
+                return Ok(None);
+            };
+            if update(&mut job) == Update::Abort {
+                return Ok(Some(job));
+            }
+            table.insert(key, encode(&job).as_slice()).map_err(backend)?;
+            job
+        };
+        txn.commit().map_err(backend)?;
+        Ok(Some(job))
+    }
+
+    fn finish_job(&self, scope: &Scope, job: &JobRecord, results: &[Vec<u8>]) -> Result<(), StoreError> {
+        let (account, region, job_id) = (scope.account_id.as_str(), scope.region.as_str(), job.job_id.as_str());
+        let txn = self.db.begin_write().map_err(backend)?;
+        {
+            let mut chunks = txn.open_table(JOB_RESULTS).map_err(backend)?;
+            chunks
+                .retain_in::<VectorKey<'_>, _>(
+                    (account, region, job_id, 0)..=(account, region, job_id, u64::MAX),
+                    |_, _| false,
+                )
+                .map_err(backend)?;
+            for (n, chunk) in results.iter().enumerate() {
+                chunks.insert((account, region, job_id, n as u64), chunk.as_slice()).map_err(backend)?;
+            }
+            txn.open_table(UNFINISHED_JOBS).map_err(backend)?.remove((account, region, job_id)).map_err(backend)?;
+            txn.open_table(JOBS)
+                .map_err(backend)?
+                .insert((account, region, job_id), encode(job).as_slice())
+                .map_err(backend)?;
+        }
+        txn.commit().map_err(backend)?;
+        Ok(())
+    }
+
+    fn job_results(&self, scope: &Scope, job_id: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+        let (account, region) = (scope.account_id.as_str(), scope.region.as_str());
+        let txn = self.db.begin_read().map_err(backend)?;
+        let table = txn.open_table(JOB_RESULTS).map_err(backend)?;
+        let mut out = Vec::new();
+        for entry in table
+            .range::<VectorKey<'_>>((account, region, job_id, 0)..=(account, region, job_id, u64::MAX))
+            .map_err(backend)?
+        {
+            let (_, value) = entry.map_err(backend)?;
+            out.push(value.value().to_vec());
+        }
+        Ok(out)
+    }
+
+    fn each_unfinished_job(&self, visit: &mut dyn FnMut(&Scope, &JobRecord)) -> Result<(), StoreError> {
+        let txn = self.db.begin_read().map_err(backend)?;
+        let unfinished = txn.open_table(UNFINISHED_JOBS).map_err(backend)?;
+        let jobs = txn.open_table(JOBS).map_err(backend)?;
+        for entry in unfinished.iter().map_err(backend)? {
+            let (key, _) = entry.map_err(backend)?;
+            let key = key.value();
+            if let Some(bytes) = jobs.get(key).map_err(backend)? {
+                let scope = Scope { account_id: key.0.to_owned(), region: key.1.to_owned() };
+                visit(&scope, &decode("jobs", key.2, bytes.value())?);
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -672,6 +812,79 @@ mod tests {
         let mut count = 0;
         store.scan_vectors(&s, "b", &mut |_, _| count += 1).unwrap();
         assert_eq!(count, 3);
+    }
+
+    fn job(id: &str) -> JobRecord {
+        JobRecord {
+            job_id: id.into(),
+            operation: "FaceDetection".into(),
+            parameters: serde_json::json!({}),
+            bucket: "b".into(),
+            name: "v.mp4".into(),
+            version: None,
+            job_tag: None,
+            notification: None,
+            status: crate::JobStatus::Queued,
+            status_message: None,
+            metadata: None,
+            created_at_ms: 1,
+            finished_at_ms: None,
+            attempts: 0,
+        }
+    }
+
+    #[test]
+    fn jobs_keep_their_limit_tokens_and_results_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (scope("111111111111"), scope("222222222222"));
+        let token = RequestRecord { parameters: "p".into(), response: serde_json::json!("j1"), created_at_ms: 1 };
+        {
+            let store = EmbeddedStore::open(dir.path()).unwrap();
+            assert_eq!(
+                store.insert_job(&a, &job("j1"), Some(("FaceDetection/t", &token)), 2).unwrap(),
+                JobInsert::Inserted
+            );
+            // The same token again: the first record, nothing stored.
+            assert_eq!(
+                store.insert_job(&a, &job("j9"), Some(("FaceDetection/t", &token)), 2).unwrap(),
+                JobInsert::Existing(token.clone())
+            );
+            assert!(store.job(&a, "j9").unwrap().is_none());
+            assert_eq!(store.insert_job(&a, &job("j2"), None, 2).unwrap(), JobInsert::Inserted);
+            assert_eq!(store.insert_job(&a, &job("j3"), None, 2).unwrap(), JobInsert::LimitReached);
+            // Another account has its own limit.
+            assert_eq!(store.insert_job(&b, &job("j3"), None, 2).unwrap(), JobInsert::Inserted);
+            assert!(store.job(&b, "j1").unwrap().is_none());
+
+            let started = store
+                .update_job(&a, "j1", &mut |j| {
+                    j.status = crate::JobStatus::InProgress;
+                    Update::Commit
+                })
+                .unwrap()
+                .unwrap();
+            assert_eq!(started.status, crate::JobStatus::InProgress);
+            let mut done = started;
+            done.status = crate::JobStatus::Succeeded;
+            store.finish_job(&a, &done, &[b"one".to_vec(), b"two".to_vec()]).unwrap();
+            // A finished job no longer counts against the limit.
+            assert_eq!(store.insert_job(&a, &job("j3"), None, 2).unwrap(), JobInsert::Inserted);
+        }
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(store.job(&a, "j1").unwrap().unwrap().status, crate::JobStatus::Succeeded);
+        assert_eq!(store.job_results(&a, "j1").unwrap(), [b"one".to_vec(), b"two".to_vec()]);
+        assert!(store.job_results(&b, "j1").unwrap().is_empty());
+        let mut unfinished = Vec::new();
+        store.each_unfinished_job(&mut |s, j| unfinished.push((s.account_id.clone(), j.job_id.clone()))).unwrap();
+        unfinished.sort();
+        assert_eq!(
+            unfinished,
+            [
+                ("111111111111".to_owned(), "j2".to_owned()),
+                ("111111111111".to_owned(), "j3".to_owned()),
+                ("222222222222".to_owned(), "j3".to_owned())
+            ]
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ mod embedded;
 mod record;
 
 pub use embedded::EmbeddedStore;
-pub use record::{CollectionRecord, FaceRecord, RequestRecord, Scope, UserRecord};
+pub use record::{CollectionRecord, FaceRecord, JobRecord, JobStatus, RequestRecord, Scope, UserRecord};
 
 /// Errors of the storage layer. Not-found and already-exists are answers, not errors: they come back as
 /// `Option`/`bool` values so that the service decides what they mean to the client.
@@ -26,6 +26,17 @@ pub enum StoreError {
 
 /// A stored vector with the id of its face.
 pub type StoredVector = (String, Vec<f32>);
+
+/// What [`Store::insert_job`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobInsert {
+    /// The job is stored.
+    Inserted,
+    /// The request token was used before: its record, nothing written.
+    Existing(RequestRecord),
+    /// The scope already has the most unfinished jobs it may have: nothing written.
+    LimitReached,
+}
 
 /// What an update closure decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +130,40 @@ pub trait Store: Send + Sync + 'static {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<UserRecord>, StoreError>;
+
+    /// Stores a new (unfinished) video job in one transaction, unless `token` (a key and the record to
+    /// keep under it) was used before in the scope, or the scope already has `max_unfinished` unfinished
+    /// jobs.
+    fn insert_job(
+        &self,
+        scope: &Scope,
+        job: &JobRecord,
+        token: Option<(&str, &RequestRecord)>,
+        max_unfinished: usize,
+    ) -> Result<JobInsert, StoreError>;
+
+    /// The job `job_id` of the scope.
+    fn job(&self, scope: &Scope, job_id: &str) -> Result<Option<JobRecord>, StoreError>;
+
+    /// Reads, changes and writes an unfinished job in one transaction; `Ok(None)` when there is no such
+    /// job. Finishing a job goes through [`Store::finish_job`].
+    fn update_job(
+        &self,
+        scope: &Scope,
+        job_id: &str,
+        update: &mut dyn FnMut(&mut JobRecord) -> Update,
+    ) -> Result<Option<JobRecord>, StoreError>;
+
+    /// Writes a finished job's record and its results (opaque chunks, read back in this order) in one
+    /// transaction.
+    fn finish_job(&self, scope: &Scope, job: &JobRecord, results: &[Vec<u8>]) -> Result<(), StoreError>;
+
+    /// A job's result chunks, in the order they were written.
+    fn job_results(&self, scope: &Scope, job_id: &str) -> Result<Vec<Vec<u8>>, StoreError>;
+
+    /// Calls `visit` with every unfinished job of every scope (start-up: queued jobs are run again, and
+    /// interrupted ones too).
+    fn each_unfinished_job(&self, visit: &mut dyn FnMut(&Scope, &JobRecord)) -> Result<(), StoreError>;
 }
 
 /// What a [`Store::write_collection`] transaction can read and change. Reads see the transaction's own

@@ -73,3 +73,53 @@ pub struct RequestRecord {
     pub response: serde_json::Value,
     pub created_at_ms: i64,
 }
+
+/// Where a video job stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum JobStatus {
+    /// Stored, waiting for a worker.
+    Queued,
+    /// A worker is analysing the video (or was, when the server stopped).
+    InProgress,
+    Succeeded,
+    Failed,
+}
+
+impl JobStatus {
+    /// Whether the job is done, one way or the other.
+    pub fn finished(self) -> bool {
+        matches!(self, JobStatus::Succeeded | JobStatus::Failed)
+    }
+}
+
+/// A video job: what was asked, and where it stands. Its results are stored beside it, in chunks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub job_id: String,
+    /// The analysis (`FaceSearch`, `LabelDetection`, ...): the `Start*`/`Get*` pair without its verb.
+    pub operation: String,
+    /// The analysis' settings, as the service encoded them.
+    pub parameters: serde_json::Value,
+    pub bucket: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_tag: Option<String>,
+    /// `NotificationChannel`: (SNS topic ARN, role ARN).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification: Option<(String, String)>,
+    pub status: JobStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_message: Option<String>,
+    /// The video's metadata, as the service encoded it, once read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Value>,
+    pub created_at_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at_ms: Option<i64>,
+    /// How many times a worker has started the job (a restart interrupts one attempt).
+    #[serde(default)]
+    pub attempts: u32,
+}

@@ -21,7 +21,7 @@ pub enum LogFormat {
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// A TOML file with any of: listen, data_dir, models_dir, credentials_file, ort_dylib,
-    /// inference_threads, log_format, s3_root.
+    /// inference_threads, log_format, s3_root, video_sample_fps, video_workers, max_video_jobs.
     #[arg(long, env = "REKO_CONFIG")]
     config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:9000].
@@ -57,6 +57,15 @@ pub struct ServeArgs {
     /// Serve `S3Object` images from this directory: bucket `b`, key `k` is the file `DIR/b/k`.
     #[arg(long, env = "REKO_S3_ROOT")]
     s3_root: Option<PathBuf>,
+    /// Frames per second that video jobs analyse [default: 2].
+    #[arg(long, env = "REKO_VIDEO_SAMPLE_FPS")]
+    video_sample_fps: Option<f32>,
+    /// Video jobs analysed at the same time [default: 1].
+    #[arg(long, env = "REKO_VIDEO_WORKERS")]
+    video_workers: Option<usize>,
+    /// Unfinished video jobs one account may have [default: 20].
+    #[arg(long, env = "REKO_MAX_VIDEO_JOBS")]
+    max_video_jobs: Option<usize>,
 }
 
 /// The optional configuration file; unknown keys are rejected.
@@ -71,6 +80,9 @@ struct FileConfig {
     inference_threads: Option<usize>,
     log_format: Option<LogFormat>,
     s3_root: Option<PathBuf>,
+    video_sample_fps: Option<f32>,
+    video_workers: Option<usize>,
+    max_video_jobs: Option<usize>,
 }
 
 /// The validated configuration of `reko serve`.
@@ -84,6 +96,7 @@ pub struct Config {
     pub inference_threads: usize,
     pub log_format: LogFormat,
     pub s3_root: Option<PathBuf>,
+    pub video: reko_service::VideoConfig,
 }
 
 impl Config {
@@ -127,7 +140,20 @@ impl Config {
         if let Some(root) = s3_root.as_ref().filter(|root| !root.is_dir()) {
             bail!("the S3 root {} is not a directory", root.display());
         }
-        Ok(Config { listen, data_dir, models_dir, keys, ort_dylib, inference_threads, log_format, s3_root })
+        let defaults = reko_service::VideoConfig::default();
+        let video = reko_service::VideoConfig {
+            sample_fps: args.video_sample_fps.or(file.video_sample_fps).unwrap_or(defaults.sample_fps),
+            workers: args.video_workers.or(file.video_workers).unwrap_or(defaults.workers),
+            max_unfinished_jobs: args.max_video_jobs.or(file.max_video_jobs).unwrap_or(defaults.max_unfinished_jobs),
+            ..defaults
+        };
+        if !(video.sample_fps > 0.0 && video.sample_fps <= 60.0) {
+            bail!("video_sample_fps must be above 0 and at most 60, not {}", video.sample_fps);
+        }
+        if video.workers == 0 || video.max_unfinished_jobs == 0 {
+            bail!("video_workers and max_video_jobs must be at least 1");
+        }
+        Ok(Config { listen, data_dir, models_dir, keys, ort_dylib, inference_threads, log_format, s3_root, video })
     }
 }
 

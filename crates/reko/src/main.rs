@@ -2,6 +2,7 @@
 
 mod config;
 mod eval;
+mod eval_video;
 mod label_index;
 mod models;
 mod serve;
@@ -155,6 +156,18 @@ enum EvalCommand {
         #[arg(long, default_value_t = 5)]
         runs: usize,
     },
+    /// Video jobs on ../shared/eval/video_clips: who the Hamilton clip's face search finds when, people
+    /// and face tracks in the walking clips, face search throughput and peak memory at 720p.
+    Video {
+        #[command(flatten)]
+        dir: ModelsDir,
+        /// The clips [default: ../shared/eval/video_clips].
+        #[arg(long)]
+        eval_dir: Option<PathBuf>,
+        /// Frames analysed per second of video.
+        #[arg(long, default_value_t = reko_service::VideoConfig::default().sample_fps)]
+        sample_fps: f32,
+    },
     /// DetectModerationLabels on ordinary photos: how many images it flags (false positives), and with what.
     Moderation {
         #[command(flatten)]
@@ -255,6 +268,10 @@ fn main() -> anyhow::Result<()> {
         Command::Eval(EvalCommand::Labels { dir, eval_dir }) => {
             let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("coco_val2017_first128"));
             eval::labels(&dir.resolve()?, &eval_dir)
+        }
+        Command::Eval(EvalCommand::Video { dir, eval_dir, sample_fps }) => {
+            let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("video_clips"));
+            eval_video::video(&dir.resolve()?, &eval_dir, sample_fps)
         }
         Command::Eval(EvalCommand::Moderation { dir, eval_dir, parts }) => {
             let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("coco_val2017_first128"));

@@ -55,7 +55,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
     let service = Service::new(Arc::new(store))
         .with_index_snapshots(config.data_dir.join("indexes"))
-        .with_vision(reko_service::Vision::new(runtime));
+        .with_vision(reko_service::Vision::new(runtime))
+        .with_video_config(config.video);
     let service = match &config.s3_root {
         Some(root) => {
             tracing::info!(root = %root.display(), "S3Object images are read from the directory");
@@ -63,6 +64,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         }
         None => service,
     };
+    let requeued = service.start_video_workers(Arc::new(reko_server::video::Renderer))?;
+    tracing::info!(
+        workers = config.video.workers,
+        sample_fps = config.video.sample_fps,
+        requeued,
+        "video workers started"
+    );
     // Collection indexes load in the background (from their snapshots when current); a search that
     // arrives first loads its own collection's.
     let warming = service.clone();

@@ -1,0 +1,608 @@
+//! Video jobs: `Start*` validates a request, stores the job durably and queues it; a bounded pool of
+//! workers (`worker.rs`) decodes the video and analyses its frames (`analysis.rs`); `Get*` reads where
+//! the job stands and pages through its results.
+//!
+//! The stored job is the task; the results are stored already rendered as Rekognition items (by the
+//! front end's [`VideoRenderer`], so that only the protocol crate knows the JSON shapes), each with the
+//! keys `Get*` sorts them by.
+
+mod analysis;
+mod worker;
+
+use std::sync::{Arc, Mutex};
+
+use reko_inference::boxes::BBox;
+use reko_store::{JobInsert, JobRecord, JobStatus, RequestRecord};
+use reko_vision::faces::FaceAnalysis;
+use reko_vision::labels::Label;
+use reko_vision::moderation::ModerationLabel;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{DetectedText, FaceMatch, LabelSettings, Scope, Service, ServiceError, TextFilters, now_ms};
+
+pub(crate) use worker::JobQueue;
+
+/// Rekognition Video reads stored videos up to 10 GiB.
+pub const MAX_VIDEO_BYTES: u64 = 10 << 30;
+/// ... and up to 6 hours long.
+pub const MAX_VIDEO_DURATION_MS: u64 = 6 * 3600 * 1000;
+/// `MaxResults` of the `Get*` operations when the request gives none, and their largest page.
+pub const MAX_RESULTS_PAGE: usize = 1000;
+/// `FaceMatchThreshold` of StartFaceSearch when the request gives none, as on Rekognition.
+pub const DEFAULT_VIDEO_FACE_MATCH_THRESHOLD: f32 = 80.0;
+/// `MinConfidence` of StartLabelDetection and StartContentModeration when the request gives none.
+pub const DEFAULT_VIDEO_MIN_CONFIDENCE: f32 = 50.0;
+/// The version segment detection reports for both its segment types.
+pub const SEGMENT_MODEL_VERSION: &str = "1.0";
+
+/// Server-wide settings of video jobs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VideoConfig {
+    /// Frames analysed per second of video (segment detection reads every frame).
+    pub sample_fps: f32,
+    /// Jobs analysed at the same time.
+    pub workers: usize,
+    /// Unfinished jobs one account may have; more `Start*` requests get `LimitExceededException`.
+    pub max_unfinished_jobs: usize,
+    /// Frames larger than this many pixels are scaled down before analysis.
+    pub max_pixels: u32,
+}
+
+impl Default for VideoConfig {
+    fn default() -> Self {
+        VideoConfig { sample_fps: 2.0, workers: 1, max_unfinished_jobs: 20, max_pixels: 1920 * 1080 }
+    }
+}
+
+/// Segment detection's filters.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SegmentSettings {
+    /// SHOT, with `MinSegmentConfidence`.
+    pub shots: Option<f32>,
+    /// TECHNICAL_CUE, with its filter.
+    pub technical_cues: Option<TechnicalCueSettings>,
+}
+
+/// `TechnicalCueFilter`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TechnicalCueSettings {
+    pub min_confidence: f32,
+    /// `BlackFrame.MaxPixelThreshold`, 0–1 of the luminance range.
+    pub max_pixel_threshold: f32,
+    /// `BlackFrame.MinCoveragePercentage`.
+    pub min_coverage: f32,
+}
+
+/// What a job analyses, with its settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "analysis")]
+pub enum VideoAnalysis {
+    FaceDetection { all_attributes: bool },
+    FaceSearch { collection_id: String, threshold: f32 },
+    LabelDetection { settings: LabelSettings },
+    ContentModeration { min_confidence: f32 },
+    TextDetection { filters: TextFilters },
+    SegmentDetection { settings: SegmentSettings },
+    PersonTracking,
+}
+
+impl VideoAnalysis {
+    /// The operation pair's name without its verb (`FaceSearch` for StartFaceSearch/GetFaceSearch).
+    pub fn operation(&self) -> &'static str {
+        match self {
+            VideoAnalysis::FaceDetection { .. } => "FaceDetection",
+            VideoAnalysis::FaceSearch { .. } => "FaceSearch",
+            VideoAnalysis::LabelDetection { .. } => "LabelDetection",
+            VideoAnalysis::ContentModeration { .. } => "ContentModeration",
+            VideoAnalysis::TextDetection { .. } => "TextDetection",
+            VideoAnalysis::SegmentDetection { .. } => "SegmentDetection",
+            VideoAnalysis::PersonTracking => "PersonTracking",
+        }
+    }
+}
+
+/// A video in object storage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VideoObject {
+    pub bucket: String,
+    pub name: String,
+    pub version: Option<String>,
+}
+
+/// A `Start*` request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StartVideoJob {
+    pub analysis: VideoAnalysis,
+    pub video: VideoObject,
+    pub client_request_token: Option<String>,
+    pub job_tag: Option<String>,
+}
+
+/// A sound track of the video.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AudioMetadata {
+    pub codec: String,
+    pub duration_ms: u64,
+    pub channels: u64,
+    pub sample_rate: u64,
+}
+
+/// Rekognition's `VideoMetadata`, with the sound tracks segment detection reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VideoMetadata {
+    pub codec: String,
+    pub duration_ms: u64,
+    pub format: String,
+    pub frame_rate: f32,
+    pub frame_width: u32,
+    pub frame_height: u32,
+    pub color_range: Option<String>,
+    #[serde(default)]
+    pub audio: Vec<AudioMetadata>,
+}
+
+/// A period of the video (segment aggregation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub start_ms: u64,
+    pub end_ms: u64,
+}
+
+/// A shot or technical cue found by segment detection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoSegment {
+    /// `Some(index)` for a shot, `None` for a run of black frames.
+    pub shot_index: Option<u64>,
+    pub confidence: f32,
+    pub start_ms: u64,
+    pub end_ms: u64,
+    pub start_frame: u64,
+    pub end_frame: u64,
+    pub start_timecode: String,
+    pub end_timecode: String,
+    pub duration_timecode: String,
+}
+
+/// One result of a job, for the front end to render as a Rekognition item. `frame` is the analysed
+/// frame's size in pixels, for boxes.
+#[derive(Debug, Clone, Copy)]
+pub enum Finding<'a> {
+    Face {
+        timestamp_ms: u64,
+        frame: (u32, u32),
+        face: &'a FaceAnalysis,
+        all_attributes: bool,
+    },
+    /// A tracked person whose face matched faces of the collection.
+    FaceMatch {
+        timestamp_ms: u64,
+        frame: (u32, u32),
+        index: u64,
+        face: &'a FaceAnalysis,
+        matches: &'a [FaceMatch],
+    },
+    Person {
+        timestamp_ms: u64,
+        frame: (u32, u32),
+        index: u64,
+        bbox: &'a BBox,
+    },
+    /// A label in one frame (`span` none) or over a segment.
+    Label {
+        timestamp_ms: u64,
+        frame: (u32, u32),
+        label: &'a Label,
+        span: Option<Span>,
+    },
+    Moderation {
+        timestamp_ms: u64,
+        label: &'a ModerationLabel,
+        span: Option<Span>,
+    },
+    Text {
+        timestamp_ms: u64,
+        text: &'a DetectedText,
+    },
+    Segment(&'a VideoSegment),
+}
+
+/// Turns findings into the items `Get*` returns (implemented by the front end).
+pub trait VideoRenderer: Send + Sync {
+    fn render(&self, finding: &Finding<'_>) -> Value;
+}
+
+/// A rendered result with its sort keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct StoredItem {
+    /// Timestamp (or a segment's start), ms.
+    pub t: u64,
+    /// Person index.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub i: u64,
+    /// Label name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub n: String,
+    /// Part of the SEGMENTS aggregation rather than TIMESTAMPS.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub s: bool,
+    pub b: Value,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+/// `SortBy` of the `Get*` operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortBy {
+    Timestamp,
+    Index,
+    Name,
+}
+
+/// Which page of a job's results to return.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResultsPage {
+    pub max_results: Option<u32>,
+    pub next_token: Option<String>,
+    pub sort_by: SortBy,
+    /// `AggregateBy` SEGMENTS (labels and moderation).
+    pub segments: bool,
+}
+
+/// A `Get*` answer in the service's terms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobView {
+    pub job_id: String,
+    pub status: JobStatus,
+    pub status_message: Option<String>,
+    pub job_tag: Option<String>,
+    pub video: VideoObject,
+    pub analysis: VideoAnalysis,
+    pub metadata: Option<VideoMetadata>,
+    pub items: Vec<Value>,
+    pub next_token: Option<String>,
+}
+
+/// The results of the last job read, sorted, so that paging through a large job reads it once.
+#[derive(Default)]
+pub(crate) struct ResultsCache {
+    last: Mutex<Option<(String, Arc<Vec<StoredItem>>)>>,
+}
+
+/// A new job id: 64 hexadecimal digits, like Rekognition's.
+fn new_job_id() -> String {
+    format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+}
+
+impl Service {
+    /// `Start*`: checks the request, stores the job and queues it; the job id. A retry with the same
+    /// `ClientRequestToken` and parameters gets the first job's id.
+    pub fn start_video_job(&self, scope: &Scope, start: StartVideoJob) -> Result<String, ServiceError> {
+        let objects = self.objects()?;
+        let video = &start.video;
+        let (_, length) = objects.local_file(&video.bucket, &video.name, video.version.as_deref())?;
+        if length > MAX_VIDEO_BYTES {
+            return Err(ServiceError::VideoTooLarge(format!(
+                "The video is {length} bytes; stored videos may be at most {MAX_VIDEO_BYTES} bytes"
+            )));
+        }
+        if let VideoAnalysis::FaceSearch { collection_id, .. } = &start.analysis {
+            self.searchable_collection(scope, collection_id)?;
+        }
+        let operation = start.analysis.operation();
+        let parameters = serde_json::to_value(&start.analysis).expect("settings serialise");
+        let job = JobRecord {
+            job_id: new_job_id(),
+            operation: operation.to_owned(),
+            parameters: parameters.clone(),
+            bucket: video.bucket.clone(),
+            name: video.name.clone(),
+            version: video.version.clone(),
+            job_tag: start.job_tag.clone(),
+            notification: None,
+            status: JobStatus::Queued,
+            status_message: None,
+            metadata: None,
+            created_at_ms: now_ms(),
+            finished_at_ms: None,
+            attempts: 0,
+        };
+        let token = start.client_request_token.as_ref().map(|token| {
+            let digest = crate::users::digest(&(&parameters, video, &start.job_tag));
+            let record = RequestRecord {
+                parameters: digest,
+                response: Value::String(job.job_id.clone()),
+                created_at_ms: now_ms(),
+            };
+            (format!("{operation}/{token}"), record)
+        });
+        let max = self.video_config.max_unfinished_jobs;
+        match self.store.insert_job(scope, &job, token.as_ref().map(|(k, r)| (k.as_str(), r)), max)? {
+            JobInsert::Inserted => {
+                tracing::info!(job_id = %job.job_id, operation, bucket = %video.bucket, key = %video.name, "video job queued");
+                self.jobs.push(scope.clone(), job.job_id.clone());
+                Ok(job.job_id)
+            }
+            JobInsert::Existing(first) => match (&token, first.response.as_str()) {
+                (Some((_, asked)), Some(job_id)) if asked.parameters == first.parameters => Ok(job_id.to_owned()),
+                _ => Err(ServiceError::IdempotencyMismatch),
+            },
+            JobInsert::LimitReached => Err(ServiceError::LimitExceeded(format!(
+                "An account may have at most {max} video jobs in progress at a time"
+            ))),
+        }
+    }
+
+    /// `Get*`: where the job stands and, once it has succeeded, one page of its results.
+    pub fn video_job(
+        &self,
+        scope: &Scope,
+        job_id: &str,
+        operation: &str,
+        page: &ResultsPage,
+    ) -> Result<JobView, ServiceError> {
+        let job = self
+            .store
+            .job(scope, job_id)?
+            .filter(|job| job.operation == operation)
+            .ok_or_else(|| ServiceError::JobNotFound(job_id.to_owned()))?;
+        let analysis: VideoAnalysis = serde_json::from_value(job.parameters.clone())
+            .map_err(|e| reko_store::StoreError::Corrupt { key: format!("jobs/{job_id}"), reason: e.to_string() })?;
+        let metadata = job.metadata.clone().and_then(|m| serde_json::from_value(m).ok());
+        let limit = crate::pagination::page_size(page.max_results, MAX_RESULTS_PAGE).min(MAX_RESULTS_PAGE);
+        let offset = match &page.next_token {
+            Some(token) => decode_offset(token)?,
+            None => 0,
+        };
+        let (mut items, mut next_token) = (Vec::new(), None);
+        if job.status == JobStatus::Succeeded {
+            let sorted = self.sorted_results(scope, &job.job_id, page.sort_by, page.segments)?;
+            let end = (offset + limit).min(sorted.len());
+            items = sorted.get(offset..end).unwrap_or_default().iter().map(|item| item.b.clone()).collect();
+            if end < sorted.len() {
+                next_token = Some(encode_offset(end));
+            }
+        }
+        Ok(JobView {
+            job_id: job.job_id,
+            status: job.status,
+            status_message: job.status_message,
+            job_tag: job.job_tag,
+            video: VideoObject { bucket: job.bucket, name: job.name, version: job.version },
+            analysis,
+            metadata,
+            items,
+            next_token,
+        })
+    }
+
+    /// A job's results of one aggregation, in the asked order (ties in timestamp order).
+    fn sorted_results(
+        &self,
+        scope: &Scope,
+        job_id: &str,
+        sort_by: SortBy,
+        segments: bool,
+    ) -> Result<Arc<Vec<StoredItem>>, ServiceError> {
+        let key = format!("{}/{}/{job_id}/{sort_by:?}/{segments}", scope.account_id, scope.region);
+        let mut cache = self.results_cache.last.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((cached, items)) = cache.as_ref()
+            && *cached == key
+        {
+            return Ok(items.clone());
+        }
+        let mut items = Vec::new();
+        for chunk in self.store.job_results(scope, job_id)? {
+            let part: Vec<StoredItem> = serde_json::from_slice(&chunk).map_err(|e| {
+                reko_store::StoreError::Corrupt { key: format!("job_results/{job_id}"), reason: e.to_string() }
+            })?;
+            items.extend(part.into_iter().filter(|item| item.s == segments));
+        }
+        match sort_by {
+            SortBy::Timestamp => items.sort_by_key(|item| item.t),
+            SortBy::Index => items.sort_by_key(|item| (item.i, item.t)),
+            SortBy::Name => items.sort_by(|a, b| a.n.cmp(&b.n).then(a.t.cmp(&b.t))),
+        }
+        let items = Arc::new(items);
+        *cache = Some((key, items.clone()));
+        Ok(items)
+    }
+}
+
+fn encode_offset(offset: usize) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("offset:{offset}"))
+}
+
+fn decode_offset(token: &str) -> Result<usize, ServiceError> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .map_err(|_| ServiceError::InvalidPaginationToken)?;
+    std::str::from_utf8(&bytes)
+        .ok()
+        .and_then(|text| text.strip_prefix("offset:"))
+        .and_then(|n| n.parse().ok())
+        .ok_or(ServiceError::InvalidPaginationToken)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_tokens_round_trip_and_refuse_garbage() {
+        assert_eq!(decode_offset(&encode_offset(1000)).unwrap(), 1000);
+        assert!(decode_offset("bm90IGFuIG9mZnNldA").is_err());
+        assert!(decode_offset("!!").is_err());
+    }
+
+    #[test]
+    fn job_ids_look_like_rekognition_ones() {
+        let id = new_job_id();
+        assert_eq!(id.len(), 64);
+        assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
+    }
+}
+
+#[cfg(test)]
+mod job_tests {
+    use std::path::Path;
+    use std::process::Command;
+
+    use reko_store::EmbeddedStore;
+
+    use super::*;
+    use crate::DirectoryObjects;
+
+    fn scope() -> Scope {
+        Scope { account_id: "111122223333".into(), region: "us-east-1".into() }
+    }
+
+    /// Renders a segment as its kind, frames and confidence; anything else as its debug text.
+    struct TestRenderer;
+
+    impl VideoRenderer for TestRenderer {
+        fn render(&self, finding: &Finding<'_>) -> Value {
+            match finding {
+                Finding::Segment(s) => serde_json::json!({
+                    "shot": s.shot_index, "start": s.start_frame, "end": s.end_frame, "start_ms": s.start_ms,
+                    "timecode": s.start_timecode, "confidence": s.confidence,
+                }),
+                other => Value::String(format!("{other:?}")),
+            }
+        }
+    }
+
+    /// 1 s of colour bars, 1 s of black, 1 s of a moving test pattern, at 25 fps (ffmpeg's lavfi).
+    fn make_video(bucket: &Path) {
+        std::fs::create_dir_all(bucket).unwrap();
+        let status = Command::new("ffmpeg")
+            .args(["-v", "error", "-y"])
+            .args(["-f", "lavfi", "-i", "smptebars=size=320x240:rate=25:duration=1"])
+            .args(["-f", "lavfi", "-i", "color=black:size=320x240:rate=25:duration=1"])
+            .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=1"])
+            .args(["-filter_complex", "[0:v][1:v][2:v]concat=n=3:v=1[v]", "-map", "[v]"])
+            .args(["-c:v", "libx264", "-pix_fmt", "yuv420p"])
+            .arg(bucket.join("cuts.mp4"))
+            .status()
+            .expect("ffmpeg is installed (Debian package ffmpeg)");
+        assert!(status.success());
+    }
+
+    fn service(data: &Path, s3: &Path) -> Service {
+        Service::new(Arc::new(EmbeddedStore::open(data).unwrap()))
+            .with_objects(Arc::new(DirectoryObjects::new(s3)))
+            .with_video_config(VideoConfig { max_unfinished_jobs: 2, ..VideoConfig::default() })
+    }
+
+    fn segments_job(name: &str, token: Option<&str>) -> StartVideoJob {
+        StartVideoJob {
+            analysis: VideoAnalysis::SegmentDetection {
+                settings: SegmentSettings {
+                    shots: Some(50.0),
+                    technical_cues: Some(TechnicalCueSettings {
+                        min_confidence: 50.0,
+                        max_pixel_threshold: 0.2,
+                        min_coverage: 99.0,
+                    }),
+                },
+            },
+            video: VideoObject { bucket: "videos".into(), name: name.into(), version: None },
+            client_request_token: token.map(str::to_owned),
+            job_tag: Some("tag".into()),
+        }
+    }
+
+    fn page() -> ResultsPage {
+        ResultsPage { max_results: None, next_token: None, sort_by: SortBy::Timestamp, segments: false }
+    }
+
+    /// Waits (at most 60 s) for a job to finish.
+    fn wait(service: &Service, job_id: &str) -> JobView {
+        for _ in 0..600 {
+            let view = service.video_job(&scope(), job_id, "SegmentDetection", &page()).unwrap();
+            if view.status.finished() {
+                return view;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("job {job_id} did not finish");
+    }
+
+    #[test]
+    fn segment_detection_finds_the_black_second_and_the_cuts_and_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let (data, s3) = (dir.path().join("data"), dir.path().join("s3"));
+        make_video(&s3.join("videos"));
+        std::fs::write(s3.join("videos/notes.mp4"), b"not a video").unwrap();
+
+        // Jobs stored while no worker runs stay queued, across a restart.
+        let first = {
+            let service = service(&data, &s3);
+            let job_id = service.start_video_job(&scope(), segments_job("cuts.mp4", Some("t1"))).unwrap();
+            // A retry with the same token is the same job; other parameters under it are refused.
+            assert_eq!(service.start_video_job(&scope(), segments_job("cuts.mp4", Some("t1"))).unwrap(), job_id);
+            assert!(matches!(
+                service.start_video_job(&scope(), segments_job("notes.mp4", Some("t1"))),
+                Err(ServiceError::IdempotencyMismatch)
+            ));
+            assert!(matches!(
+                service.start_video_job(&scope(), segments_job("missing.mp4", None)),
+                Err(ServiceError::InvalidS3Object(_))
+            ));
+            let view = service.video_job(&scope(), &job_id, "SegmentDetection", &page()).unwrap();
+            assert_eq!((view.status, view.job_tag.as_deref()), (JobStatus::Queued, Some("tag")));
+            // Another operation's Get does not see the job, nor does another account.
+            assert!(matches!(
+                service.video_job(&scope(), &job_id, "FaceSearch", &page()),
+                Err(ServiceError::JobNotFound(_))
+            ));
+            let other = Scope { account_id: "999999999999".into(), region: "us-east-1".into() };
+            assert!(service.video_job(&other, &job_id, "SegmentDetection", &page()).is_err());
+            job_id
+        };
+        let service = service(&data, &s3);
+        let bad = service.start_video_job(&scope(), segments_job("notes.mp4", None)).unwrap();
+        // Two unfinished jobs is this service's limit.
+        assert!(matches!(
+            service.start_video_job(&scope(), segments_job("cuts.mp4", None)),
+            Err(ServiceError::LimitExceeded(_))
+        ));
+        assert_eq!(service.start_video_workers(Arc::new(TestRenderer)).unwrap(), 2);
+
+        let view = wait(&service, &first);
+        assert_eq!(view.status, JobStatus::Succeeded, "{:?}", view.status_message);
+        let metadata = view.metadata.unwrap();
+        assert_eq!((metadata.codec.as_str(), metadata.frame_width, metadata.duration_ms), ("h264", 320, 3000));
+        let found: Vec<(Option<u64>, u64, u64)> = view
+            .items
+            .iter()
+            .map(|s| (s["shot"].as_u64(), s["start"].as_u64().unwrap(), s["end"].as_u64().unwrap()))
+            .collect();
+        // Black frames 25–49; shots cut where the black starts and ends.
+        assert_eq!(found, [(Some(0), 0, 24), (None, 25, 49), (Some(1), 25, 49), (Some(2), 50, 74)]);
+        assert_eq!(view.items[1]["timecode"], "00:00:01:00");
+
+        // Paging: one item a page, the same items in the same order.
+        let mut paged = Vec::new();
+        let mut token = None;
+        loop {
+            let request = ResultsPage { max_results: Some(1), next_token: token, ..page() };
+            let view = service.video_job(&scope(), &first, "SegmentDetection", &request).unwrap();
+            paged.extend(view.items);
+            token = view.next_token;
+            if token.is_none() {
+                break;
+            }
+        }
+        assert_eq!(paged, view.items);
+
+        let failed = wait(&service, &bad);
+        assert_eq!(failed.status, JobStatus::Failed);
+        assert_eq!(failed.status_message.as_deref(), Some(reko_video::decode::UNSUPPORTED));
+        assert!(failed.items.is_empty());
+    }
+}
