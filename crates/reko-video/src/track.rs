@@ -9,6 +9,9 @@ use reko_inference::boxes::BBox;
 pub struct TrackerConfig {
     /// A detection continues a track when its box overlaps the track's last box at least this much.
     pub min_iou: f32,
+    /// ... or, when frames are sampled far apart, when its centre moved at most this many box sides (the
+    /// larger side of the two boxes) and its size changed by less than half or double ...
+    pub max_center_shift: f32,
     /// ... or when their face embeddings' cosine is at least this (re-identification after a gap or a
     /// fast move).
     pub min_cosine: f32,
@@ -22,7 +25,13 @@ pub struct TrackerConfig {
 impl Default for TrackerConfig {
     fn default() -> Self {
         // 0.55 is similarity ≈ 88 on reko's calibrated map: a false-match rate far below 1e-3 on LFW.
-        TrackerConfig { min_iou: 0.25, min_cosine: 0.55, max_gap_ms: 2_000, reidentify_ms: 60_000 }
+        TrackerConfig {
+            min_iou: 0.25,
+            max_center_shift: 1.0,
+            min_cosine: 0.55,
+            max_gap_ms: 2_000,
+            reidentify_ms: 60_000,
+        }
     }
 }
 
@@ -50,6 +59,18 @@ pub struct Tracker {
     config: TrackerConfig,
     tracks: Vec<Track>,
     next_index: u64,
+}
+
+/// How far `b`'s centre is from `a`'s, in units of the larger side of the two; infinite when their sizes
+/// differ by more than a factor of two.
+fn center_shift(a: &BBox, b: &BBox) -> f32 {
+    let side = a.width().max(a.height()).max(b.width()).max(b.height()).max(1e-6);
+    let ratio = (a.area().max(1e-12) / b.area().max(1e-12)).sqrt();
+    if !(0.5..=2.0).contains(&ratio) {
+        return f32::INFINITY;
+    }
+    let (dx, dy) = ((a.x1 + a.x2 - b.x1 - b.x2) / 2.0, (a.y1 + a.y2 - b.y1 - b.y2) / 2.0);
+    (dx * dx + dy * dy).sqrt() / side
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f32 {
@@ -84,8 +105,11 @@ impl Tracker {
                 if cos.is_some_and(|c| c < config.min_cosine * 0.5) {
                     continue;
                 }
+                let shift = if recent { center_shift(&track.bbox, &observation.bbox) } else { f32::INFINITY };
                 let score = if iou >= config.min_iou {
                     1.0 + iou + cos.unwrap_or(0.0)
+                } else if shift <= config.max_center_shift {
+                    0.5 + 0.4 * (1.0 - shift / config.max_center_shift) + cos.unwrap_or(0.0)
                 } else if cos.is_some_and(|c| c >= config.min_cosine) {
                     cos.unwrap_or(0.0)
                 } else {
@@ -159,6 +183,9 @@ mod tests {
         assert_eq!(tracker.assign(0, &[observe(bbox(0.0, 0.0)), observe(bbox(500.0, 0.0))]), [0, 1]);
         // Both move a little; listed in the other order.
         assert_eq!(tracker.assign(500, &[observe(bbox(520.0, 10.0)), observe(bbox(20.0, 10.0))]), [1, 0]);
+        // A quick move between samples: no overlap, but the nearest box of the same size.
+        assert_eq!(tracker.assign(700, &[observe(bbox(100.0, 40.0)), observe(bbox(520.0, 10.0))]), [0, 1]);
+        assert_eq!(tracker.assign(800, &[observe(bbox(20.0, 10.0)), observe(bbox(520.0, 10.0))]), [0, 1]);
         // A third person appears far from both.
         assert_eq!(tracker.assign(1000, &[observe(bbox(40.0, 20.0)), observe(bbox(0.0, 600.0))]), [0, 2]);
         // After a long gap without a face, a box at the same place is someone new.

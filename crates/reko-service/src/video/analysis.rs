@@ -5,14 +5,17 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use image::RgbImage;
 use reko_video::segments;
 use reko_video::track::{Observation, Tracker, TrackerConfig};
 use reko_video::{Sampling, VideoInfo};
-use reko_vision::faces::MAX_FACES;
+use reko_vision::faces::{FaceAnalysis, MAX_FACES};
+use reko_vision::labels::{Label, Object};
+use reko_vision::moderation::ModerationLabel;
 
 use super::worker::JobFailure;
 use super::{Finding, SegmentSettings, Span, StoredItem, VideoAnalysis, VideoRenderer, VideoSegment};
-use crate::{Scope, Service};
+use crate::{DetectedText, Scope, Service, ServiceError};
 
 /// Faces one frame's face search returns from the collection, per person.
 const MAX_FACE_MATCHES: usize = 10;
@@ -82,8 +85,51 @@ impl<T: Clone> Aggregator<T> {
     }
 }
 
+/// What the models found in one frame (the part of the analysis that frames do not share, run on
+/// several frames at once).
+enum FrameFindings {
+    Faces(Vec<FaceAnalysis>),
+    EmbeddedFaces(Vec<FaceAnalysis>, Vec<Vec<f32>>),
+    People(Vec<Object>),
+    Labels(Vec<Label>),
+    Moderation(Vec<ModerationLabel>),
+    Text(Vec<DetectedText>),
+}
+
 impl Service {
-    /// Runs `analysis` over the video at `path`; the rendered results.
+    /// The models' findings in one frame.
+    fn analyse_frame(&self, analysis: &VideoAnalysis, rgb: &RgbImage) -> Result<FrameFindings, ServiceError> {
+        let vision = self.vision()?;
+        Ok(match analysis {
+            VideoAnalysis::FaceDetection { all_attributes } => {
+                FrameFindings::Faces(vision.faces.analyze(&vision.runtime, rgb, *all_attributes, MAX_FACES)?)
+            }
+            VideoAnalysis::FaceSearch { .. } => {
+                let faces = vision.faces.analyze(&vision.runtime, rgb, false, MAX_FACES)?;
+                let embeddings = vision.faces.embed(&vision.runtime, rgb, &faces)?;
+                FrameFindings::EmbeddedFaces(faces, embeddings)
+            }
+            VideoAnalysis::PersonTracking => {
+                let objects = reko_vision::labels::detect(&vision.runtime, rgb)?;
+                FrameFindings::People(
+                    objects
+                        .into_iter()
+                        .filter(|o| reko_vision::labels::CLASSES[o.class].name == "Person")
+                        .filter(|o| reko_vision::labels::confidence(o.score) >= super::DEFAULT_VIDEO_MIN_CONFIDENCE)
+                        .collect(),
+                )
+            }
+            VideoAnalysis::LabelDetection { settings } => FrameFindings::Labels(self.labels_of(rgb, settings)?.labels),
+            VideoAnalysis::ContentModeration { min_confidence } => {
+                FrameFindings::Moderation(self.moderation_of(rgb, *min_confidence)?)
+            }
+            VideoAnalysis::TextDetection { filters } => FrameFindings::Text(self.text_of(rgb, filters)?),
+            VideoAnalysis::SegmentDetection { .. } => unreachable!("segment detection reads frames itself"),
+        })
+    }
+
+    /// Runs `analysis` over the video at `path`; the rendered results. Frames are analysed
+    /// `frame_threads` at a time and their findings followed up (tracking, search, segments) in order.
     pub(super) fn analyse_video(
         &self,
         scope: &Scope,
@@ -96,9 +142,9 @@ impl Service {
             return segment_detection(path, info, settings, renderer);
         }
         let config = self.video_config;
+        self.vision()?;
         let sampling = Sampling { fps: Some(config.sample_fps), max_pixels: config.max_pixels };
         let interval_ms = (1000.0 / config.sample_fps.min(info.frame_rate.max(0.001))).round() as u64;
-        let vision = self.vision()?;
         let mut items = Vec::new();
         let mut item = |t: u64, i: u64, n: &str, s: bool, finding: Finding<'_>| {
             items.push(StoredItem { t, i, n: n.to_owned(), s, b: renderer.render(&finding) });
@@ -106,106 +152,97 @@ impl Service {
         let mut tracker = Tracker::new(TrackerConfig::default());
         let mut labels = Aggregator::new(interval_ms);
         let mut moderation = Aggregator::new(interval_ms);
-        let mut frames = 0usize;
-        for frame in reko_video::frames(path, info, sampling)? {
-            let frame = frame?;
-            frames += 1;
-            let (t, rgb) = (frame.timestamp_ms, &frame.image);
-            let size = rgb.dimensions();
-            match analysis {
-                VideoAnalysis::FaceDetection { all_attributes } => {
-                    let faces = vision
-                        .faces
-                        .analyze(&vision.runtime, rgb, *all_attributes, MAX_FACES)
-                        .map_err(crate::ServiceError::from)?;
-                    for face in &faces {
-                        item(
-                            t,
-                            0,
-                            "",
-                            false,
-                            Finding::Face { timestamp_ms: t, frame: size, face, all_attributes: *all_attributes },
-                        );
+        let mut frames = reko_video::frames(path, info, sampling)?;
+        let mut count = 0usize;
+        loop {
+            let mut batch = Vec::with_capacity(config.frame_threads.max(1));
+            for frame in frames.by_ref().take(config.frame_threads.max(1)) {
+                batch.push(frame?);
+            }
+            if batch.is_empty() {
+                break;
+            }
+            count += batch.len();
+            let found: Vec<Result<FrameFindings, ServiceError>> = std::thread::scope(|threads| {
+                let running: Vec<_> =
+                    batch.iter().map(|frame| threads.spawn(|| self.analyse_frame(analysis, &frame.image))).collect();
+                running.into_iter().map(|r| r.join().expect("frame analysis does not panic")).collect()
+            });
+            for (frame, findings) in batch.iter().zip(found) {
+                let (t, size) = (frame.timestamp_ms, frame.image.dimensions());
+                match findings? {
+                    FrameFindings::Faces(faces) => {
+                        let all_attributes = matches!(analysis, VideoAnalysis::FaceDetection { all_attributes: true });
+                        for face in &faces {
+                            item(t, 0, "", false, Finding::Face { timestamp_ms: t, frame: size, face, all_attributes });
+                        }
                     }
-                }
-                VideoAnalysis::FaceSearch { collection_id, threshold } => {
-                    let faces = vision
-                        .faces
-                        .analyze(&vision.runtime, rgb, false, MAX_FACES)
-                        .map_err(crate::ServiceError::from)?;
-                    let embeddings =
-                        vision.faces.embed(&vision.runtime, rgb, &faces).map_err(crate::ServiceError::from)?;
-                    let observations: Vec<Observation<'_>> = faces
-                        .iter()
-                        .zip(&embeddings)
-                        .map(|(face, embedding)| Observation { bbox: face.bbox, embedding: Some(embedding) })
-                        .collect();
-                    let indexes = tracker.assign(t, &observations);
-                    for ((face, embedding), index) in faces.iter().zip(&embeddings).zip(indexes) {
-                        let matches =
-                            self.search_vector(scope, collection_id, embedding, MAX_FACE_MATCHES, *threshold, None)?;
-                        if !matches.is_empty() {
+                    FrameFindings::EmbeddedFaces(faces, embeddings) => {
+                        let VideoAnalysis::FaceSearch { collection_id, threshold } = analysis else { unreachable!() };
+                        let observations: Vec<Observation<'_>> = faces
+                            .iter()
+                            .zip(&embeddings)
+                            .map(|(face, embedding)| Observation { bbox: face.bbox, embedding: Some(embedding) })
+                            .collect();
+                        let indexes = tracker.assign(t, &observations);
+                        for ((face, embedding), index) in faces.iter().zip(&embeddings).zip(indexes) {
+                            let matches = self.search_vector(
+                                scope,
+                                collection_id,
+                                embedding,
+                                MAX_FACE_MATCHES,
+                                *threshold,
+                                None,
+                            )?;
+                            if !matches.is_empty() {
+                                let finding =
+                                    Finding::FaceMatch { timestamp_ms: t, frame: size, index, face, matches: &matches };
+                                item(t, index, "", false, finding);
+                            }
+                        }
+                    }
+                    FrameFindings::People(people) => {
+                        let observations: Vec<Observation<'_>> =
+                            people.iter().map(|o| Observation { bbox: o.bbox, embedding: None }).collect();
+                        for (person, index) in people.iter().zip(tracker.assign(t, &observations)) {
                             item(
                                 t,
                                 index,
                                 "",
                                 false,
-                                Finding::FaceMatch { timestamp_ms: t, frame: size, index, face, matches: &matches },
+                                Finding::Person { timestamp_ms: t, frame: size, index, bbox: &person.bbox },
                             );
                         }
                     }
-                }
-                VideoAnalysis::PersonTracking => {
-                    let objects =
-                        reko_vision::labels::detect(&vision.runtime, rgb).map_err(crate::ServiceError::from)?;
-                    let people: Vec<_> = objects
-                        .iter()
-                        .filter(|o| reko_vision::labels::CLASSES[o.class].name == "Person")
-                        .filter(|o| reko_vision::labels::confidence(o.score) >= super::DEFAULT_VIDEO_MIN_CONFIDENCE)
-                        .collect();
-                    let observations: Vec<Observation<'_>> =
-                        people.iter().map(|o| Observation { bbox: o.bbox, embedding: None }).collect();
-                    for (person, index) in people.iter().zip(tracker.assign(t, &observations)) {
-                        item(
-                            t,
-                            index,
-                            "",
-                            false,
-                            Finding::Person { timestamp_ms: t, frame: size, index, bbox: &person.bbox },
-                        );
+                    FrameFindings::Labels(found) => {
+                        labels.advance(t);
+                        for label in &found {
+                            item(
+                                t,
+                                0,
+                                label.name,
+                                false,
+                                Finding::Label { timestamp_ms: t, frame: size, label, span: None },
+                            );
+                            labels.seen(label.name, t, label.confidence, &(label.clone(), size), |(l, _)| l.confidence);
+                        }
+                    }
+                    FrameFindings::Moderation(found) => {
+                        moderation.advance(t);
+                        for label in &found {
+                            item(t, 0, label.name, false, Finding::Moderation { timestamp_ms: t, label, span: None });
+                            moderation.seen(label.name, t, label.confidence, label, |l| l.confidence);
+                        }
+                    }
+                    FrameFindings::Text(found) => {
+                        for text in &found {
+                            item(t, 0, "", false, Finding::Text { timestamp_ms: t, text });
+                        }
                     }
                 }
-                VideoAnalysis::LabelDetection { settings } => {
-                    let found = self.labels_of(rgb, settings)?;
-                    labels.advance(t);
-                    for label in &found.labels {
-                        item(
-                            t,
-                            0,
-                            label.name,
-                            false,
-                            Finding::Label { timestamp_ms: t, frame: size, label, span: None },
-                        );
-                        labels.seen(label.name, t, label.confidence, &(label.clone(), size), |(l, _)| l.confidence);
-                    }
-                }
-                VideoAnalysis::ContentModeration { min_confidence } => {
-                    let found = self.moderation_of(rgb, *min_confidence)?;
-                    moderation.advance(t);
-                    for label in &found {
-                        item(t, 0, label.name, false, Finding::Moderation { timestamp_ms: t, label, span: None });
-                        moderation.seen(label.name, t, label.confidence, label, |l| l.confidence);
-                    }
-                }
-                VideoAnalysis::TextDetection { filters } => {
-                    for text in &self.text_of(rgb, filters)? {
-                        item(t, 0, "", false, Finding::Text { timestamp_ms: t, text });
-                    }
-                }
-                VideoAnalysis::SegmentDetection { .. } => unreachable!("handled above"),
             }
         }
-        if frames == 0 {
+        if count == 0 {
             return Err(JobFailure("The video has no frames.".into()));
         }
         for (span, (label, size)) in labels.finish(info.duration_ms) {
@@ -226,7 +263,7 @@ impl Service {
                 Finding::Moderation { timestamp_ms: span.start_ms, label: &label, span: Some(span) },
             );
         }
-        tracing::debug!(frames, results = items.len(), "video analysed");
+        tracing::debug!(frames = count, results = items.len(), "video analysed");
         Ok(items)
     }
 }

@@ -43,6 +43,8 @@ pub struct VideoConfig {
     pub sample_fps: f32,
     /// Jobs analysed at the same time.
     pub workers: usize,
+    /// Frames of one job analysed at the same time (each with the models' own threads).
+    pub frame_threads: usize,
     /// Unfinished jobs one account may have; more `Start*` requests get `LimitExceededException`.
     pub max_unfinished_jobs: usize,
     /// Frames larger than this many pixels are scaled down before analysis.
@@ -51,7 +53,13 @@ pub struct VideoConfig {
 
 impl Default for VideoConfig {
     fn default() -> Self {
-        VideoConfig { sample_fps: 2.0, workers: 1, max_unfinished_jobs: 20, max_pixels: 1920 * 1080 }
+        VideoConfig {
+            sample_fps: 2.0,
+            workers: 1,
+            frame_threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+            max_unfinished_jobs: 20,
+            max_pixels: 1920 * 1080,
+        }
     }
 }
 
