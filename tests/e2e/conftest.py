@@ -32,9 +32,12 @@ def free_port() -> int:
 class Server:
     """One `reko serve` process over a data directory that outlives restarts."""
 
-    def __init__(self, data_dir: pathlib.Path, credentials: pathlib.Path | None):
+    def __init__(self, data_dir: pathlib.Path, credentials: pathlib.Path | None, s3_endpoint: dict | None = None):
         self.data_dir = data_dir
         self.credentials = credentials
+        # None: S3 objects come from the directory s3_root; else {"endpoint", "key", "secret"} of a real
+        # S3-compatible server.
+        self.s3_endpoint = s3_endpoint
         self.port = free_port()
         self.proc = None
         self.log = data_dir.parent / f"reko-{self.port}.log"
@@ -48,10 +51,15 @@ class Server:
 
     def start(self):
         args = [REKO_BIN, "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir),
-                "--models-dir", MODELS_DIR, "--s3-root", str(self.s3_root)]
+                "--models-dir", MODELS_DIR]
         if self.credentials:
             args += ["--credentials-file", str(self.credentials)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("REKO_")}
+        if self.s3_endpoint:
+            args += ["--s3-endpoint", self.s3_endpoint["endpoint"]]
+            env.update(REKO_S3_ACCESS_KEY_ID=self.s3_endpoint["key"], REKO_S3_SECRET_ACCESS_KEY=self.s3_endpoint["secret"])
+        else:
+            args += ["--s3-root", str(self.s3_root)]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(self.log, "ab"), env=env)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -87,13 +95,17 @@ def workdir():
         yield pathlib.Path(tmp)
 
 
-@pytest.fixture
-def server(workdir):
+def write_credentials(workdir: pathlib.Path) -> pathlib.Path:
     credentials = workdir / "credentials.toml"
     credentials.write_text("".join(
         f'[[keys]]\naccess_key_id = "{k}"\nsecret_access_key = "{s}"\naccount_id = "{a}"\n' for k, s, a in (ALICE, BOB)
     ))
-    srv = Server(workdir / "data", credentials).start()
+    return credentials
+
+
+@pytest.fixture
+def server(workdir):
+    srv = Server(workdir / "data", write_credentials(workdir)).start()
     yield srv
     if srv.proc.poll() is None:
         srv.stop(signal.SIGKILL)

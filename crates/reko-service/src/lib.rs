@@ -26,7 +26,7 @@ pub use labels::{
     LabeledImage,
 };
 pub use moderation::{DEFAULT_MODERATION_CONFIDENCE, MODERATION_MODEL_VERSION};
-pub use objects::{DirectoryObjects, MAX_S3_IMAGE_BYTES, ObjectSource};
+pub use objects::{DirectoryObjects, LocalObject, MAX_S3_IMAGE_BYTES, ObjectSource, S3Objects, S3Settings};
 pub use reko_store::JobStatus;
 pub use reko_store::Scope;
 pub use reko_store::{FaceRecord, UserRecord};

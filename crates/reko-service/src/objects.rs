@@ -1,8 +1,14 @@
-//! Object storage for `Image.S3Object`: where image operations read an S3 object's bytes. The embedded
-//! backend maps bucket `b`, key `k` to `ROOT/b/k` (`reko serve --s3-root`); keys never leave the root.
-//! It keeps no versions, so `Version` is ignored.
+//! Object storage for `Image.S3Object` and `Video.S3Object`. Two backends: [`DirectoryObjects`] maps
+//! bucket `b`, key `k` to `ROOT/b/k` (`reko serve --s3-root`; keys never leave the root; no versions, so
+//! `Version` is ignored), and [`S3Objects`] reads any S3-compatible endpoint (AWS S3, MinIO, SeaweedFS,
+//! ...) through the `object_store` crate, versions included.
+//!
+//! Videos are decoded from local files: the directory backend hands out the file itself; the S3 backend
+//! stages the object in a file of its staging directory, deleted when the job lets go of it.
 
+use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use crate::{Service, ServiceError};
 
@@ -14,8 +20,32 @@ pub trait ObjectSource: Send + Sync + std::fmt::Debug {
     /// The object's bytes if it exists and is at most `max_bytes` long.
     fn read(&self, bucket: &str, key: &str, version: Option<&str>, max_bytes: u64) -> Result<Vec<u8>, ServiceError>;
 
-    /// A local file holding the object (videos are decoded from files), and its length.
-    fn local_file(&self, bucket: &str, key: &str, version: Option<&str>) -> Result<(PathBuf, u64), ServiceError>;
+    /// The object's length, if it exists.
+    fn size(&self, bucket: &str, key: &str, version: Option<&str>) -> Result<u64, ServiceError>;
+
+    /// A local file holding the object (videos are decoded from files), for as long as the answer lives.
+    fn local_file(&self, bucket: &str, key: &str, version: Option<&str>) -> Result<LocalObject, ServiceError>;
+}
+
+/// A file with an object's bytes: the object itself, or a staged copy removed on drop.
+#[derive(Debug)]
+pub struct LocalObject {
+    path: PathBuf,
+    staged: bool,
+}
+
+impl LocalObject {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for LocalObject {
+    fn drop(&mut self) {
+        if self.staged {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// Buckets as directories under one root.
@@ -45,8 +75,9 @@ fn missing(bucket: &str, key: &str) -> ServiceError {
     ))
 }
 
-impl ObjectSource for DirectoryObjects {
-    fn local_file(&self, bucket: &str, key: &str, _version: Option<&str>) -> Result<(PathBuf, u64), ServiceError> {
+impl DirectoryObjects {
+    /// The object's file (inside its bucket) and length.
+    fn resolve(&self, bucket: &str, key: &str) -> Result<(PathBuf, u64), ServiceError> {
         let path = self.path(bucket, key).ok_or_else(|| missing(bucket, key))?;
         // Symbolic links may not lead out of the bucket either.
         let bucket_dir = self.root.join(bucket).canonicalize().map_err(|_| missing(bucket, key))?;
@@ -57,9 +88,19 @@ impl ObjectSource for DirectoryObjects {
         let length = std::fs::metadata(&resolved).map_err(|_| missing(bucket, key))?.len();
         Ok((resolved, length))
     }
+}
 
-    fn read(&self, bucket: &str, key: &str, version: Option<&str>, max_bytes: u64) -> Result<Vec<u8>, ServiceError> {
-        let (resolved, length) = self.local_file(bucket, key, version)?;
+impl ObjectSource for DirectoryObjects {
+    fn size(&self, bucket: &str, key: &str, _version: Option<&str>) -> Result<u64, ServiceError> {
+        Ok(self.resolve(bucket, key)?.1)
+    }
+
+    fn local_file(&self, bucket: &str, key: &str, _version: Option<&str>) -> Result<LocalObject, ServiceError> {
+        Ok(LocalObject { path: self.resolve(bucket, key)?.0, staged: false })
+    }
+
+    fn read(&self, bucket: &str, key: &str, _version: Option<&str>, max_bytes: u64) -> Result<Vec<u8>, ServiceError> {
+        let (resolved, length) = self.resolve(bucket, key)?;
         if length > max_bytes {
             return Err(ServiceError::ImageTooLarge(format!(
                 "The S3 object is {length} bytes; images read from S3 may be at most {max_bytes} bytes"
@@ -69,11 +110,150 @@ impl ObjectSource for DirectoryObjects {
     }
 }
 
+/// Where [`S3Objects`] finds its endpoint and credentials (`REKO_S3_*`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct S3Settings {
+    /// The endpoint URL (`http://127.0.0.1:8333`); none: AWS S3 itself.
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    /// `bucket.host/key` requests instead of `host/bucket/key` (path style, the default with an endpoint).
+    pub virtual_hosted_style: bool,
+}
+
+/// Buckets of an S3-compatible object store.
+pub struct S3Objects {
+    settings: S3Settings,
+    runtime: tokio::runtime::Handle,
+    buckets: Mutex<HashMap<String, Arc<object_store::aws::AmazonS3>>>,
+    staging: PathBuf,
+}
+
+impl std::fmt::Debug for S3Objects {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Objects").field("endpoint", &self.settings.endpoint).finish()
+    }
+}
+
+impl S3Objects {
+    /// The S3 backend; videos are staged in `staging` (emptied now: what is there is left over from a
+    /// stopped server).
+    pub fn new(settings: S3Settings, staging: PathBuf) -> std::io::Result<S3Objects> {
+        if staging.exists() {
+            std::fs::remove_dir_all(&staging)?;
+        }
+        std::fs::create_dir_all(&staging)?;
+        // The client is asynchronous, reko's service functions are not: one small runtime of its own,
+        // kept on a thread of its own for the life of the process.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("s3-client")
+            .enable_all()
+            .build()?;
+        let handle = runtime.handle().clone();
+        std::thread::Builder::new()
+            .name("s3-runtime".into())
+            .spawn(move || runtime.block_on(std::future::pending::<()>()))?;
+        Ok(S3Objects { settings, runtime: handle, buckets: Mutex::new(HashMap::new()), staging })
+    }
+
+    fn bucket(&self, bucket: &str) -> Result<Arc<object_store::aws::AmazonS3>, ServiceError> {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(store) = buckets.get(bucket) {
+            return Ok(store.clone());
+        }
+        let settings = &self.settings;
+        let mut builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+        if let Some(endpoint) = &settings.endpoint {
+            builder = builder
+                .with_endpoint(endpoint)
+                .with_allow_http(endpoint.starts_with("http://"))
+                .with_virtual_hosted_style_request(settings.virtual_hosted_style);
+        }
+        if let Some(region) = &settings.region {
+            builder = builder.with_region(region);
+        }
+        if let (Some(id), Some(secret)) = (&settings.access_key_id, &settings.secret_access_key) {
+            builder = builder.with_access_key_id(id).with_secret_access_key(secret);
+        }
+        let store = Arc::new(builder.build().map_err(|e| {
+            tracing::warn!(bucket, error = %e, "S3 bucket client");
+            missing(bucket, "")
+        })?);
+        buckets.insert(bucket.to_owned(), store.clone());
+        Ok(store)
+    }
+
+    /// Runs one request of the client.
+    fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        head: bool,
+    ) -> Result<object_store::GetResult, ServiceError> {
+        use object_store::ObjectStore as _;
+        let store = self.bucket(bucket)?;
+        let options = object_store::GetOptions { version: version.map(str::to_owned), head, ..Default::default() };
+        let location = object_store::path::Path::from(key);
+        self.runtime.block_on(async move { store.get_opts(&location, options).await }).map_err(|e| {
+            if !matches!(e, object_store::Error::NotFound { .. }) {
+                tracing::warn!(bucket, key, error = %e, "S3 object");
+            }
+            missing(bucket, key)
+        })
+    }
+}
+
+impl ObjectSource for S3Objects {
+    fn size(&self, bucket: &str, key: &str, version: Option<&str>) -> Result<u64, ServiceError> {
+        Ok(self.get(bucket, key, version, true)?.meta.size)
+    }
+
+    fn read(&self, bucket: &str, key: &str, version: Option<&str>, max_bytes: u64) -> Result<Vec<u8>, ServiceError> {
+        let length = self.size(bucket, key, version)?;
+        if length > max_bytes {
+            return Err(ServiceError::ImageTooLarge(format!(
+                "The S3 object is {length} bytes; images read from S3 may be at most {max_bytes} bytes"
+            )));
+        }
+        let found = self.get(bucket, key, version, false)?;
+        let bytes = self.runtime.block_on(found.bytes()).map_err(|e| {
+            tracing::warn!(bucket, key, error = %e, "S3 object body");
+            missing(bucket, key)
+        })?;
+        Ok(bytes.to_vec())
+    }
+
+    fn local_file(&self, bucket: &str, key: &str, version: Option<&str>) -> Result<LocalObject, ServiceError> {
+        use futures_util::StreamExt as _;
+        use std::io::Write as _;
+        let staged = LocalObject { path: self.staging.join(uuid::Uuid::new_v4().to_string()), staged: true };
+        let found = self.get(bucket, key, version, false)?;
+        let mut file = std::fs::File::create(&staged.path)
+            .map_err(|e| ServiceError::InvalidRequest(format!("cannot stage the video: {e}")))?;
+        self.runtime.block_on(async {
+            let mut body = found.into_stream();
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| {
+                    tracing::warn!(bucket, key, error = %e, "S3 object body");
+                    missing(bucket, key)
+                })?;
+                file.write_all(&chunk)
+                    .map_err(|e| ServiceError::InvalidRequest(format!("cannot stage the video: {e}")))?;
+            }
+            Ok::<(), ServiceError>(())
+        })?;
+        Ok(staged)
+    }
+}
+
 impl Service {
     pub(crate) fn objects(&self) -> Result<&dyn ObjectSource, ServiceError> {
         self.objects.as_deref().ok_or_else(|| {
             ServiceError::InvalidS3Object(
-                "This reko server has no object storage: start it with --s3-root DIR (or REKO_S3_ROOT), or send \
+                "This reko server has no object storage: start it with --s3-root DIR or --s3-endpoint URL, or send \
                  images as Bytes"
                     .into(),
             )
@@ -121,5 +301,11 @@ mod tests {
             assert!(matches!(objects.read("photos", "link.jpg", None, 100), Err(ServiceError::InvalidS3Object(_))));
         }
         assert!(matches!(objects.read("photos", "2024/a.jpg", None, 3), Err(ServiceError::ImageTooLarge(_))));
+        assert_eq!(objects.size("photos", "2024/a.jpg", None).unwrap(), 4);
+        let local = objects.local_file("photos", "2024/a.jpg", None).unwrap();
+        assert_eq!(std::fs::read(local.path()).unwrap(), b"jpeg");
+        drop(local);
+        // The directory backend hands out the object itself, never a copy to delete.
+        assert!(root.path().join("photos/2024/a.jpg").exists());
     }
 }

@@ -21,7 +21,8 @@ pub enum LogFormat {
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// A TOML file with any of: listen, data_dir, models_dir, credentials_file, ort_dylib,
-    /// inference_threads, log_format, s3_root, video_sample_fps, video_workers, max_video_jobs.
+    /// inference_threads, log_format, s3_root, s3_endpoint, s3_region, s3_virtual_hosted, video_sample_fps,
+    /// video_workers, max_video_jobs.
     #[arg(long, env = "REKO_CONFIG")]
     config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:9000].
@@ -57,6 +58,22 @@ pub struct ServeArgs {
     /// Serve `S3Object` images from this directory: bucket `b`, key `k` is the file `DIR/b/k`.
     #[arg(long, env = "REKO_S3_ROOT")]
     s3_root: Option<PathBuf>,
+    /// Read `S3Object`s from this S3-compatible endpoint (`http://127.0.0.1:8333`,
+    /// `https://s3.eu-west-1.amazonaws.com`) instead of a directory.
+    #[arg(long, env = "REKO_S3_ENDPOINT")]
+    s3_endpoint: Option<String>,
+    /// The endpoint's region [default: us-east-1, or AWS_REGION].
+    #[arg(long, env = "REKO_S3_REGION")]
+    s3_region: Option<String>,
+    /// Address buckets as `bucket.host` rather than `host/bucket` (path style, the default).
+    #[arg(long, env = "REKO_S3_VIRTUAL_HOSTED")]
+    s3_virtual_hosted: Option<bool>,
+    /// The endpoint's access key [default: AWS_ACCESS_KEY_ID and the usual AWS credential sources].
+    #[arg(long, env = "REKO_S3_ACCESS_KEY_ID")]
+    s3_access_key_id: Option<String>,
+    /// The secret of --s3-access-key-id.
+    #[arg(long, env = "REKO_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
+    s3_secret_access_key: Option<String>,
     /// Frames per second that video jobs analyse [default: 2].
     #[arg(long, env = "REKO_VIDEO_SAMPLE_FPS")]
     video_sample_fps: Option<f32>,
@@ -80,6 +97,9 @@ struct FileConfig {
     inference_threads: Option<usize>,
     log_format: Option<LogFormat>,
     s3_root: Option<PathBuf>,
+    s3_endpoint: Option<String>,
+    s3_region: Option<String>,
+    s3_virtual_hosted: Option<bool>,
     video_sample_fps: Option<f32>,
     video_workers: Option<usize>,
     max_video_jobs: Option<usize>,
@@ -96,6 +116,7 @@ pub struct Config {
     pub inference_threads: usize,
     pub log_format: LogFormat,
     pub s3_root: Option<PathBuf>,
+    pub s3: Option<reko_service::S3Settings>,
     pub video: reko_service::VideoConfig,
 }
 
@@ -153,7 +174,17 @@ impl Config {
         if video.workers == 0 || video.max_unfinished_jobs == 0 {
             bail!("video_workers and max_video_jobs must be at least 1");
         }
-        Ok(Config { listen, data_dir, models_dir, keys, ort_dylib, inference_threads, log_format, s3_root, video })
+        let s3 = args.s3_endpoint.or(file.s3_endpoint).map(|endpoint| reko_service::S3Settings {
+            endpoint: Some(endpoint),
+            region: args.s3_region.or(file.s3_region),
+            access_key_id: args.s3_access_key_id,
+            secret_access_key: args.s3_secret_access_key,
+            virtual_hosted_style: args.s3_virtual_hosted.or(file.s3_virtual_hosted).unwrap_or(false),
+        });
+        if s3.is_some() && s3_root.is_some() {
+            bail!("give either an S3 root directory or an S3 endpoint, not both");
+        }
+        Ok(Config { listen, data_dir, models_dir, keys, ort_dylib, inference_threads, log_format, s3_root, s3, video })
     }
 }
 

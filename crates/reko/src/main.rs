@@ -25,7 +25,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the Rekognition-compatible HTTP service (fetches missing models first).
-    Serve(config::ServeArgs),
+    Serve(Box<config::ServeArgs>),
     /// Fetch, convert and list the models.
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -218,7 +218,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
-            let config = config::Config::resolve(args)?;
+            let config = config::Config::resolve(*args)?;
             serve::init_logging(config.log_format);
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(serve::serve(config))

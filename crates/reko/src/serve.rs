@@ -57,12 +57,21 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_index_snapshots(config.data_dir.join("indexes"))
         .with_vision(reko_service::Vision::new(runtime))
         .with_video_config(config.video);
-    let service = match &config.s3_root {
-        Some(root) => {
-            tracing::info!(root = %root.display(), "S3Object images are read from the directory");
+    let service = match (&config.s3_root, &config.s3) {
+        (Some(root), _) => {
+            tracing::info!(root = %root.display(), "S3 objects are read from the directory");
             service.with_objects(Arc::new(reko_service::DirectoryObjects::new(root)))
         }
-        None => service,
+        (None, Some(settings)) => {
+            tracing::info!(
+                endpoint = settings.endpoint.as_deref().unwrap_or(""),
+                "S3 objects are read from the endpoint"
+            );
+            let staging = config.data_dir.join("staging");
+            let objects = reko_service::S3Objects::new(settings.clone(), staging).context("starting the S3 client")?;
+            service.with_objects(Arc::new(objects))
+        }
+        (None, None) => service,
     };
     let requeued = service.start_video_workers(Arc::new(reko_server::video::Renderer))?;
     tracing::info!(

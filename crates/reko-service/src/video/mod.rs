@@ -290,7 +290,7 @@ impl Service {
     pub fn start_video_job(&self, scope: &Scope, start: StartVideoJob) -> Result<String, ServiceError> {
         let objects = self.objects()?;
         let video = &start.video;
-        let (_, length) = objects.local_file(&video.bucket, &video.name, video.version.as_deref())?;
+        let length = objects.size(&video.bucket, &video.name, video.version.as_deref())?;
         if length > MAX_VIDEO_BYTES {
             return Err(ServiceError::VideoTooLarge(format!(
                 "The video is {length} bytes; stored videos may be at most {MAX_VIDEO_BYTES} bytes"

@@ -181,8 +181,9 @@ impl Service {
     ) -> Result<Vec<StoredItem>, JobFailure> {
         let analysis: VideoAnalysis = serde_json::from_value(job.parameters.clone())
             .map_err(|e| JobFailure(format!("The job's settings cannot be read: {e}")))?;
-        let (path, _) = self.objects()?.local_file(&job.bucket, &job.name, job.version.as_deref())?;
-        let info = reko_video::probe(&path)?;
+        let video = self.objects()?.local_file(&job.bucket, &job.name, job.version.as_deref())?;
+        let path = video.path();
+        let info = reko_video::probe(path)?;
         let metadata = VideoMetadata {
             codec: info.codec.clone(),
             duration_ms: info.duration_ms,
@@ -212,6 +213,6 @@ impl Service {
         if info.duration_ms > super::MAX_VIDEO_DURATION_MS {
             return Err(JobFailure("The video is longer than 6 hours.".into()));
         }
-        self.analyse_video(scope, &analysis, &path, &info, renderer)
+        self.analyse_video(scope, &analysis, path, &info, renderer)
     }
 }
