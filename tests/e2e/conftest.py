@@ -32,7 +32,9 @@ def free_port() -> int:
 class Server:
     """One `reko serve` process over a data directory that outlives restarts."""
 
-    def __init__(self, data_dir: pathlib.Path, credentials: pathlib.Path | None, s3_endpoint: dict | None = None):
+    def __init__(self, data_dir: pathlib.Path, credentials: pathlib.Path | None, s3_endpoint: dict | None = None,
+                 extra_args: tuple = ()):
+        self.extra_args = list(extra_args)
         self.data_dir = data_dir
         self.credentials = credentials
         # None: S3 objects come from the directory s3_root; else {"endpoint", "key", "secret"} of a real
@@ -60,6 +62,7 @@ class Server:
             env.update(REKO_S3_ACCESS_KEY_ID=self.s3_endpoint["key"], REKO_S3_SECRET_ACCESS_KEY=self.s3_endpoint["secret"])
         else:
             args += ["--s3-root", str(self.s3_root)]
+        args += self.extra_args
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(self.log, "ab"), env=env)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

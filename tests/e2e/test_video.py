@@ -1,15 +1,17 @@
 """Video jobs (Start*/Get*) over the directory object storage, with boto3 and the AWS CLI: face search on the
 Hamilton clip, paging and aggregation, segments, text, bad input, idempotency, accounts, and a restart."""
+import http.server
 import json
 import shutil
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import BOB, ROOT
+from conftest import BOB, ROOT, Server, free_port, write_credentials
 from test_aws_cli import aws
 
 EVAL = ROOT.parent / "shared" / "eval"
@@ -242,3 +244,49 @@ def test_jobs_survive_a_restart(server):
         answer = wait(rek.get_face_detection, job_id)
         assert (answer["JobStatus"], answer["JobTag"]) == ("SUCCEEDED", f"j{i}")
         assert answer["Faces"]
+
+
+def test_completions_are_published_to_the_topic_endpoint(workdir):
+    """NotificationChannel: the SNS notification reaches the configured endpoint, retried after a failure."""
+    received = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((dict(self.headers), json.loads(body)))
+            # The first delivery fails: reko must try again.
+            self.send_response(500 if len(received) == 1 else 200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    hook = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    topic = "arn:aws:sns:us-east-1:111111111111:video-done"
+    server = Server(workdir / "data", write_credentials(workdir),
+                    extra_args=("--sns-topic", f"{topic}=http://127.0.0.1:{hook.server_port}/hook")).start()
+    try:
+        rek = server.client()
+        video = put(server, "walking.mp4", CLIPS / "intel_sample_videos" / "gif_as_mp4" / "face-demographics-walking.mp4")
+        channel = {"SNSTopicArn": topic, "RoleArn": "arn:aws:iam::111111111111:role/rekognition"}
+        job_id = rek.start_label_detection(Video=video, NotificationChannel=channel, JobTag="lobby")["JobId"]
+        with pytest.raises(ClientError) as error:
+            rek.start_label_detection(Video=video, NotificationChannel={**channel, "SNSTopicArn": topic + "-other"})
+        assert error.value.response["Error"]["Code"] == "InvalidParameterException"
+        assert wait(rek.get_label_detection, job_id)["JobStatus"] == "SUCCEEDED"
+        deadline = time.monotonic() + 30
+        while len(received) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(received) == 2, received
+        (first_headers, first), (headers, envelope) = received
+        assert first == envelope  # the same notification, sent again
+        assert headers["x-amz-sns-message-type"] == "Notification" and headers["x-amz-sns-topic-arn"] == topic
+        assert (envelope["Type"], envelope["TopicArn"]) == ("Notification", topic)
+        message = json.loads(envelope["Message"])
+        assert message == {"JobId": job_id, "Status": "SUCCEEDED", "API": "StartLabelDetection", "JobTag": "lobby",
+                           "Timestamp": message["Timestamp"],
+                           "Video": {"S3ObjectName": "walking.mp4", "S3Bucket": "videos"}}
+    finally:
+        server.stop(signal.SIGKILL)
+        hook.shutdown()

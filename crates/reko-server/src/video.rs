@@ -30,11 +30,6 @@ fn invalid(message: impl Into<String>) -> ApiError {
 
 /// The common members of a `Start*` request, checked.
 fn job_request(common: StartJobCommon, analysis: VideoAnalysis) -> Result<StartVideoJob, ApiError> {
-    if common.notification_channel.is_some() {
-        return Err(invalid(
-            "NotificationChannel is not supported by reko yet: poll the Get operation for the job's status",
-        ));
-    }
     let object = common.video.s3_object.unwrap_or_default();
     let (Some(bucket), Some(name)) = (object.bucket, object.name) else {
         return Err(invalid("Video.S3Object needs Bucket and Name"));
@@ -44,6 +39,7 @@ fn job_request(common: StartJobCommon, analysis: VideoAnalysis) -> Result<StartV
         video: VideoObject { bucket, name, version: object.version },
         client_request_token: common.client_request_token,
         job_tag: common.job_tag,
+        notification: common.notification_channel.map(|n| (n.sns_topic_arn, n.role_arn)),
     })
 }
 

@@ -7,6 +7,7 @@ mod collections;
 mod faces;
 mod labels;
 mod moderation;
+mod notify;
 mod objects;
 mod pagination;
 mod storage;
@@ -26,6 +27,7 @@ pub use labels::{
     LabeledImage,
 };
 pub use moderation::{DEFAULT_MODERATION_CONFIDENCE, MODERATION_MODEL_VERSION};
+pub use notify::{Notifier, completion_message};
 pub use objects::{DirectoryObjects, LocalObject, MAX_S3_IMAGE_BYTES, ObjectSource, S3Objects, S3Settings};
 pub use reko_store::JobStatus;
 pub use reko_store::Scope;
@@ -118,6 +120,18 @@ pub enum ServiceError {
     Store(#[from] StoreError),
 }
 
+/// A small tokio runtime on a thread of its own, for the asynchronous clients (S3, SNS) that reko's
+/// blocking service functions use; it lives as long as the process.
+pub(crate) fn background_runtime(name: &str) -> std::io::Result<tokio::runtime::Handle> {
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).thread_name(name).enable_all().build()?;
+    let handle = runtime.handle().clone();
+    std::thread::Builder::new()
+        .name(format!("{name}-runtime"))
+        .spawn(move || runtime.block_on(std::future::pending::<()>()))?;
+    Ok(handle)
+}
+
 /// Milliseconds since the Unix epoch (record times).
 fn now_ms() -> i64 {
     use std::time::{SystemTime, UNIX_EPOCH};
@@ -134,6 +148,7 @@ pub struct Service {
     video_config: VideoConfig,
     jobs: Arc<video::JobQueue>,
     results_cache: Arc<video::ResultsCache>,
+    notifier: Option<Arc<Notifier>>,
 }
 
 impl Service {
@@ -147,6 +162,7 @@ impl Service {
             video_config: VideoConfig::default(),
             jobs: Default::default(),
             results_cache: Default::default(),
+            notifier: None,
         }
     }
 
@@ -164,6 +180,11 @@ impl Service {
     /// The same service with these video job settings. Call before the service is cloned or used.
     pub fn with_video_config(self, video_config: VideoConfig) -> Service {
         Service { video_config, ..self }
+    }
+
+    /// The same service, publishing video job completions to the SNS topics `notifier` knows.
+    pub fn with_notifier(self, notifier: Arc<Notifier>) -> Service {
+        Service { notifier: Some(notifier), ..self }
     }
 
     /// The same service with the analysis models.

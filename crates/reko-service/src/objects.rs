@@ -144,18 +144,9 @@ impl S3Objects {
             std::fs::remove_dir_all(&staging)?;
         }
         std::fs::create_dir_all(&staging)?;
-        // The client is asynchronous, reko's service functions are not: one small runtime of its own,
-        // kept on a thread of its own for the life of the process.
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("s3-client")
-            .enable_all()
-            .build()?;
-        let handle = runtime.handle().clone();
-        std::thread::Builder::new()
-            .name("s3-runtime".into())
-            .spawn(move || runtime.block_on(std::future::pending::<()>()))?;
-        Ok(S3Objects { settings, runtime: handle, buckets: Mutex::new(HashMap::new()), staging })
+        // The client is asynchronous, reko's service functions are not.
+        let runtime = crate::background_runtime("s3")?;
+        Ok(S3Objects { settings, runtime, buckets: Mutex::new(HashMap::new()), staging })
     }
 
     fn bucket(&self, bucket: &str) -> Result<Arc<object_store::aws::AmazonS3>, ServiceError> {

@@ -22,7 +22,7 @@ pub enum LogFormat {
 pub struct ServeArgs {
     /// A TOML file with any of: listen, data_dir, models_dir, credentials_file, ort_dylib,
     /// inference_threads, log_format, s3_root, s3_endpoint, s3_region, s3_virtual_hosted, video_sample_fps,
-    /// video_workers, max_video_jobs.
+    /// video_workers, max_video_jobs, sns_topics (a table: topic ARN = endpoint URL).
     #[arg(long, env = "REKO_CONFIG")]
     config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:9000].
@@ -74,6 +74,10 @@ pub struct ServeArgs {
     /// The secret of --s3-access-key-id.
     #[arg(long, env = "REKO_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
     s3_secret_access_key: Option<String>,
+    /// Where job completions published to an SNS topic go: `TOPIC_ARN=URL` (repeatable; the
+    /// environment variable takes them comma-separated).
+    #[arg(long = "sns-topic", env = "REKO_SNS_TOPICS", value_delimiter = ',')]
+    sns_topics: Vec<String>,
     /// Frames per second that video jobs analyse [default: 2].
     #[arg(long, env = "REKO_VIDEO_SAMPLE_FPS")]
     video_sample_fps: Option<f32>,
@@ -100,6 +104,8 @@ struct FileConfig {
     s3_endpoint: Option<String>,
     s3_region: Option<String>,
     s3_virtual_hosted: Option<bool>,
+    #[serde(default)]
+    sns_topics: std::collections::HashMap<String, String>,
     video_sample_fps: Option<f32>,
     video_workers: Option<usize>,
     max_video_jobs: Option<usize>,
@@ -118,6 +124,8 @@ pub struct Config {
     pub s3_root: Option<PathBuf>,
     pub s3: Option<reko_service::S3Settings>,
     pub video: reko_service::VideoConfig,
+    /// SNS topic ARN → endpoint URL.
+    pub sns_topics: std::collections::HashMap<String, String>,
 }
 
 impl Config {
@@ -184,7 +192,31 @@ impl Config {
         if s3.is_some() && s3_root.is_some() {
             bail!("give either an S3 root directory or an S3 endpoint, not both");
         }
-        Ok(Config { listen, data_dir, models_dir, keys, ort_dylib, inference_threads, log_format, s3_root, s3, video })
+        let mut sns_topics = file.sns_topics;
+        for pair in &args.sns_topics {
+            let Some((topic, url)) = pair.split_once('=') else {
+                bail!("--sns-topic takes TOPIC_ARN=URL, not {pair:?}");
+            };
+            sns_topics.insert(topic.to_owned(), url.to_owned());
+        }
+        if let Some((topic, url)) =
+            sns_topics.iter().find(|(_, url)| !(url.starts_with("http://") || url.starts_with("https://")))
+        {
+            bail!("the endpoint of SNS topic {topic} must be an http:// or https:// URL, not {url:?}");
+        }
+        Ok(Config {
+            listen,
+            data_dir,
+            models_dir,
+            keys,
+            ort_dylib,
+            inference_threads,
+            log_format,
+            s3_root,
+            s3,
+            video,
+            sns_topics,
+        })
     }
 }
 

@@ -42,6 +42,7 @@ fn run(service: &Service, analysis: VideoAnalysis, key: &str) -> anyhow::Result<
         video: VideoObject { bucket: "videos".into(), name: key.into(), version: None },
         client_request_token: None,
         job_tag: None,
+        notification: None,
     };
     let job_id = service.start_video_job(&scope(), start).map_err(service_error)?;
     service.run_queued_jobs(&reko_server::video::Renderer);

@@ -73,6 +73,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         }
         (None, None) => service,
     };
+    let service = if config.sns_topics.is_empty() {
+        service
+    } else {
+        tracing::info!(topics = config.sns_topics.len(), "job completions are published to SNS topic endpoints");
+        let notifier = reko_service::Notifier::new(config.sns_topics.clone()).context("starting the SNS client")?;
+        service.with_notifier(Arc::new(notifier))
+    };
     let requeued = service.start_video_workers(Arc::new(reko_server::video::Renderer))?;
     tracing::info!(
         workers = config.video.workers,

@@ -125,6 +125,8 @@ pub struct StartVideoJob {
     pub video: VideoObject,
     pub client_request_token: Option<String>,
     pub job_tag: Option<String>,
+    /// `NotificationChannel`: (SNS topic ARN, role ARN).
+    pub notification: Option<(String, String)>,
 }
 
 /// A sound track of the video.
@@ -296,6 +298,13 @@ impl Service {
                 "The video is {length} bytes; stored videos may be at most {MAX_VIDEO_BYTES} bytes"
             )));
         }
+        if let Some((topic, _)) = &start.notification
+            && !self.notifier.as_ref().is_some_and(|n| n.knows(topic))
+        {
+            return Err(ServiceError::InvalidRequest(format!(
+                "The SNS topic {topic} has no endpoint on this reko server (see sns_topics in its configuration)"
+            )));
+        }
         if let VideoAnalysis::FaceSearch { collection_id, .. } = &start.analysis {
             self.searchable_collection(scope, collection_id)?;
         }
@@ -309,7 +318,7 @@ impl Service {
             name: video.name.clone(),
             version: video.version.clone(),
             job_tag: start.job_tag.clone(),
-            notification: None,
+            notification: start.notification.clone(),
             status: JobStatus::Queued,
             status_message: None,
             metadata: None,
@@ -318,7 +327,7 @@ impl Service {
             attempts: 0,
         };
         let token = start.client_request_token.as_ref().map(|token| {
-            let digest = crate::users::digest(&(&parameters, video, &start.job_tag));
+            let digest = crate::users::digest(&(&parameters, video, &start.job_tag, &start.notification));
             let record = RequestRecord {
                 parameters: digest,
                 response: Value::String(job.job_id.clone()),
@@ -521,6 +530,7 @@ mod job_tests {
             video: VideoObject { bucket: "videos".into(), name: name.into(), version: None },
             client_request_token: token.map(str::to_owned),
             job_tag: Some("tag".into()),
+            notification: None,
         }
     }
 

@@ -161,6 +161,9 @@ impl Service {
             tracing::error!(%error, job_id, "video job: cannot store the outcome");
             return;
         }
+        if let Some(notifier) = &self.notifier {
+            notifier.publish(&done);
+        }
         tracing::info!(
             job_id,
             operation = %done.operation,
