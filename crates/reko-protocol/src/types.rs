@@ -1001,12 +1001,18 @@ pub struct PersonDetection {
 pub struct LabelDetectionItem {
     pub timestamp: u64,
     pub label: Label,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub start_timestamp_millis: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub end_timestamp_millis: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub duration_millis: Option<u64>,
+    /// With `AggregateBy` SEGMENTS.
+    #[serde(flatten)]
+    pub span: Option<SegmentSpan>,
+}
+
+/// The stretch of video a SEGMENTS result covers.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SegmentSpan {
+    pub start_timestamp_millis: u64,
+    pub end_timestamp_millis: u64,
+    pub duration_millis: u64,
 }
 
 /// `ContentModerationDetection`.
@@ -1015,12 +1021,9 @@ pub struct LabelDetectionItem {
 pub struct ContentModerationItem {
     pub timestamp: u64,
     pub moderation_label: ModerationLabel,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub start_timestamp_millis: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub end_timestamp_millis: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub duration_millis: Option<u64>,
+    /// With `AggregateBy` SEGMENTS.
+    #[serde(flatten)]
+    pub span: Option<SegmentSpan>,
 }
 
 /// `TextDetectionResult`.

@@ -221,6 +221,14 @@ pub(crate) async fn get(call: &Call<'_>, scope: Scope, operation: &str, body: Va
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Renderer;
 
+fn segment_span(span: reko_service::Span) -> SegmentSpan {
+    SegmentSpan {
+        start_timestamp_millis: span.start_ms,
+        end_timestamp_millis: span.end_ms,
+        duration_millis: span.end_ms - span.start_ms,
+    }
+}
+
 fn value(item: impl serde::Serialize) -> Value {
     serde_json::to_value(item).expect("items serialise")
 }
@@ -266,17 +274,13 @@ impl VideoRenderer for Renderer {
                         aliases: Vec::new(),
                         categories: named(label.categories),
                     },
-                    start_timestamp_millis: span.map(|s| s.start_ms),
-                    end_timestamp_millis: span.map(|s| s.end_ms),
-                    duration_millis: span.map(|s| s.end_ms - s.start_ms),
+                    span: span.map(segment_span),
                 })
             }
             Finding::Moderation { timestamp_ms, label, span } => value(ContentModerationItem {
                 timestamp: timestamp_ms,
                 moderation_label: moderation_label(label),
-                start_timestamp_millis: span.map(|s| s.start_ms),
-                end_timestamp_millis: span.map(|s| s.end_ms),
-                duration_millis: span.map(|s| s.end_ms - s.start_ms),
+                span: span.map(segment_span),
             }),
             Finding::Text { timestamp_ms, text } => {
                 value(TextDetectionItem { timestamp: timestamp_ms, text_detection: text_detection(text) })
