@@ -37,11 +37,18 @@ pub struct RuntimeOptions {
     pub intra_threads: usize,
     /// The library to load instead of the installed one.
     pub dylib: Option<PathBuf>,
+    /// Sessions one model may have, so that this many runs of it go on at once (ONNX Runtime runs one
+    /// session's calls one at a time here). A model gets a second session only when its first is busy.
+    pub max_sessions: usize,
 }
 
 impl Default for RuntimeOptions {
     fn default() -> Self {
-        RuntimeOptions { intra_threads: 1, dylib: None }
+        RuntimeOptions {
+            intra_threads: 1,
+            dylib: None,
+            max_sessions: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+        }
     }
 }
 
@@ -127,11 +134,15 @@ pub struct Runtime {
     sessions: Mutex<HashMap<String, Arc<ModelSession>>>,
 }
 
-/// One model's session, shared across requests (runs are serialised per session).
+/// One model's sessions, shared across requests: a run takes a session that is free, or builds another
+/// (up to [`RuntimeOptions::max_sessions`]), or waits for the first.
 pub struct ModelSession {
     pub id: String,
     pub info: InstalledModel,
-    session: Mutex<Session>,
+    path: PathBuf,
+    intra_threads: usize,
+    max_sessions: usize,
+    sessions: Mutex<Vec<Arc<Mutex<Session>>>>,
 }
 
 impl Runtime {
@@ -163,7 +174,14 @@ impl Runtime {
             .ok_or_else(|| InferenceError::ModelNotInstalled(id.to_owned()))?;
         let path = Installed::model_dir(&self.models_dir, id).join("model.onnx");
         let session = build_session(&path, self.options.intra_threads, id)?;
-        let model = Arc::new(ModelSession { id: id.to_owned(), info: info.clone(), session: Mutex::new(session) });
+        let model = Arc::new(ModelSession {
+            id: id.to_owned(),
+            info: info.clone(),
+            path,
+            intra_threads: self.options.intra_threads,
+            max_sessions: self.options.max_sessions.max(1),
+            sessions: Mutex::new(vec![Arc::new(Mutex::new(session))]),
+        });
         sessions.insert(id.to_owned(), model.clone());
         tracing::info!(model = id, "model loaded");
         Ok(model)
@@ -209,7 +227,8 @@ impl ModelSession {
 
     /// A custom metadata entry of the model (e.g. PP-OCR's recogniser keeps its character set there).
     pub fn custom_metadata(&self, key: &str) -> Result<Option<String>, InferenceError> {
-        let session = self.session.lock().expect("session lock");
+        let slot = self.free_session()?;
+        let session = slot.lock().unwrap_or_else(|p| p.into_inner());
         let metadata = session
             .metadata()
             .map_err(|e| InferenceError::Ort { model: self.id.clone(), message: format!("metadata: {e}") })?;
@@ -238,7 +257,8 @@ impl ModelSession {
             let tensor = TensorRef::from_array_view(array).map_err(|e| ort_error(e.to_string()))?;
             values.push((std::borrow::Cow::Borrowed(name), ort::session::SessionInputValue::from(tensor)));
         }
-        let mut session = self.session.lock().expect("session lock");
+        let slot = self.free_session()?;
+        let mut session = slot.lock().unwrap_or_else(|p| p.into_inner());
         let outputs = session.run(values).map_err(|e| ort_error(e.to_string()))?;
         let mut result = Vec::new();
         for (name, value) in outputs.iter() {
@@ -246,5 +266,26 @@ impl ModelSession {
             result.push((name.to_owned(), array.to_owned()));
         }
         Ok(result)
+    }
+
+    /// A session to run on: a free one, else a new one while the model may have more, else the first
+    /// (the caller then waits for it).
+    fn free_session(&self) -> Result<Arc<Mutex<Session>>, InferenceError> {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(free) = sessions.iter().find(|s| s.try_lock().is_ok()) {
+            return Ok(free.clone());
+        }
+        if sessions.len() < self.max_sessions {
+            let session = Arc::new(Mutex::new(build_session(&self.path, self.intra_threads, &self.id)?));
+            sessions.push(session.clone());
+            tracing::debug!(model = %self.id, sessions = sessions.len(), "another session for concurrent runs");
+            return Ok(session);
+        }
+        Ok(sessions[0].clone())
+    }
+
+    /// How many sessions the model has now.
+    pub fn session_count(&self) -> usize {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 }

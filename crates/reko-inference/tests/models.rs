@@ -104,3 +104,33 @@ fn every_installed_model_runs_and_gives_finite_outputs() {
         }
     }
 }
+
+/// Concurrent runs of one model get sessions of their own, up to the limit, and agree with a lone run.
+#[test]
+fn concurrent_runs_of_a_model_take_sessions_of_their_own_up_to_the_limit() {
+    let Some(models) = models_dir() else {
+        return;
+    };
+    let runtime = Runtime::load(&models, RuntimeOptions { max_sessions: 2, ..RuntimeOptions::default() }).unwrap();
+    let session = runtime.session("mobilefacenet").unwrap();
+    let shape: Vec<usize> = session.info.inputs[0].shape.iter().map(|&d| if d > 0 { d as usize } else { 1 }).collect();
+    let count: usize = shape.iter().product();
+    let input =
+        ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), (0..count).map(|i| (i % 7) as f32 / 7.0).collect())
+            .unwrap();
+    let name = session.info.inputs[0].name.clone();
+    let alone = session.run(vec![(name.as_str(), input.view())]).unwrap();
+    assert_eq!(session.session_count(), 1);
+    std::thread::scope(|threads| {
+        for _ in 0..3 {
+            threads.spawn(|| {
+                for _ in 0..20 {
+                    let outputs = session.run(vec![(name.as_str(), input.view())]).unwrap();
+                    assert_eq!(outputs[0].1, alone[0].1);
+                }
+            });
+        }
+    });
+    // Three threads at once: a second session was built, never a third.
+    assert_eq!(session.session_count(), 2);
+}

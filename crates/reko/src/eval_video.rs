@@ -70,8 +70,9 @@ fn bbox(item: &Value) -> BBox {
     BBox { x1: f("Left"), y1: f("Top"), x2: f("Left") + f("Width"), y2: f("Top") + f("Height") }
 }
 
-pub fn video(models_dir: &Path, eval_dir: &Path, sample_fps: f32) -> anyhow::Result<()> {
-    let runtime = Runtime::load(models_dir, RuntimeOptions::default())?;
+pub fn video(models_dir: &Path, eval_dir: &Path, config: VideoConfig, inference_threads: usize) -> anyhow::Result<()> {
+    let runtime =
+        Runtime::load(models_dir, RuntimeOptions { intra_threads: inference_threads, ..RuntimeOptions::default() })?;
     let work = tempfile::tempdir()?;
     let bucket = work.path().join("s3/videos");
     std::fs::create_dir_all(&bucket)?;
@@ -79,8 +80,11 @@ pub fn video(models_dir: &Path, eval_dir: &Path, sample_fps: f32) -> anyhow::Res
     let service = Service::new(Arc::new(store))
         .with_vision(reko_service::Vision::new(runtime))
         .with_objects(Arc::new(reko_service::DirectoryObjects::new(work.path().join("s3"))))
-        .with_video_config(VideoConfig { sample_fps, ..VideoConfig::default() });
-    println!("Video jobs at {sample_fps} sampled frames per second, one inference thread.\n");
+        .with_video_config(config);
+    println!(
+        "Video jobs at {} sampled frames per second, {} frames at once, {inference_threads} inference thread(s) per model.\n",
+        config.sample_fps, config.frame_threads
+    );
 
     // 1. Face search: the Hamilton clip against its two reference faces.
     let hamilton = eval_dir.join("face_recognition_hamilton");

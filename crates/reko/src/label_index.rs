@@ -82,7 +82,7 @@ pub fn index_labels(models_dir: &Path, dir: &Path, index: &Path, threads: usize)
     if todo.is_empty() {
         return Ok(());
     }
-    let runtime = Runtime::load(models_dir, RuntimeOptions { intra_threads: threads, dylib: None })?;
+    let runtime = Runtime::load(models_dir, RuntimeOptions { intra_threads: threads, ..RuntimeOptions::default() })?;
     let data = tempfile::tempdir()?;
     let store = reko_store::EmbeddedStore::open(data.path())?;
     let service = Service::new(Arc::new(store)).with_vision(reko_service::Vision::new(runtime));

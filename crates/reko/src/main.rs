@@ -167,6 +167,12 @@ enum EvalCommand {
         /// Frames analysed per second of video.
         #[arg(long, default_value_t = reko_service::VideoConfig::default().sample_fps)]
         sample_fps: f32,
+        /// ONNX Runtime threads per model session (the server's inference_threads).
+        #[arg(long, default_value_t = 1)]
+        inference_threads: usize,
+        /// Frames of a job analysed at once [default: the number of cores, at most 4].
+        #[arg(long)]
+        frame_threads: Option<usize>,
     },
     /// DetectModerationLabels on ordinary photos: how many images it flags (false positives), and with what.
     Moderation {
@@ -269,9 +275,15 @@ fn main() -> anyhow::Result<()> {
             let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("coco_val2017_first128"));
             eval::labels(&dir.resolve()?, &eval_dir)
         }
-        Command::Eval(EvalCommand::Video { dir, eval_dir, sample_fps }) => {
+        Command::Eval(EvalCommand::Video { dir, eval_dir, sample_fps, inference_threads, frame_threads }) => {
             let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("video_clips"));
-            eval_video::video(&dir.resolve()?, &eval_dir, sample_fps)
+            let defaults = reko_service::VideoConfig::default();
+            let config = reko_service::VideoConfig {
+                sample_fps,
+                frame_threads: frame_threads.unwrap_or(defaults.frame_threads),
+                ..defaults
+            };
+            eval_video::video(&dir.resolve()?, &eval_dir, config, inference_threads)
         }
         Command::Eval(EvalCommand::Moderation { dir, eval_dir, parts }) => {
             let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("coco_val2017_first128"));

@@ -34,7 +34,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let (dir, dylib) = (config.models_dir.clone(), config.ort_dylib.clone());
         tokio::task::spawn_blocking(move || crate::models::fetch(&dir, &[], dylib)).await??;
     }
-    let options = RuntimeOptions { intra_threads: config.inference_threads, dylib: config.ort_dylib.clone() };
+    let options = RuntimeOptions {
+        intra_threads: config.inference_threads,
+        dylib: config.ort_dylib.clone(),
+        ..RuntimeOptions::default()
+    };
     let models_dir = config.models_dir.clone();
     let runtime = tokio::task::spawn_blocking(move || -> anyhow::Result<Runtime> {
         let runtime = Runtime::load(&models_dir, options)?;
