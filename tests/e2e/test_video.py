@@ -284,7 +284,7 @@ def test_completions_are_published_to_the_topic_endpoint(workdir):
         assert headers["x-amz-sns-message-type"] == "Notification" and headers["x-amz-sns-topic-arn"] == topic
         assert (envelope["Type"], envelope["TopicArn"]) == ("Notification", topic)
         message = json.loads(envelope["Message"])
-        assert message == {"JobId": job_id, "Status": "SUCCEEDED", "API": "StartLabelDetection", "JobTag": "lobby",
+        assert message == {"JobId": job_id, "Status": "SUCCEEDED", "API": "LABEL_DETECTION", "Message": "", "JobTag": "lobby",
                            "Timestamp": message["Timestamp"],
                            "Video": {"S3ObjectName": "walking.mp4", "S3Bucket": "videos"}}
     finally:

@@ -51,20 +51,31 @@ fn iso8601(ms: i64) -> String {
     )
 }
 
-/// Rekognition Video's completion message for a finished job.
+/// `FaceSearch` → `FACE_SEARCH`: the analysis as the completion message's `API` names it.
+fn api_name(operation: &str) -> String {
+    let mut name = String::new();
+    for (i, c) in operation.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            name.push('_');
+        }
+        name.push(c.to_ascii_uppercase());
+    }
+    name
+}
+
+/// Rekognition Video's completion message for a finished job (the developer guide's "Video analysis
+/// results notification": `API` as `LABEL_DETECTION`, `Message` empty unless the job failed).
 pub fn completion_message(job: &JobRecord) -> Value {
     let mut message = json!({
         "JobId": job.job_id,
         "Status": if job.status == reko_store::JobStatus::Succeeded { "SUCCEEDED" } else { "FAILED" },
-        "API": format!("Start{}", job.operation),
+        "API": api_name(&job.operation),
+        "Message": job.status_message.clone().unwrap_or_default(),
         "Timestamp": job.finished_at_ms.unwrap_or(job.created_at_ms),
         "Video": {"S3ObjectName": job.name, "S3Bucket": job.bucket},
     });
     if let Some(tag) = &job.job_tag {
         message["JobTag"] = json!(tag);
-    }
-    if let Some(status_message) = &job.status_message {
-        message["Message"] = json!(status_message);
     }
     message
 }
@@ -168,9 +179,10 @@ mod tests {
         };
         assert_eq!(
             completion_message(&job),
-            json!({"JobId": "j", "Status": "SUCCEEDED", "API": "StartFaceSearch", "Timestamp": 2, "JobTag": "door",
-                   "Video": {"S3ObjectName": "v.mp4", "S3Bucket": "b"}})
+            json!({"JobId": "j", "Status": "SUCCEEDED", "API": "FACE_SEARCH", "Message": "", "Timestamp": 2,
+                   "JobTag": "door", "Video": {"S3ObjectName": "v.mp4", "S3Bucket": "b"}})
         );
+        assert_eq!(api_name("ContentModeration"), "CONTENT_MODERATION");
         let envelope = sns_envelope("arn:t", "m", &completion_message(&job), 0);
         assert_eq!(envelope["Type"], "Notification");
         let inner: Value = serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
