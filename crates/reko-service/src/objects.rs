@@ -68,6 +68,16 @@ impl DirectoryObjects {
     }
 }
 
+/// `ImageTooLarge` for an object over the image limit.
+fn check_image_size(length: u64, max_bytes: u64) -> Result<(), ServiceError> {
+    if length > max_bytes {
+        return Err(ServiceError::ImageTooLarge(format!(
+            "The S3 object is {length} bytes; images read from S3 may be at most {max_bytes} bytes"
+        )));
+    }
+    Ok(())
+}
+
 fn missing(bucket: &str, key: &str) -> ServiceError {
     ServiceError::InvalidS3Object(format!(
         "Unable to get object metadata from S3. Check object key, region and/or access permissions. \
@@ -101,11 +111,7 @@ impl ObjectSource for DirectoryObjects {
 
     fn read(&self, bucket: &str, key: &str, _version: Option<&str>, max_bytes: u64) -> Result<Vec<u8>, ServiceError> {
         let (resolved, length) = self.resolve(bucket, key)?;
-        if length > max_bytes {
-            return Err(ServiceError::ImageTooLarge(format!(
-                "The S3 object is {length} bytes; images read from S3 may be at most {max_bytes} bytes"
-            )));
-        }
+        check_image_size(length, max_bytes)?;
         std::fs::read(&resolved).map_err(|_| missing(bucket, key))
     }
 }
@@ -203,13 +209,10 @@ impl ObjectSource for S3Objects {
     }
 
     fn read(&self, bucket: &str, key: &str, version: Option<&str>, max_bytes: u64) -> Result<Vec<u8>, ServiceError> {
-        let length = self.size(bucket, key, version)?;
-        if length > max_bytes {
-            return Err(ServiceError::ImageTooLarge(format!(
-                "The S3 object is {length} bytes; images read from S3 may be at most {max_bytes} bytes"
-            )));
-        }
+        // One GET: its answer's length is known before the body is read (and the body is never read
+        // when it is too long).
         let found = self.get(bucket, key, version, false)?;
+        check_image_size(found.meta.size, max_bytes)?;
         let bytes = self.runtime.block_on(found.bytes()).map_err(|e| {
             tracing::warn!(bucket, key, error = %e, "S3 object body");
             missing(bucket, key)

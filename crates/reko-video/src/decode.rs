@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::mpsc::{Receiver, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -227,17 +227,13 @@ pub fn output_size(info: &VideoInfo, max_pixels: u32) -> (u32, u32) {
     (even(w), even(h))
 }
 
-/// What the stderr reader learned: each frame's output number and time, and the last other lines.
-struct Log {
-    lines: Mutex<Vec<String>>,
-}
-
 /// Sampled frames of one video, read from an `ffmpeg` child process; iterating yields them in order.
 pub struct Frames {
     child: Arc<Mutex<Child>>,
     stdout: ChildStdout,
     times: Receiver<(u64, f64)>,
-    log: Arc<Log>,
+    /// ffmpeg's last lines on stderr other than the frame times (for failure messages).
+    log: Arc<Mutex<Vec<String>>>,
     progress: Arc<AtomicU64>,
     finished: Arc<AtomicBool>,
     killed: Arc<AtomicBool>,
@@ -283,7 +279,7 @@ pub fn frames(path: &Path, info: &VideoInfo, sampling: Sampling) -> Result<Frame
     let stdout = child.stdout.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
     let (sender, times) = channel();
-    let log = Arc::new(Log { lines: Mutex::new(Vec::new()) });
+    let log = Arc::new(Mutex::new(Vec::new()));
     let reader_log = log.clone();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines() {
@@ -291,7 +287,7 @@ pub fn frames(path: &Path, info: &VideoInfo, sampling: Sampling) -> Result<Frame
             if let Some(time) = showinfo_time(&line) {
                 let _ = sender.send(time);
             } else if !line.starts_with("[Parsed_showinfo") {
-                let mut lines = reader_log.lines.lock().unwrap_or_else(|p| p.into_inner());
+                let mut lines = reader_log.lock().unwrap_or_else(|p| p.into_inner());
                 if lines.len() >= 20 {
                     lines.remove(0);
                 }
@@ -367,7 +363,7 @@ impl Frames {
         if self.killed.load(Ordering::Acquire) {
             return VideoError::Decode(format!("ffmpeg delivered no frame for {}s", STALL_TIMEOUT.as_secs()));
         }
-        let lines = self.log.lines.lock().unwrap_or_else(|p| p.into_inner());
+        let lines = self.log.lock().unwrap_or_else(|p| p.into_inner());
         let reason = lines.iter().rev().find(|l| !l.trim().is_empty()).cloned().unwrap_or_default();
         VideoError::Decode(match status {
             Some(status) => format!("ffmpeg exited with {status}: {reason}"),
@@ -411,10 +407,7 @@ impl Iterator for Frames {
             Some(fps) => index as f64 / fps,
             None => index as f64 / self.frame_rate.max(1.0),
         } + self.start_seconds;
-        let pts = match self.times.recv_timeout(Duration::from_secs(5)) {
-            Ok((_, pts)) => pts,
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => fallback,
-        };
+        let pts = self.times.recv_timeout(Duration::from_secs(5)).map_or(fallback, |(_, pts)| pts);
         let seconds = (pts - self.start_seconds).max(0.0);
         let image = RgbImage::from_raw(self.width, self.height, pixels).expect("whole frame");
         Some(Ok(Frame {

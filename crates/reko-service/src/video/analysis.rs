@@ -37,14 +37,14 @@ impl<T: Clone> Aggregator<T> {
         Aggregator { interval_ms, open: BTreeMap::new(), closed: Vec::new() }
     }
 
-    /// Records `name` seen at `timestamp_ms` with `confidence`; the most confident sighting is kept.
-    fn seen(&mut self, name: &str, timestamp_ms: u64, confidence: f32, value: &T, confidence_of: impl Fn(&T) -> f32) {
+    /// Records `name` seen at `timestamp_ms`; the most confident sighting (by `confidence_of`) is kept.
+    fn seen(&mut self, name: &str, timestamp_ms: u64, value: &T, confidence_of: impl Fn(&T) -> f32) {
         let end = timestamp_ms + self.interval_ms;
         match self.open.get_mut(name) {
             Some((span, last, best)) => {
                 span.end_ms = end;
                 *last = timestamp_ms;
-                if confidence > confidence_of(best) {
+                if confidence_of(value) > confidence_of(best) {
                     *best = value.clone();
                 }
             }
@@ -224,14 +224,14 @@ impl Service {
                                 false,
                                 Finding::Label { timestamp_ms: t, frame: size, label, span: None },
                             );
-                            labels.seen(label.name, t, label.confidence, &(label.clone(), size), |(l, _)| l.confidence);
+                            labels.seen(label.name, t, &(label.clone(), size), |(l, _)| l.confidence);
                         }
                     }
                     FrameFindings::Moderation(found) => {
                         moderation.advance(t);
                         for label in &found {
                             item(t, 0, label.name, false, Finding::Moderation { timestamp_ms: t, label, span: None });
-                            moderation.seen(label.name, t, label.confidence, label, |l| l.confidence);
+                            moderation.seen(label.name, t, label, |l| l.confidence);
                         }
                     }
                     FrameFindings::Text(found) => {
@@ -346,7 +346,7 @@ mod tests {
         {
             agg.advance(t);
             if seen {
-                agg.seen("Dog", t, t as f32, &(t as f32), |c| *c);
+                agg.seen("Dog", t, &(t as f32), |c| *c);
             }
         }
         let spans: Vec<(u64, u64, f32)> =
