@@ -125,7 +125,7 @@ impl Service {
             job.attempts += 1;
             Update::Commit
         });
-        let job = match claimed {
+        let mut job = match claimed {
             Ok(Some(job)) if !job.status.finished() => job,
             Ok(_) => return,
             Err(error) => {
@@ -138,10 +138,10 @@ impl Service {
                 "The job was interrupted {MAX_ATTEMPTS} times (the server stopped while it ran) and is not tried again."
             )))
         } else {
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.analyse_job(scope, &job, renderer)))
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.analyse_job(scope, &mut job, renderer)))
                 .unwrap_or_else(|_| Err(JobFailure("Internal error while analysing the video.".into())))
         };
-        let mut done = self.store.job(scope, job_id).ok().flatten().unwrap_or(job);
+        let mut done = job;
         done.finished_at_ms = Some(now_ms());
         let (items, status) = match outcome {
             Ok(items) => {
@@ -175,11 +175,12 @@ impl Service {
         );
     }
 
-    /// Reads the video and runs the job's analysis over it.
+    /// Reads the video and runs the job's analysis over it; the video's metadata is stored (for `Get*`
+    /// while the job runs) and kept in `job`.
     fn analyse_job(
         &self,
         scope: &Scope,
-        job: &JobRecord,
+        job: &mut JobRecord,
         renderer: &dyn VideoRenderer,
     ) -> Result<Vec<StoredItem>, JobFailure> {
         let analysis: VideoAnalysis = serde_json::from_value(job.parameters.clone())
@@ -208,11 +209,12 @@ impl Service {
         };
         let encoded = serde_json::to_value(&metadata).expect("metadata serialises");
         self.store
-            .update_job(scope, &job.job_id, &mut |job| {
-                job.metadata = Some(encoded.clone());
+            .update_job(scope, &job.job_id, &mut |stored| {
+                stored.metadata = Some(encoded.clone());
                 Update::Commit
             })
             .map_err(ServiceError::from)?;
+        job.metadata = Some(encoded);
         if info.duration_ms > super::MAX_VIDEO_DURATION_MS {
             return Err(JobFailure("The video is longer than 6 hours.".into()));
         }
