@@ -7,7 +7,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, channel};
 use std::sync::{Arc, Mutex};
@@ -89,16 +89,21 @@ pub struct Frame {
 }
 
 /// Runs a command to completion with a time limit, returning its stdout.
-fn run_bounded(mut command: Command, timeout: Duration) -> Result<(ExitStatus, Vec<u8>, String), VideoError> {
-    let tool = format!("{:?}", command.get_program());
+/// Starts `command` with no stdin and piped stdout and stderr (taken out of the child).
+fn spawn_piped(mut command: Command) -> Result<(Child, ChildStdout, ChildStderr), VideoError> {
     let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| VideoError::Tool(format!("{tool}: {e}")))?;
-    let mut stdout = child.stdout.take().expect("piped");
-    let mut stderr = child.stderr.take().expect("piped");
+        .map_err(|e| VideoError::Tool(format!("{:?}: {e}", command.get_program())))?;
+    let (stdout, stderr) = (child.stdout.take().expect("piped"), child.stderr.take().expect("piped"));
+    Ok((child, stdout, stderr))
+}
+
+fn run_bounded(command: Command, timeout: Duration) -> Result<(ExitStatus, Vec<u8>, String), VideoError> {
+    let tool = format!("{:?}", command.get_program());
+    let (mut child, mut stdout, mut stderr) = spawn_piped(command)?;
     let out = std::thread::spawn(move || {
         let mut buf = Vec::new();
         let _ = stdout.read_to_end(&mut buf);
@@ -270,14 +275,7 @@ pub fn frames(path: &Path, info: &VideoInfo, sampling: Sampling) -> Result<Frame
     // Frames leave exactly as the filters made them: the raw muxer would otherwise duplicate frames to
     // keep a constant rate.
     command.args(["-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]);
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| VideoError::Tool(format!("ffmpeg: {e}")))?;
-    let stdout = child.stdout.take().expect("piped");
-    let stderr = child.stderr.take().expect("piped");
+    let (child, stdout, stderr) = spawn_piped(command)?;
     let (sender, times) = channel();
     let log = Arc::new(Mutex::new(Vec::new()));
     let reader_log = log.clone();
