@@ -36,6 +36,7 @@ pub struct WiderOptions {
     pub tiling: bool,
     pub min_tile: Option<u32>,
     pub verify: bool,
+    pub zoom_out: bool,
     pub min_score: f32,
     pub candidate_score: Option<f32>,
     pub limit: Option<usize>,
@@ -43,7 +44,7 @@ pub struct WiderOptions {
 
 /// Face detection AP on the WIDER FACE subset.
 pub fn widerface(models_dir: &Path, eval_dir: &Path, detector: Detector, options: WiderOptions) -> anyhow::Result<()> {
-    let WiderOptions { tiling, min_tile, verify, min_score, candidate_score, limit } = options;
+    let WiderOptions { tiling, min_tile, verify, zoom_out, min_score, candidate_score, limit } = options;
     let runtime = Runtime::load(models_dir, RuntimeOptions::default())?;
     let mut images = widerface::load(eval_dir).map_err(anyhow::Error::msg).context("loading WIDER FACE")?;
     if let Some(limit) = limit {
@@ -53,6 +54,7 @@ pub fn widerface(models_dir: &Path, eval_dir: &Path, detector: Detector, options
     face_detector.tiling = tiling;
     face_detector.min_score = min_score;
     face_detector.verify = verify;
+    face_detector.zoom_out = zoom_out;
     if let Some(candidate_score) = candidate_score {
         face_detector.candidate_score = candidate_score;
     }
@@ -71,7 +73,7 @@ pub fn widerface(models_dir: &Path, eval_dir: &Path, detector: Detector, options
     let ap = widerface::average_precision(&images, &predictions);
     println!(
         "WIDER FACE dev subset ({} images, {} faces), detector {detector:?}, tiling {tiling} down to {} px, \
-         O-Net verification {verify}, min score {min_score}",
+         O-Net verification {verify}, zoomed out {zoom_out}, min score {min_score}",
         images.len(),
         images.iter().map(|i| i.faces.len()).sum::<usize>(),
         face_detector.min_tile
@@ -180,10 +182,22 @@ pub fn speed(models_dir: &Path, image: &Path, width: u32, height: u32, runs: usi
         reko_service::LabelSettings { general_labels: true, min_confidence: 55.0, ..Default::default() };
     let properties = reko_service::LabelSettings { image_properties: Some(10), ..Default::default() };
     let text_filters = reko_service::TextFilters::default();
+    // IndexFaces stores every face found under a new ExternalImageId each run, so that no run is
+    // skipped as a duplicate: detection, landmarks and an embedding of every face, and a commit.
+    let scope = reko_service::Scope { account_id: "000000000000".into(), region: "us-east-1".into() };
+    service.create_collection(&scope, "speed", Default::default()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let index_runs = std::cell::Cell::new(0u32);
+    let index_faces = || {
+        index_runs.set(index_runs.get() + 1);
+        let external_id = format!("run-{}", index_runs.get());
+        let filter = reko_service::QualityFilter::None;
+        service.index_faces(&scope, "speed", &jpeg, Some(&external_id), None, filter, false).map(drop)
+    };
     type Operation<'a> = (&'a str, Box<dyn Fn() -> Result<(), reko_service::ServiceError> + 'a>);
     let operations: Vec<Operation> = vec![
         ("DetectFaces (DEFAULT)", Box::new(|| service.detect_faces(&jpeg, false).map(drop))),
         ("DetectFaces (ALL)", Box::new(|| service.detect_faces(&jpeg, true).map(drop))),
+        ("IndexFaces (every face, NONE)", Box::new(index_faces)),
         ("DetectLabels (GENERAL_LABELS)", Box::new(|| service.detect_labels(&jpeg, &labels_settings).map(drop))),
         ("DetectLabels (IMAGE_PROPERTIES)", Box::new(|| service.detect_labels(&jpeg, &properties).map(drop))),
         ("DetectText", Box::new(|| service.detect_text(&jpeg, &text_filters).map(drop))),
@@ -194,6 +208,8 @@ pub fn speed(models_dir: &Path, image: &Path, width: u32, height: u32, runs: usi
         image.display(),
         jpeg.len() / 1024
     );
+    let faces = service.detect_faces(&jpeg, false)?.faces.len();
+    println!("  {faces} faces found");
     for (name, operation) in &operations {
         operation()?;
         let mut times: Vec<f64> = (0..runs.max(1))
@@ -362,7 +378,7 @@ fn lfw_pairs(dir: &Path, file: &str) -> anyhow::Result<Vec<Pair>> {
 
 /// Face verification on LFW's development pairs: 10-fold accuracy, TAR at FAR 1e-3, and the
 /// false-match rate over every cross-identity pair of the images used.
-pub fn lfw(models_dir: &Path, eval_dir: &Path, pairs_file: &str) -> anyhow::Result<()> {
+pub fn lfw(models_dir: &Path, eval_dir: &Path, pairs_file: &str, show_errors: bool) -> anyhow::Result<()> {
     use std::collections::BTreeMap;
     let runtime = Runtime::load(models_dir, RuntimeOptions::default())?;
     let mut pipeline = reko_vision::faces::FacePipeline::default();
@@ -389,7 +405,12 @@ pub fn lfw(models_dir: &Path, eval_dir: &Path, pairs_file: &str) -> anyhow::Resu
         });
         match best {
             Some(face) => *slot = pipeline.embed(&runtime, &decoded.rgb, &[face])?.pop(),
-            None => missed += 1,
+            None => {
+                missed += 1;
+                if show_errors {
+                    println!("  no face: {}", path.display());
+                }
+            }
         }
     }
     let per_image = started.elapsed().as_secs_f64() * 1000.0 / embeddings.len() as f64;
@@ -413,6 +434,17 @@ pub fn lfw(models_dir: &Path, eval_dir: &Path, pairs_file: &str) -> anyhow::Resu
             .max_by(|a, b| accuracy_at(&train, *a).total_cmp(&accuracy_at(&train, *b)))
             .unwrap_or(0.5);
         fold_accuracy.push(accuracy_at(&test, best));
+    }
+    if show_errors {
+        let best =
+            scores.iter().map(|(t, _)| *t).max_by(|a, b| accuracy_at(&scores, *a).total_cmp(&accuracy_at(&scores, *b)));
+        let best = best.unwrap_or(0.5);
+        for (p, (s, same)) in pairs.iter().zip(&scores) {
+            if (*s >= best) != *same {
+                let kind = if *same { "same person, rejected" } else { "different people, accepted" };
+                println!("  {kind} (cosine {s:.3}, threshold {best:.3}): {} {}", p.a.display(), p.b.display());
+            }
+        }
     }
     let mean = fold_accuracy.iter().sum::<f64>() / 10.0;
     let std = (fold_accuracy.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / 10.0).sqrt();

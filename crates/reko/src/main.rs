@@ -2,6 +2,7 @@
 
 mod config;
 mod eval;
+mod eval_faces;
 mod eval_video;
 mod label_index;
 mod models;
@@ -67,6 +68,19 @@ enum EvalCommand {
         eval_dir: Option<PathBuf>,
         #[arg(long, default_value = "pairsDevTest.txt")]
         pairs: String,
+        /// Also list the images without a detected face and the pairs misjudged at the best threshold.
+        #[arg(long)]
+        show_errors: bool,
+    },
+    /// The face pipeline on the small photo sets with ground truth: dlib's face boxes, stated face
+    /// counts, deepface's labelled pairs, face_recognition's identification examples.
+    FacePhotos {
+        #[command(flatten)]
+        dir: ModelsDir,
+        /// The folder holding face_photos_smoke, deepface_unit and face_recognition_examples
+        /// [default: ../shared/eval].
+        #[arg(long)]
+        eval_root: Option<PathBuf>,
     },
     /// 1:N identification on LFW through IndexFaces and SearchFacesByImage: rank-1 accuracy of enrolled
     /// people, false accepts of people who are not enrolled.
@@ -107,6 +121,9 @@ enum EvalCommand {
         /// Skip the O-Net verification of candidates.
         #[arg(long)]
         no_verify: bool,
+        /// Skip the zoomed-out pass (for faces that fill the frame).
+        #[arg(long)]
+        no_zoom_out: bool,
         #[arg(long, default_value_t = 0.3)]
         min_score: f32,
         /// The raw score a candidate needs before verification [default: the service's].
@@ -235,9 +252,13 @@ fn main() -> anyhow::Result<()> {
             label_index::index_labels(&dir.resolve()?, &folder, &index, threads)
         }
         Command::FindLabel { name, min_confidence, index } => label_index::find_label(&index, &name, min_confidence),
-        Command::Eval(EvalCommand::Lfw { dir, eval_dir, pairs }) => {
+        Command::Eval(EvalCommand::Lfw { dir, eval_dir, pairs, show_errors }) => {
             let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("lfw"));
-            eval::lfw(&dir.resolve()?, &eval_dir, &pairs)
+            eval::lfw(&dir.resolve()?, &eval_dir, &pairs, show_errors)
+        }
+        Command::Eval(EvalCommand::FacePhotos { dir, eval_root }) => {
+            let eval_root = eval_root.unwrap_or_else(|| PathBuf::from("../shared/eval"));
+            eval_faces::face_photos(&dir.resolve()?, &eval_root)
         }
         Command::Eval(EvalCommand::LfwSearch { dir, eval_dir, people, strangers, min_score, candidate_score }) => {
             let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("lfw"));
@@ -250,6 +271,7 @@ fn main() -> anyhow::Result<()> {
             no_tiling,
             min_tile,
             no_verify,
+            no_zoom_out,
             min_score,
             candidate_score,
             limit,
@@ -259,6 +281,7 @@ fn main() -> anyhow::Result<()> {
                 tiling: !no_tiling,
                 min_tile,
                 verify: !no_verify,
+                zoom_out: !no_zoom_out,
                 min_score,
                 candidate_score,
                 limit,
