@@ -168,7 +168,16 @@ pub fn text(models_dir: &Path, eval_dir: &Path, limit: Option<usize>, rotate: f3
 }
 
 /// Median time of each image operation on one photo at `width` × `height`, one inference thread.
-pub fn speed(models_dir: &Path, image: &Path, width: u32, height: u32, runs: usize) -> anyhow::Result<()> {
+/// The photo `reko eval speed` times, resized to `width` × `height`.
+pub struct SpeedPhoto {
+    pub path: PathBuf,
+    pub width: u32,
+    pub height: u32,
+}
+
+pub fn speed(models_dir: &Path, photo: &SpeedPhoto, runs: usize, concurrency: usize) -> anyhow::Result<()> {
+    let SpeedPhoto { path: image, width, height } = photo;
+    let (image, width, height) = (image.as_path(), *width, *height);
     let runtime = Runtime::load(models_dir, RuntimeOptions::default())?;
     let data = tempfile::tempdir()?;
     let store = reko_store::EmbeddedStore::open(data.path())?;
@@ -220,6 +229,31 @@ pub fn speed(models_dir: &Path, image: &Path, width: u32, height: u32, runs: usi
             .collect::<Result<_, _>>()?;
         times.sort_by(f64::total_cmp);
         println!("  {name:<32} {:7.1} ms", times[times.len() / 2]);
+    }
+    if concurrency > 1 {
+        let detect = || service.detect_faces(&jpeg, false).map(drop);
+        // `concurrency` threads, each sending `runs` requests one after another; the first round warms
+        // the extra model sessions that requests at once need.
+        let at_once = |runs: usize| -> Result<f64, reko_service::ServiceError> {
+            let started = Instant::now();
+            std::thread::scope(|scope| {
+                let threads: Vec<_> =
+                    (0..concurrency).map(|_| scope.spawn(|| (0..runs).try_for_each(|_| detect()))).collect();
+                threads.into_iter().try_for_each(|t| t.join().expect("a DetectFaces thread panicked"))
+            })?;
+            Ok((runs * concurrency) as f64 / started.elapsed().as_secs_f64())
+        };
+        at_once(1)?;
+        let requests = runs.max(1) * concurrency;
+        let started = Instant::now();
+        (0..requests).try_for_each(|_| detect())?;
+        let one_at_a_time = requests as f64 / started.elapsed().as_secs_f64();
+        let concurrent = at_once(runs.max(1))?;
+        println!(
+            "  DetectFaces (DEFAULT), {requests} requests: {one_at_a_time:.2}/s one at a time, {concurrent:.2}/s with \
+             {concurrency} at once ({:.2}×)",
+            concurrent / one_at_a_time
+        );
     }
     Ok(())
 }

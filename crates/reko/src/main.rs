@@ -172,6 +172,9 @@ enum EvalCommand {
         /// Timed runs of each operation (after one warm-up run).
         #[arg(long, default_value_t = 5)]
         runs: usize,
+        /// Also time DetectFaces with this many requests at once against one at a time.
+        #[arg(long, default_value_t = 1)]
+        concurrency: usize,
     },
     /// Video jobs on ../shared/eval/video_clips: who the Hamilton clip's face search finds when, people
     /// and face tracks in the walking clips, face search throughput and peak memory at 720p.
@@ -288,11 +291,12 @@ fn main() -> anyhow::Result<()> {
             };
             eval::widerface(&dir.resolve()?, &eval_dir, detector, options)
         }
-        Command::Eval(EvalCommand::Speed { dir, image, width, height, runs }) => {
+        Command::Eval(EvalCommand::Speed { dir, image, width, height, runs, concurrency }) => {
             let image = image.unwrap_or_else(|| {
                 eval::default_eval_dir("coco_val2017_first128").join("images").join("000000000139.jpg")
             });
-            eval::speed(&dir.resolve()?, &image, width, height, runs)
+            let photo = eval::SpeedPhoto { path: image, width, height };
+            eval::speed(&dir.resolve()?, &photo, runs, concurrency)
         }
         Command::Eval(EvalCommand::Labels { dir, eval_dir }) => {
             let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("coco_val2017_first128"));
