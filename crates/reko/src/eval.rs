@@ -167,17 +167,20 @@ pub fn text(models_dir: &Path, eval_dir: &Path, limit: Option<usize>, rotate: f3
     Ok(())
 }
 
-/// Median time of each image operation on one photo at `width` × `height`, one inference thread.
-/// The photo `reko eval speed` times, resized to `width` × `height`.
-pub struct SpeedPhoto {
-    pub path: PathBuf,
-    pub width: u32,
-    pub height: u32,
+/// The account and region the evaluations act as on their throw-away stores.
+pub fn eval_scope() -> reko_service::Scope {
+    reko_service::Scope { account_id: "000000000000".into(), region: "us-east-1".into() }
 }
 
-pub fn speed(models_dir: &Path, photo: &SpeedPhoto, runs: usize, concurrency: usize) -> anyhow::Result<()> {
-    let SpeedPhoto { path: image, width, height } = photo;
-    let (image, width, height) = (image.as_path(), *width, *height);
+/// Median time of each image operation on one photo at `width` × `height`, one inference thread, and
+/// with `concurrency` > 1 DetectFaces' throughput with that many requests at once.
+pub fn speed(
+    models_dir: &Path,
+    image: &Path,
+    (width, height): (u32, u32),
+    runs: usize,
+    concurrency: usize,
+) -> anyhow::Result<()> {
     let runtime = Runtime::load(models_dir, RuntimeOptions::default())?;
     let data = tempfile::tempdir()?;
     let store = reko_store::EmbeddedStore::open(data.path())?;
@@ -193,7 +196,7 @@ pub fn speed(models_dir: &Path, photo: &SpeedPhoto, runs: usize, concurrency: us
     let text_filters = reko_service::TextFilters::default();
     // IndexFaces stores every face found under a new ExternalImageId each run, so that no run is
     // skipped as a duplicate: detection, landmarks and an embedding of every face, and a commit.
-    let scope = reko_service::Scope { account_id: "000000000000".into(), region: "us-east-1".into() };
+    let scope = eval_scope();
     service.create_collection(&scope, "speed", Default::default()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let index_runs = std::cell::Cell::new(0u32);
     let index_faces = || {
@@ -536,7 +539,7 @@ pub fn lfw_search(
     min_score: Option<f32>,
     candidate_score: Option<f32>,
 ) -> anyhow::Result<()> {
-    use reko_service::{QualityFilter, Scope, Service, ServiceError};
+    use reko_service::{QualityFilter, Service, ServiceError};
     let root = eval_dir.join("lfw-deepfunneled");
     let mut identities: Vec<(String, Vec<PathBuf>)> = Vec::new();
     for entry in std::fs::read_dir(&root).with_context(|| format!("reading {}", root.display()))? {
@@ -563,7 +566,7 @@ pub fn lfw_search(
     }
     let vision = std::sync::Arc::new(reko_service::Vision { runtime, faces, text: TextPipeline::default() });
     let service = Service::new(std::sync::Arc::new(store)).with_vision(vision);
-    let scope = Scope { account_id: "000000000000".into(), region: "us-east-1".into() };
+    let scope = eval_scope();
     service.create_collection(&scope, "lfw", Default::default()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let started = Instant::now();
     let mut not_enrolled = 0;

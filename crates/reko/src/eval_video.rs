@@ -12,14 +12,12 @@ use anyhow::{Context, bail};
 use reko_inference::boxes::BBox;
 use reko_inference::{Runtime, RuntimeOptions};
 use reko_service::{
-    QualityFilter, ResultsPage, Scope, Service, SortBy, StartVideoJob, VideoAnalysis, VideoConfig, VideoObject,
+    QualityFilter, ResultsPage, Service, SortBy, StartVideoJob, VideoAnalysis, VideoConfig, VideoObject,
 };
 use reko_video::track::{Observation, Tracker, TrackerConfig};
 use serde_json::Value;
 
-fn scope() -> Scope {
-    Scope { account_id: "000000000000".into(), region: "us-east-1".into() }
-}
+use crate::eval::eval_scope;
 
 fn service_error(e: reko_service::ServiceError) -> anyhow::Error {
     anyhow::anyhow!("{e}")
@@ -44,13 +42,13 @@ fn run(service: &Service, analysis: VideoAnalysis, key: &str) -> anyhow::Result<
         job_tag: None,
         notification: None,
     };
-    let job_id = service.start_video_job(&scope(), start).map_err(service_error)?;
+    let job_id = service.start_video_job(&eval_scope(), start).map_err(service_error)?;
     service.run_queued_jobs(&reko_server::video::Renderer);
     let mut items = Vec::new();
     let mut next_token = None;
     loop {
         let page = ResultsPage { max_results: None, next_token, sort_by: SortBy::Timestamp, segments: false };
-        let view = service.video_job(&scope(), &job_id, operation, &page).map_err(service_error)?;
+        let view = service.video_job(&eval_scope(), &job_id, operation, &page).map_err(service_error)?;
         if view.status != reko_service::JobStatus::Succeeded {
             bail!("{operation} of {key}: {:?} {}", view.status, view.status_message.unwrap_or_default());
         }
@@ -90,11 +88,11 @@ pub fn video(models_dir: &Path, eval_dir: &Path, config: VideoConfig, inference_
     let hamilton = eval_dir.join("face_recognition_hamilton");
     std::fs::copy(hamilton.join("short_hamilton_clip.mp4"), bucket.join("hamilton.mp4"))
         .with_context(|| hamilton.display().to_string())?;
-    service.create_collection(&scope(), "hamilton", Default::default()).map_err(service_error)?;
+    service.create_collection(&eval_scope(), "hamilton", Default::default()).map_err(service_error)?;
     for name in ["lin-manuel-miranda", "alex-lacamoire"] {
         let bytes = std::fs::read(hamilton.join(format!("{name}.png")))?;
         let indexed = service
-            .index_faces(&scope(), "hamilton", &bytes, Some(name), Some(1), QualityFilter::None, false)
+            .index_faces(&eval_scope(), "hamilton", &bytes, Some(name), Some(1), QualityFilter::None, false)
             .map_err(service_error)?;
         println!("indexed {name}: {} face", indexed.indexed.len());
     }

@@ -295,8 +295,7 @@ fn main() -> anyhow::Result<()> {
             let image = image.unwrap_or_else(|| {
                 eval::default_eval_dir("coco_val2017_first128").join("images").join("000000000139.jpg")
             });
-            let photo = eval::SpeedPhoto { path: image, width, height };
-            eval::speed(&dir.resolve()?, &photo, runs, concurrency)
+            eval::speed(&dir.resolve()?, &image, (width, height), runs, concurrency)
         }
         Command::Eval(EvalCommand::Labels { dir, eval_dir }) => {
             let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("coco_val2017_first128"));
