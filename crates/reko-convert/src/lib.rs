@@ -1,14 +1,17 @@
-//! Offline model conversion for reko: TensorFlow.js graph models to ONNX ([`convert_tfjs_graph`]),
+//! Offline model conversion for reko: TensorFlow.js graph models ([`convert_tfjs_graph`]), face-api
+//! weights, TFLite flatbuffers and legacy PyTorch state dicts ([`convert_efficientnet_lite0`]) to ONNX,
 //! on top of a general ONNX writer ([`onnx`]) that other converters reuse.
 
 pub mod faceapi;
 pub mod onnx;
+pub mod pytorch;
 pub mod tfjs;
 pub mod tflite;
 
 use std::path::PathBuf;
 
 pub use faceapi::{FaceApiNet, convert_faceapi};
+pub use pytorch::{convert_efficientnet_lite0, read_legacy_state_dict};
 pub use tfjs::{ConvertOptions, convert_tfjs_graph, convert_tfjs_graph_with};
 pub use tflite::{TfliteOptions, convert_tflite, convert_tflite_bytes};
 

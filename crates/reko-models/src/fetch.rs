@@ -134,7 +134,11 @@ fn install(
     }
     let (inputs, tensors_out) = match model.kind {
         ModelKind::Runtime => (Vec::new(), Vec::new()),
-        ModelKind::Onnx | ModelKind::TfjsGraph | ModelKind::FaceapiWeights | ModelKind::Tflite => toolchain
+        ModelKind::Onnx
+        | ModelKind::TfjsGraph
+        | ModelKind::FaceapiWeights
+        | ModelKind::Tflite
+        | ModelKind::PytorchStateDict => toolchain
             .inspect(&dir.join("model.onnx"))
             .map_err(|message| ModelError::Inspect { model: model.id.clone(), message })?,
     };

@@ -61,6 +61,8 @@ pub enum ModelKind {
     FaceapiWeights,
     /// A TFLite flatbuffer converted to ONNX at fetch time.
     Tflite,
+    /// A PyTorch state dict (legacy `torch.save` format) of an architecture reko's converter knows.
+    PytorchStateDict,
 }
 
 /// One model: which files of which package, and how to feed it.
@@ -85,7 +87,7 @@ pub struct ConvertSpec {
     pub source: String,
     /// TF.js graphs: the tensors to export instead of the graph's own outputs.
     pub outputs: Option<Vec<String>>,
-    /// face-api weights: which network (`FaceRecognition`, `SsdMobilenetV1`, ...).
+    /// face-api weights and PyTorch state dicts: which network (`FaceRecognition`, `EfficientNetLite0`, ...).
     pub net: Option<String>,
     /// TFLite: make the batch dimension dynamic.
     #[serde(default)]

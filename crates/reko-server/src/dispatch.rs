@@ -188,7 +188,7 @@ pub async fn dispatch(
                             })
                             .collect(),
                         parents: named(&l.parents),
-                        aliases: Vec::new(),
+                        aliases: named(l.aliases),
                         categories: named(l.categories),
                     })
                     .collect(),

@@ -271,7 +271,7 @@ impl VideoRenderer for Renderer {
                                 .collect(),
                         },
                         parents: named(&label.parents),
-                        aliases: Vec::new(),
+                        aliases: named(label.aliases),
                         categories: named(label.categories),
                     },
                     span: span.map(segment_span),

@@ -1,4 +1,4 @@
-//! DetectLabels over the object detector: labels with instances, their ancestors as labels of their own,
+//! DetectLabels over the object detector and the image classifier: labels with instances, their ancestors as labels of their own,
 //! `MinConfidence` (55 by default), `MaxLabels`, the GeneralLabels inclusion and exclusion filters, and
 //! `IMAGE_PROPERTIES` (quality and dominant colours of the image and of each instance).
 
@@ -9,8 +9,9 @@ use reko_vision::properties::{self, DominantColor, Quality};
 use crate::faces::decoded;
 use crate::{Service, ServiceError};
 
-/// reko's label model version (1.0: CenterNet MobileNetV3 over the 80 COCO classes).
-pub const LABEL_MODEL_VERSION: &str = "1.0";
+/// reko's label model version (1.0: CenterNet MobileNetV3 over the 80 COCO classes; 2.0: and the
+/// EfficientNet-Lite0 ImageNet classifier with the WordNet taxonomy).
+pub const LABEL_MODEL_VERSION: &str = "2.0";
 /// `MinConfidence` when the request gives none, as on Rekognition.
 pub const DEFAULT_LABEL_CONFIDENCE: f32 = 55.0;
 
@@ -84,7 +85,8 @@ impl Service {
         if settings.general_labels {
             let vision = self.vision()?;
             let objects = labels::detect(&vision.runtime, rgb)?;
-            found = labels::labels(&objects, settings.min_confidence);
+            let probabilities = labels::classify(&vision.runtime, rgb)?;
+            found = labels::labels(&objects, Some(&probabilities), settings.min_confidence);
             found.retain(|label| settings.keeps(label));
             if let Some(max) = settings.max_labels {
                 found.truncate(max);
@@ -109,7 +111,7 @@ mod tests {
     use super::*;
 
     fn label(name: &'static str, categories: &'static [&'static str]) -> Label {
-        Label { name, confidence: 90.0, instances: Vec::new(), parents: Vec::new(), categories }
+        Label { name, confidence: 90.0, instances: Vec::new(), parents: Vec::new(), aliases: &[], categories }
     }
 
     #[test]

