@@ -94,7 +94,6 @@ def test_detect_labels_image_properties(server):
     quality = both["ImageProperties"]["Quality"]
     assert all(0 <= quality[k] <= 100 for k in ("Brightness", "Sharpness", "Contrast"))
     check_colors(both["ImageProperties"]["DominantColors"], 3)
-    assert "Foreground" not in both["ImageProperties"], "reko has no foreground segmentation"
     instances = [i for label in both["Labels"] for i in label["Instances"]]
     assert instances
     for instance in instances:
@@ -103,6 +102,22 @@ def test_detect_labels_image_properties(server):
     assert only["Labels"] == [] and len(only["ImageProperties"]["DominantColors"]) <= 10
     plain = rek.detect_labels(Image=image)
     assert "ImageProperties" not in plain and all("DominantColors" not in i for l in plain["Labels"] for i in l["Instances"])
+
+
+def test_foreground_and_background_of_a_portrait(server):
+    """The person is the foreground: its colours and quality apart from the background's."""
+    rek = server.client()
+    portrait = ROOT.parent / "shared" / "eval" / "deepface_unit" / "img1.jpg"
+    reply = rek.detect_labels(Image={"Bytes": portrait.read_bytes()}, Features=["IMAGE_PROPERTIES"],
+                              Settings={"ImageProperties": {"MaxDominantColors": 4}})
+    properties = reply["ImageProperties"]
+    assert "Contrast" in properties["Quality"]
+    for side in ("Foreground", "Background"):
+        region = properties[side]
+        assert set(region["Quality"]) == {"Brightness", "Sharpness"}, "Contrast is for the whole image only"
+        assert all(0 <= region["Quality"][k] <= 100 for k in ("Brightness", "Sharpness"))
+        check_colors(region["DominantColors"], 4)
+    assert properties["Foreground"]["DominantColors"] != properties["Background"]["DominantColors"]
 
 
 def test_cli_detect_labels(server):

@@ -671,20 +671,34 @@ pub struct DetectLabelsResponse {
     pub image_properties: Option<DetectLabelsImageProperties>,
 }
 
-/// Foreground and background are left out: reko has no general salient-object segmentation.
+/// `Foreground` and `Background` are there only when the image has people (reko's foreground).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DetectLabelsImageProperties {
     pub quality: DetectLabelsImageQuality,
     pub dominant_colors: Vec<DominantColor>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub foreground: Option<DetectLabelsImageRegion>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub background: Option<DetectLabelsImageRegion>,
 }
 
+/// `DetectLabelsImageForeground` and `DetectLabelsImageBackground` (the same members).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DetectLabelsImageRegion {
+    pub quality: DetectLabelsImageQuality,
+    pub dominant_colors: Vec<DominantColor>,
+}
+
+/// `Contrast` is reported for the whole image only, as on Rekognition.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DetectLabelsImageQuality {
     pub brightness: f32,
     pub sharpness: f32,
-    pub contrast: f32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contrast: Option<f32>,
 }
 
 #[derive(Debug, Serialize)]

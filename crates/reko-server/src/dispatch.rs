@@ -193,13 +193,25 @@ pub async fn dispatch(
                     })
                     .collect(),
                 label_model_version: LABEL_MODEL_VERSION.to_owned(),
-                image_properties: properties.map(|p| DetectLabelsImageProperties {
-                    quality: DetectLabelsImageQuality {
-                        brightness: p.quality.brightness,
-                        sharpness: p.quality.sharpness,
-                        contrast: p.quality.contrast,
-                    },
-                    dominant_colors: colors(&p.colors),
+                image_properties: properties.map(|p| {
+                    let region = |r: &reko_service::Region| DetectLabelsImageRegion {
+                        quality: DetectLabelsImageQuality {
+                            brightness: r.quality.brightness,
+                            sharpness: r.quality.sharpness,
+                            contrast: None,
+                        },
+                        dominant_colors: colors(&r.colors),
+                    };
+                    DetectLabelsImageProperties {
+                        quality: DetectLabelsImageQuality {
+                            brightness: p.quality.brightness,
+                            sharpness: p.quality.sharpness,
+                            contrast: Some(p.quality.contrast),
+                        },
+                        dominant_colors: colors(&p.colors),
+                        foreground: p.foreground.as_ref().map(|[f, _]| region(f)),
+                        background: p.foreground.as_ref().map(|[_, b]| region(b)),
+                    }
                 }),
             })
         }

@@ -1,6 +1,7 @@
 //! DetectLabels over the object detector and the image classifier: labels with instances, their ancestors as labels of their own,
 //! `MinConfidence` (55 by default), `MaxLabels`, the GeneralLabels inclusion and exclusion filters, and
-//! `IMAGE_PROPERTIES` (quality and dominant colours of the image and of each instance).
+//! `IMAGE_PROPERTIES` (quality and dominant colours of the image, of each instance, and of the foreground
+//! (people) and background when there are people).
 
 use reko_inference::boxes::BBox;
 use reko_vision::labels::{self, Label};
@@ -59,6 +60,16 @@ pub struct ImageProperties {
     pub quality: Quality,
     pub colors: Vec<DominantColor>,
     pub instance_colors: Vec<Vec<Vec<DominantColor>>>,
+    /// The people in the image and the rest, each with its quality and colours; `None` when the person
+    /// segmentation finds people on less than 5% of the image (or more than 95%).
+    pub foreground: Option<[Region; 2]>,
+}
+
+/// One side of the foreground/background split.
+#[derive(Debug, Clone)]
+pub struct Region {
+    pub quality: Quality,
+    pub colors: Vec<DominantColor>,
 }
 
 fn crop(image: &image::RgbImage, bbox: &BBox) -> image::RgbImage {
@@ -82,9 +93,13 @@ impl Service {
         settings: &LabelSettings,
     ) -> Result<LabeledImage, ServiceError> {
         let mut found = Vec::new();
+        let vision = self.vision()?;
+        // The detector's objects serve both features: labels, and the people that make a foreground.
+        let objects = match settings.general_labels || settings.image_properties.is_some() {
+            true => labels::detect(&vision.runtime, rgb)?,
+            false => Vec::new(),
+        };
         if settings.general_labels {
-            let vision = self.vision()?;
-            let objects = labels::detect(&vision.runtime, rgb)?;
             let probabilities = labels::classify(&vision.runtime, rgb)?;
             found = labels::labels(&objects, Some(&probabilities), settings.min_confidence);
             found.retain(|label| settings.keeps(label));
@@ -92,16 +107,38 @@ impl Service {
                 found.truncate(max);
             }
         }
-        let properties = settings.image_properties.map(|max| ImageProperties {
-            quality: properties::quality(rgb),
-            colors: properties::dominant_colors(rgb, max),
-            instance_colors: found
-                .iter()
-                .map(|label| {
-                    label.instances.iter().map(|(bbox, _)| properties::dominant_colors(&crop(rgb, bbox), max)).collect()
+        let properties = match settings.image_properties {
+            Some(max) => {
+                let people: Vec<BBox> = objects
+                    .iter()
+                    .filter(|o| {
+                        labels::CLASSES[o.class].name == "Person"
+                            && labels::confidence(o.score) >= DEFAULT_LABEL_CONFIDENCE
+                    })
+                    .map(|o| o.bbox)
+                    .collect();
+                let mask = properties::person_mask(&vision.runtime, rgb, &people)?;
+                let foreground = properties::is_foreground(&mask).then(|| {
+                    [true, false].map(|inside| Region {
+                        quality: properties::region_quality(rgb, &mask, inside),
+                        colors: properties::region_colors(rgb, &mask, inside, max),
+                    })
+                });
+                Some(ImageProperties {
+                    quality: properties::quality(rgb),
+                    colors: properties::dominant_colors(rgb, max),
+                    instance_colors: found
+                        .iter()
+                        .map(|label| {
+                            let colors = |(bbox, _): &(BBox, f32)| properties::dominant_colors(&crop(rgb, bbox), max);
+                            label.instances.iter().map(colors).collect()
+                        })
+                        .collect(),
+                    foreground,
                 })
-                .collect(),
-        });
+            }
+            None => None,
+        };
         Ok(LabeledImage { width: rgb.width(), height: rgb.height(), labels: found, properties })
     }
 }

@@ -24,7 +24,7 @@ pub use collections::{Collection, CollectionPage};
 pub use faces::{AnalyzedImage, Comparison, QualityFilter, Vision};
 pub use labels::{
     DEFAULT_LABEL_CONFIDENCE, DEFAULT_MAX_DOMINANT_COLORS, ImageProperties, LABEL_MODEL_VERSION, LabelSettings,
-    LabeledImage,
+    LabeledImage, Region,
 };
 pub use moderation::{DEFAULT_MODERATION_CONFIDENCE, MODERATION_MODEL_VERSION};
 pub use notify::{Notifier, completion_message};

