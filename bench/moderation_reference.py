@@ -44,7 +44,7 @@ def main():
                 found = detector.detect(data)
                 times.append(time.perf_counter() - started)
             label = "1 thread" if threads == 1 else "default threads"
-            print(f"nudenet {nudenet.__name__} 3.4.2, {label}, {size[0]} x {size[1]}: "
+            print(f"nudenet 3.4.2, {label}, {size[0]} x {size[1]}: "
                   f"{statistics.median(times) * 1000:.1f} ms median, {len(found)} detections")
 
 
