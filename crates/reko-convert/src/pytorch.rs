@@ -625,21 +625,13 @@ mod tests {
         f.extend_from_slice(b"ccollections\nOrderedDict\nq\x00)R(");
         push_str(&mut f, "w");
         f.extend_from_slice(b"ctorch._utils\n_rebuild_tensor_v2\nq\x01((");
-        push_str(&mut f, "storage");
-        f.extend_from_slice(b"ctorch\nFloatStorage\n");
-        push_str(&mut f, "k1");
-        push_str(&mut f, "cpu");
-        f.extend_from_slice(&[
-            b'K', 6, b'N', b't', b'Q', b'K', 0, b'K', 2, b'K', 3, 0x86, b'K', 1, b'K', 2, 0x86, 0x89,
-        ]);
+        push_storage_id(&mut f, "FloatStorage", "k1", 6);
+        f.extend_from_slice(&[b'K', 0, b'K', 2, b'K', 3, 0x86, b'K', 1, b'K', 2, 0x86, 0x89]);
         f.extend_from_slice(b"h\x00)Rtq\x02R");
         push_str(&mut f, "n");
         f.extend_from_slice(b"h\x01((");
-        push_str(&mut f, "storage");
-        f.extend_from_slice(b"ctorch\nLongStorage\n");
-        push_str(&mut f, "k2");
-        push_str(&mut f, "cpu");
-        f.extend_from_slice(&[b'K', 1, b'N', b't', b'Q', b'K', 0, b')', b')', 0x89]);
+        push_storage_id(&mut f, "LongStorage", "k2", 1);
+        f.extend_from_slice(&[b'K', 0, b')', b')', 0x89]);
         f.extend_from_slice(b"h\x00)RtRu}b.");
         // storage keys
         f.extend_from_slice(&[0x80, 2, b']', b'(']);
@@ -653,6 +645,16 @@ mod tests {
         f.extend_from_slice(&1i64.to_le_bytes());
         f.extend_from_slice(&7i64.to_le_bytes());
         f
+    }
+
+    /// A persistent id `("storage", torch.<kind>, key, "cpu", numel, None)` and BINPERSID; the MARK that
+    /// opens the tuple is the caller's.
+    fn push_storage_id(f: &mut Vec<u8>, kind: &str, key: &str, numel: u8) {
+        push_str(f, "storage");
+        f.extend_from_slice(format!("ctorch\n{kind}\n").as_bytes());
+        push_str(f, key);
+        push_str(f, "cpu");
+        f.extend_from_slice(&[b'K', numel, b'N', b't', b'Q']);
     }
 
     fn push_str(f: &mut Vec<u8>, s: &str) {

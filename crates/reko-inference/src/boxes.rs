@@ -37,6 +37,11 @@ impl BBox {
         .area()
     }
 
+    /// Whether the point `(x, y)` lies in the box (left and top edges in, right and bottom out).
+    pub fn contains(&self, x: f32, y: f32) -> bool {
+        x >= self.x1 && x < self.x2 && y >= self.y1 && y < self.y2
+    }
+
     pub fn iou(&self, other: &BBox) -> f32 {
         let inter = self.intersection(other);
         let union = self.area() + other.area() - inter;

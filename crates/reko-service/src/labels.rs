@@ -95,9 +95,10 @@ impl Service {
         let mut found = Vec::new();
         let vision = self.vision()?;
         // The detector's objects serve both features: labels, and the people that make a foreground.
-        let objects = match settings.general_labels || settings.image_properties.is_some() {
-            true => labels::detect(&vision.runtime, rgb)?,
-            false => Vec::new(),
+        let objects = if settings.general_labels || settings.image_properties.is_some() {
+            labels::detect(&vision.runtime, rgb)?
+        } else {
+            Vec::new()
         };
         if settings.general_labels {
             let probabilities = labels::classify(&vision.runtime, rgb)?;
@@ -109,15 +110,7 @@ impl Service {
         }
         let properties = match settings.image_properties {
             Some(max) => {
-                let people: Vec<BBox> = objects
-                    .iter()
-                    .filter(|o| {
-                        labels::CLASSES[o.class].name == "Person"
-                            && labels::confidence(o.score) >= DEFAULT_LABEL_CONFIDENCE
-                    })
-                    .map(|o| o.bbox)
-                    .collect();
-                let mask = properties::person_mask(&vision.runtime, rgb, &people)?;
+                let mask = properties::person_mask(&vision.runtime, rgb, &objects)?;
                 let foreground = properties::is_foreground(&mask).then(|| {
                     [true, false].map(|inside| Region {
                         quality: properties::region_quality(rgb, &mask, inside),

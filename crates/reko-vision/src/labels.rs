@@ -457,12 +457,10 @@ pub fn labels(objects: &[Object], probabilities: Option<&[f32]>, min_confidence:
             support(&mut out, name, score);
         }
     }
+    // A classifier label's ancestors are among the confidences too, each with its own (larger) sum.
     for (name, confidence) in probabilities.map(classifier_confidences).unwrap_or_default() {
         if confidence >= min_confidence {
             support(&mut out, name, confidence);
-            for ancestor in ancestors(name) {
-                support(&mut out, ancestor, confidence);
-            }
         }
     }
     out.sort_by(|a, b| b.confidence.total_cmp(&a.confidence).then(a.name.cmp(b.name)));

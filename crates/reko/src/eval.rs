@@ -284,17 +284,12 @@ pub fn labels(models_dir: &Path, eval_dir: &Path) -> anyhow::Result<()> {
         let objects = labels::detect(&runtime, &decoded.rgb)?;
         let probabilities = labels::classify(&runtime, &decoded.rgb)?;
         elapsed += started.elapsed();
-        let detected: Vec<_> = objects
-            .iter()
-            .filter(|o| labels::CLASSES[o.class].name == "Person" && labels::confidence(o.score) >= 55.0)
-            .map(|o| o.bbox)
-            .collect();
-        let mask = reko_vision::properties::person_mask(&runtime, &decoded.rgb, &detected)?;
+        let mask = reko_vision::properties::person_mask(&runtime, &decoded.rgb, &objects)?;
         let (w, h) = (decoded.rgb.width() as f32, decoded.rgb.height() as f32);
         let people: Vec<_> = image.objects.iter().filter(|o| labels::CLASSES[o.0].name == "Person").collect();
         let in_person = |cx: usize, cy: usize| {
             let (x, y) = ((cx as f32 + 0.5) / mask.width as f32 * w, (cy as f32 + 0.5) / mask.height as f32 * h);
-            people.iter().any(|(_, b)| x >= b.x1 && x < b.x2 && y >= b.y1 && y < b.y2)
+            people.iter().any(|(_, b)| b.contains(x, y))
         };
         let cells: Vec<(usize, usize)> = (0..mask.height).flat_map(|y| (0..mask.width).map(move |x| (x, y))).collect();
         let covered = cells.iter().filter(|&&(x, y)| in_person(x, y)).count() as f32 / cells.len() as f32;
