@@ -80,7 +80,7 @@ pub fn lfw_faces(n: usize) -> Vec<RgbImage> {
 /// ONNX Runtime over the installed models, one intra-op thread (reko's default).
 pub fn runtime() -> Runtime {
     let dir = models_dir();
-    Runtime::load(&dir, RuntimeOptions { intra_threads: 1, dylib: None })
+    Runtime::load(&dir, RuntimeOptions { intra_threads: 1, ..RuntimeOptions::default() })
         .unwrap_or_else(|e| panic!("loading ONNX Runtime from {}: {e}", dir.display()))
 }
 

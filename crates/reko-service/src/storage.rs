@@ -6,9 +6,10 @@
 //! creation time and `vector_changes` count: a snapshot whose stamp matches the store holds exactly the
 //! stored vectors and is loaded instead of rebuilding the graph; one of the same collection that is
 //! behind (after a crash, for instance) is loaded and caught up with the store; any other is ignored
-//! and the index is rebuilt from the store.
+//! and the index is rebuilt from the store. A rebuild of millions of faces takes long (hours at 10 M
+//! on two cores); searches of that collection meanwhile scan the store's vectors, exactly.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -80,10 +81,29 @@ pub struct Deletion {
     pub failed: Vec<(String, &'static str, Option<String>)>,
 }
 
-/// The index settings: `bench/INDEX.md` measured ef_search 512 as the widest search that stays under
-/// 10 ms p99 at 1 M faces.
+/// The index settings; ef_search follows the collection's size ([`expansion_search`]).
 fn index_config() -> IndexConfig {
-    IndexConfig { expansion_search: 512, ..IndexConfig::new(EMBEDDING_SIZE) }
+    IndexConfig { expansion_search: expansion_search(0), ..IndexConfig::new(EMBEDDING_SIZE) }
+}
+
+/// The widest ef_search the service uses (reached at 64 M faces).
+const MAX_EXPANSION_SEARCH: usize = 4096;
+
+/// ef_search for a collection of `faces`: 512 up to 1 M faces, then growing with the square root of the
+/// size, in steps of 64. `bench/INDEX.md` measured recall@10 0.991 (after re-ranking) at 1 M faces with
+/// 512 and at 10 M with 1536, but 0.966 at 10 M with 512: a graph of ten times the faces needs about three
+/// times the width for the same recall. 10 M faces get 1664.
+pub fn expansion_search(faces: usize) -> usize {
+    let width = 512.0 * (faces as f64 / 1e6).max(1.0).sqrt();
+    ((width / 64.0).ceil() as usize * 64).min(MAX_EXPANSION_SEARCH)
+}
+
+/// Sets the index's ef_search for its current size.
+fn fit_expansion(index: &mut VectorIndex) {
+    let wanted = expansion_search(index.len());
+    if index.config().expansion_search != wanted {
+        index.set_expansion_search(wanted);
+    }
 }
 
 /// Collections with at least this many faces keep an index snapshot on disk.
@@ -93,13 +113,38 @@ pub const SNAPSHOT_MIN_FACES: usize = 10_000;
 #[derive(Default)]
 pub(crate) struct Indexes {
     slots: Mutex<HashMap<CollectionKey, Arc<RwLock<Slot>>>>,
+    /// The collections whose index is being caught up with the store (under the slot's write lock)
+    /// right now: their searches scan the store instead of waiting.
+    loading: Mutex<HashSet<CollectionKey>>,
     /// Where snapshots go (none: never written or read).
     pub(crate) snapshots: Option<PathBuf>,
 }
 
 impl Indexes {
     pub(crate) fn with_snapshots(dir: PathBuf) -> Indexes {
-        Indexes { slots: Default::default(), snapshots: Some(dir) }
+        Indexes { snapshots: Some(dir), ..Default::default() }
+    }
+
+    /// Marks the collection's index as being caught up until the mark is dropped.
+    fn mark_loading(&self, key: &CollectionKey) -> LoadingMark<'_> {
+        self.loading.lock().expect("loading set lock").insert(key.clone());
+        LoadingMark { indexes: self, key: key.clone() }
+    }
+
+    fn is_loading(&self, key: &CollectionKey) -> bool {
+        self.loading.lock().expect("loading set lock").contains(key)
+    }
+}
+
+/// A collection's index being caught up; dropped when that ends, however it ends.
+struct LoadingMark<'a> {
+    indexes: &'a Indexes,
+    key: CollectionKey,
+}
+
+impl Drop for LoadingMark<'_> {
+    fn drop(&mut self) {
+        self.indexes.loading.lock().expect("loading set lock").remove(&self.key);
     }
 }
 
@@ -268,9 +313,10 @@ impl Service {
         &self,
         key: &CollectionKey,
         record: &reko_store::CollectionRecord,
-        index: VectorIndex,
+        mut index: VectorIndex,
         saved: Option<u64>,
     ) -> Loaded {
+        fit_expansion(&mut index);
         let loaded = Loaded {
             index,
             created_at_ms: record.created_at_ms,
@@ -282,8 +328,12 @@ impl Service {
     }
 
     /// Brings an index (empty, or loaded from an older snapshot of the same collection) up to the
-    /// store: adds the vectors it lacks, removes the keys the store no longer has.
+    /// store: adds the vectors it lacks, removes the keys the store no longer has. This can take long (a
+    /// rebuild of 10 M faces: hours), so searches of the collection scan the store meanwhile rather than
+    /// wait; reading a current snapshot (seconds) is waited for.
     fn catch_up(&self, scope: &Scope, collection: &str, index: &mut VectorIndex) -> Result<(), ServiceError> {
+        let _searches_scan =
+            self.indexes.mark_loading(&(scope.account_id.clone(), scope.region.clone(), collection.to_owned()));
         let mut stored = std::collections::HashSet::new();
         let (mut keys, mut vectors) = (Vec::new(), Vec::new());
         self.store.scan_vectors(scope, collection, &mut |key, vector| {
@@ -396,7 +446,9 @@ impl Service {
                 *guard = Slot::Loaded(self.load_index(scope, collection)?);
             }
             let Slot::Loaded(loaded) = &mut *guard else { unreachable!("loaded above") };
-            return f(&mut loaded.index, &mut loaded.changes);
+            let result = f(&mut loaded.index, &mut loaded.changes);
+            fit_expansion(&mut loaded.index);
+            return result;
         }
     }
 
@@ -579,7 +631,12 @@ impl Service {
     ) -> Result<Vec<FaceMatch>, ServiceError> {
         let wanted = max + usize::from(exclude.is_some());
         let floor = similarity::cosine_at(threshold) - APPROXIMATION_SLACK;
-        let hits = self.with_index(scope, collection, |index| index.search(vector, wanted + RERANK_MARGIN))?;
+        let key = (scope.account_id.clone(), scope.region.clone(), collection.to_owned());
+        let hits = if self.indexes.is_loading(&key) {
+            self.scan_store(scope, collection, vector, wanted + RERANK_MARGIN)?
+        } else {
+            self.with_index(scope, collection, |index| index.search(vector, wanted + RERANK_MARGIN))?
+        };
         let keys: Vec<u64> = hits.iter().filter(|h| h.cosine >= floor).map(|h| h.key).collect();
         // The store has the exact vectors; a face deleted since the index answered is skipped.
         let mut ranked: Vec<(f32, String)> = self
@@ -636,6 +693,30 @@ impl Service {
                 None => Err(ServiceError::FaceNotFound(face.face_id)),
             })
             .collect()
+    }
+
+    /// The `k` stored vectors nearest to `vector`, by a scan of the store: the answer while the index
+    /// is being rebuilt or caught up (exact, and slower than the index: about a second per million
+    /// faces).
+    fn scan_store(
+        &self,
+        scope: &Scope,
+        collection: &str,
+        vector: &[f32],
+        k: usize,
+    ) -> Result<Vec<reko_index::Hit>, ServiceError> {
+        let mut best: Vec<reko_index::Hit> = Vec::with_capacity(2 * k + 1);
+        let by_cosine = |a: &reko_index::Hit, b: &reko_index::Hit| b.cosine.total_cmp(&a.cosine);
+        self.store.scan_vectors(scope, collection, &mut |key, stored| {
+            best.push(reko_index::Hit { key, cosine: reko_index::dot(vector, stored) });
+            if best.len() > 2 * k {
+                best.select_nth_unstable_by(k, by_cosine);
+                best.truncate(k);
+            }
+        })?;
+        best.sort_by(by_cosine);
+        best.truncate(k);
+        Ok(best)
     }
 
     /// SearchFaces: the faces most similar to a stored face (itself left out).
@@ -826,6 +907,52 @@ mod tests {
         assert!(refused.to_string().contains("face model version 0.9"), "{refused}");
         // Listing and deleting still work: the faces can be cleaned out.
         assert_eq!(service.list_faces(&scope(), "c", None, None, None, &[]).unwrap().faces.len(), 3);
+    }
+
+    #[test]
+    fn searches_scan_the_store_while_the_index_loads() {
+        let data = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(data.path()).unwrap());
+        let service = Service::new(store.clone());
+        service.create_collection(&scope(), "c", BTreeMap::new()).unwrap();
+        let ids = store_faces(&service, 120);
+        let from_index = service.search_faces(&scope(), "c", &ids[7], 12, 0.0).unwrap();
+        assert_eq!(from_index.len(), 12);
+
+        // A restarted service whose index load takes long (held here): a search does not wait for it.
+        let restarted = Service::new(store);
+        let slot = restarted.slot(&scope(), "c");
+        let key = (scope().account_id, scope().region, "c".to_owned());
+        let answer = std::thread::scope(|threads| {
+            let _loading = slot.write().unwrap();
+            let _mark = restarted.indexes.mark_loading(&key);
+            let (sender, receiver) = std::sync::mpsc::channel();
+            let (restarted, searched) = (&restarted, &ids[7]);
+            threads.spawn(move || sender.send(restarted.search_faces(&scope(), "c", searched, 12, 0.0)).ok());
+            // Without the store scan the search would wait on the held lock, and this would time out.
+            receiver.recv_timeout(std::time::Duration::from_secs(30))
+        });
+        let from_store = answer.expect("the search waited for the index load").unwrap();
+        let faces = |matches: &[FaceMatch]| matches.iter().map(|m| m.face.face_id.clone()).collect::<Vec<_>>();
+        assert_eq!(faces(&from_store), faces(&from_index));
+        let similarities = |matches: &[FaceMatch]| matches.iter().map(|m| m.similarity).collect::<Vec<_>>();
+        assert_eq!(similarities(&from_store), similarities(&from_index));
+        // Once the load is over, the index answers again, the same.
+        assert!(!restarted.indexes.is_loading(&key));
+        assert_eq!(faces(&restarted.search_faces(&scope(), "c", &ids[7], 12, 0.0).unwrap()), faces(&from_index));
+    }
+
+    #[test]
+    fn the_search_widens_with_the_collection() {
+        // The widths measured in bench/INDEX.md: 512 up to 1 M faces, at least 1536 at 10 M.
+        assert_eq!(expansion_search(0), 512);
+        assert_eq!(expansion_search(1_000_000), 512);
+        assert_eq!(expansion_search(1_000_001), 576);
+        assert_eq!(expansion_search(10_000_000), 1664);
+        assert_eq!(expansion_search(usize::MAX), MAX_EXPANSION_SEARCH);
+        let widths: Vec<usize> = (0..200).map(|i| expansion_search(i * 500_000)).collect();
+        assert!(widths.windows(2).all(|w| w[0] <= w[1]), "never narrower for more faces: {widths:?}");
+        assert!(widths.iter().all(|w| w % 64 == 0));
     }
 
     #[test]

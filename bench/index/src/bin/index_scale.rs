@@ -534,6 +534,10 @@ fn main() {
     let start = Instant::now();
     index.save(&options.snapshot).expect("save");
     let save = start.elapsed();
+    // The checkpoint goes only now: a run that stops during the measurements resumes from it.
+    if options.checkpoint {
+        std::fs::remove_file(options.snapshot.with_extension("partial")).ok();
+    }
     let size = std::fs::metadata(&options.snapshot).map_or(0, |m| m.len());
     let reference: Vec<_> = data.queries.iter().take(100).map(|q| index.search(q, 10)).collect();
     drop(index);
@@ -565,7 +569,8 @@ fn main() {
 /// Builds the index: most faces in batches (the start-up rebuild from the store; one batch unless
 /// `--chunk`), the last 10 000 one at a time (the steady state of IndexFaces calls); prints the build rates
 /// and memory. With `--checkpoint` it saves the index after each chunk and starts from that file when it is
-/// there; the build rate then counts the faces inserted by this run, checkpoint saves not included.
+/// there (`main` deletes it once the final snapshot is saved); the build rate then counts the faces inserted
+/// by this run, checkpoint saves not included.
 fn build(options: &Options, data: &Data, config: IndexConfig) -> VectorIndex {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let dim = options.dim;
@@ -626,9 +631,6 @@ fn build(options: &Options, data: &Data, config: IndexConfig) -> VectorIndex {
         rss_index as f64 / (1 << 20) as f64,
         if resumed > 0 { " (part of it loaded from the checkpoint)" } else { "" }
     );
-    if let Some(path) = &checkpoint {
-        std::fs::remove_file(path).ok();
-    }
     index
 }
 
