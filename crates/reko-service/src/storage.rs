@@ -178,6 +178,10 @@ fn snapshot_paths(dir: &Path, key: &CollectionKey) -> (PathBuf, PathBuf) {
 /// (account, region, collection id).
 type CollectionKey = (String, String, String);
 
+fn collection_key(scope: &Scope, collection: &str) -> CollectionKey {
+    (scope.account_id.clone(), scope.region.clone(), collection.to_owned())
+}
+
 /// One collection's index: not read from the store yet, loaded, or gone with its collection (holders
 /// of a stale slot fetch a fresh one).
 enum Slot {
@@ -244,7 +248,7 @@ impl Service {
     }
 
     fn slot(&self, scope: &Scope, collection: &str) -> Arc<RwLock<Slot>> {
-        let key = (scope.account_id.clone(), scope.region.clone(), collection.to_owned());
+        let key = collection_key(scope, collection);
         let mut slots = self.indexes.slots.lock().expect("index map lock");
         slots.entry(key).or_insert_with(|| Arc::new(RwLock::new(Slot::Unloaded))).clone()
     }
@@ -256,7 +260,7 @@ impl Service {
             .store
             .collection(scope, collection)?
             .ok_or_else(|| ServiceError::CollectionNotFound(collection.to_owned()))?;
-        let key = (scope.account_id.clone(), scope.region.clone(), collection.to_owned());
+        let key = collection_key(scope, collection);
         if let Some(dir) = &self.indexes.snapshots {
             let (index_path, stamp_path) = snapshot_paths(dir, &key);
             let stamp = std::fs::read(&stamp_path).ok().and_then(|b| serde_json::from_slice::<Stamp>(&b).ok());
@@ -332,9 +336,8 @@ impl Service {
     /// rebuild of 10 M faces: hours), so searches of the collection scan the store meanwhile rather than
     /// wait; reading a current snapshot (seconds) is waited for.
     fn catch_up(&self, scope: &Scope, collection: &str, index: &mut VectorIndex) -> Result<(), ServiceError> {
-        let _searches_scan =
-            self.indexes.mark_loading(&(scope.account_id.clone(), scope.region.clone(), collection.to_owned()));
-        let mut stored = std::collections::HashSet::new();
+        let _searches_scan = self.indexes.mark_loading(&collection_key(scope, collection));
+        let mut stored = HashSet::new();
         let (mut keys, mut vectors) = (Vec::new(), Vec::new());
         self.store.scan_vectors(scope, collection, &mut |key, vector| {
             stored.insert(key);
@@ -487,7 +490,7 @@ impl Service {
         let mut guard = slot.write().expect("index lock");
         delete()?;
         *guard = Slot::Deleted;
-        let key = (scope.account_id.clone(), scope.region.clone(), collection.to_owned());
+        let key = collection_key(scope, collection);
         self.indexes.slots.lock().expect("index map lock").remove(&key);
         if let Some(dir) = &self.indexes.snapshots {
             let (index_path, stamp_path) = snapshot_paths(dir, &key);
@@ -631,7 +634,7 @@ impl Service {
     ) -> Result<Vec<FaceMatch>, ServiceError> {
         let wanted = max + usize::from(exclude.is_some());
         let floor = similarity::cosine_at(threshold) - APPROXIMATION_SLACK;
-        let key = (scope.account_id.clone(), scope.region.clone(), collection.to_owned());
+        let key = collection_key(scope, collection);
         let hits = if self.indexes.is_loading(&key) {
             self.scan_store(scope, collection, vector, wanted + RERANK_MARGIN)?
         } else {
@@ -879,6 +882,15 @@ mod tests {
         reko_vision::faces::embed::normalize(v)
     }
 
+    /// A service over a fresh store (in the returned directory) with an empty collection "c".
+    fn collection_c() -> (tempfile::TempDir, Arc<dyn Store>, Service) {
+        let data = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(data.path()).unwrap());
+        let service = Service::new(store.clone());
+        service.create_collection(&scope(), "c", BTreeMap::new()).unwrap();
+        (data, store, service)
+    }
+
     /// Stores `n` faces with IndexFaces' storing half (one request), bypassing the models.
     fn store_faces(service: &Service, n: usize) -> Vec<String> {
         let faces: Vec<NewFace> = (0..n)
@@ -891,10 +903,7 @@ mod tests {
 
     #[test]
     fn a_collection_of_another_face_model_version_is_refused_clearly() {
-        let data = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(data.path()).unwrap());
-        let service = Service::new(store.clone());
-        service.create_collection(&scope(), "c", BTreeMap::new()).unwrap();
+        let (_data, store, service) = collection_c();
         let ids = store_faces(&service, 3);
         store
             .update_collection(&scope(), "c", &mut |r| {
@@ -911,10 +920,7 @@ mod tests {
 
     #[test]
     fn searches_scan_the_store_while_the_index_loads() {
-        let data = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(data.path()).unwrap());
-        let service = Service::new(store.clone());
-        service.create_collection(&scope(), "c", BTreeMap::new()).unwrap();
+        let (_data, store, service) = collection_c();
         let ids = store_faces(&service, 120);
         let from_index = service.search_faces(&scope(), "c", &ids[7], 12, 0.0).unwrap();
         assert_eq!(from_index.len(), 12);
@@ -922,7 +928,7 @@ mod tests {
         // A restarted service whose index load takes long (held here): a search does not wait for it.
         let restarted = Service::new(store);
         let slot = restarted.slot(&scope(), "c");
-        let key = (scope().account_id, scope().region, "c".to_owned());
+        let key = collection_key(&scope(), "c");
         let answer = std::thread::scope(|threads| {
             let _loading = slot.write().unwrap();
             let _mark = restarted.indexes.mark_loading(&key);
@@ -999,7 +1005,7 @@ mod tests {
         assert_eq!(ids_of(&found)[1..], ids_of(&expected)[1..]);
         // Caught up, the snapshot was rewritten: the next start needs no catching up.
         let stamp: Stamp = serde_json::from_slice(
-            &std::fs::read(snapshot_paths(&snapshots, &(scope().account_id, scope().region, "c".into())).1).unwrap(),
+            &std::fs::read(snapshot_paths(&snapshots, &collection_key(&scope(), "c")).1).unwrap(),
         )
         .unwrap();
         assert_eq!(stamp.vector_changes, store.collection(&scope(), "c").unwrap().unwrap().vector_changes);

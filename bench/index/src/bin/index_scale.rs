@@ -520,9 +520,9 @@ fn main() {
         "| ef_search | k = 10: p50 | p99 | recall@10 | match recall | k = {SERVICE_K}: p50 | p99 | recall@10 | match recall |\n\
          |---|---|---|---|---|---|---|---|---|"
     );
-    // The slowest 1% of queries (k = SERVICE_K) of each ef's first sweep, to tell a repeated sweep's tail
-    // made of the same queries (the graph's) from one made of others (the machine's).
-    // Each query's fastest time over the sweeps of one ef: the machine's interruptions removed.
+    // Per ef (k = SERVICE_K): the slowest 1% of its first sweep's queries, to tell a repeated sweep's
+    // tail made of the same queries (the graph's) from one made of others (the machine's); each query's
+    // fastest time over its sweeps (the machine's interruptions removed); the number of sweeps.
     let mut first_tails: Vec<(usize, HashSet<usize>, Vec<Duration>, usize)> = Vec::new();
     let mut tail_notes = Vec::new();
     for &ef in &options.ef {
@@ -686,8 +686,6 @@ const MATCH: f32 = 0.35;
 /// `crates/reko-service/src/storage.rs`).
 const SERVICE_K: usize = 42;
 
-/// Single-threaded latencies (p50, p99, mean) of `k`-searches, the recall of the exact top 10 among the
-/// top 10 after re-ranking the `k` hits exactly, and the same recall restricted to matches.
 /// The indexes of the slowest `share` of the queries.
 fn slowest(latencies: &[Duration], share: f64) -> HashSet<usize> {
     let mut order: Vec<usize> = (0..latencies.len()).collect();
@@ -696,6 +694,9 @@ fn slowest(latencies: &[Duration], share: f64) -> HashSet<usize> {
     order.into_iter().take(n).collect()
 }
 
+/// Single-threaded latencies (p50, p99, mean) of `k`-searches, the recall of the exact top 10 among the
+/// top 10 after re-ranking the `k` hits exactly, the same recall restricted to matches, and each
+/// query's latency in query order.
 fn measure(
     index: &VectorIndex,
     data: &Data,
