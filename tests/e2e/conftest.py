@@ -22,6 +22,56 @@ ALICE = ("AKIDALICEEXAMPLE", "alice-secret-key", "111111111111")
 BOB = ("AKIDBOBEXAMPLE", "bob-secret-key", "222222222222")
 REGION = "us-east-1"
 
+# Every success response of every rekognition boto3 client of the session, as (operation, raw body, test id):
+# test_zz_response_shapes.py checks them against the service model's output shapes at the end of the run.
+SUCCESS_RESPONSES = []
+_CURRENT_TEST = ["(outside a test)"]
+_RECORDER_ID = "reko-e2e-record-success-responses"
+
+
+def record_success_response(http_response, model, **_):
+    """botocore's after-call.rekognition handler: keeps the raw JSON body of each 200 response."""
+    if http_response is not None and http_response.status_code == 200:
+        SUCCESS_RESPONSES.append((model.name, http_response.content, _CURRENT_TEST[0]))
+
+
+def record_responses_of(events):
+    """Registers the recorder on a botocore event emitter (once: the unique id makes a second register a no-op)."""
+    events.register("after-call.rekognition", record_success_response, unique_id=_RECORDER_ID)
+
+
+# Clients copy their session's handlers when created, so every boto3.client("rekognition", ...) of the default session
+# records; Server.client registers on its client too, in case a test replaces the default session.
+if boto3.DEFAULT_SESSION is None:
+    boto3.setup_default_session()
+record_responses_of(boto3.DEFAULT_SESSION.events)
+
+# Items deselected by -k, -m or --deselect: the final shape test checks that every operation was exercised only when
+# the whole suite runs.
+DESELECTED = []
+
+
+def pytest_deselected(items):
+    DESELECTED.extend(item.nodeid for item in items)
+
+
+def pytest_collection_modifyitems(items):
+    # The response shape check runs after every other test, whatever the order of collection.
+    items.sort(key=lambda item: item.path.name == "test_zz_response_shapes.py")
+
+
+def pytest_runtest_setup(item):
+    _CURRENT_TEST[0] = item.nodeid
+
+
+# Skipped tests (../shared/eval absent, say), named when an operation was never exercised.
+SKIPPED = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped:
+        SKIPPED.append(report.nodeid)
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -81,7 +131,7 @@ class Server:
         return self.proc.wait(timeout=30)
 
     def client(self, key=ALICE, **kwargs):
-        return boto3.client(
+        client = boto3.client(
             "rekognition",
             endpoint_url=self.endpoint,
             region_name=kwargs.pop("region", REGION),
@@ -90,6 +140,8 @@ class Server:
             config=botocore.config.Config(retries={"max_attempts": 1}),
             **kwargs,
         )
+        record_responses_of(client.meta.events)
+        return client
 
 
 @pytest.fixture

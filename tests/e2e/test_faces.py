@@ -97,3 +97,27 @@ def test_compare_faces_matches_the_same_person_only(server):
                                SimilarityThreshold=0)
     sims = [m["Similarity"] for m in couple["FaceMatches"]]
     assert len(sims) == 2 and sims == sorted(sims, reverse=True)
+
+
+def test_a_truncated_jpeg_is_an_invalid_image(server):
+    """A photo cut off in transfer is refused, as Rekognition does, not analysed with its end filled in."""
+    rek = server.client()
+    whole = read(DEEPFACE / "couple.jpg")
+    assert len(rek.detect_faces(Image={"Bytes": whole})["FaceDetails"]) == 2
+    for cut in (len(whole) // 2, len(whole) - 2):
+        with pytest.raises(ClientError) as refused:
+            rek.detect_faces(Image={"Bytes": whole[:cut]})
+        assert refused.value.response["Error"]["Code"] == "InvalidImageFormatException"
+        assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_metrics_show_model_runs_and_requests(server):
+    import urllib.request
+
+    server.client().detect_faces(Image={"Bytes": read(DEEPFACE / "couple.jpg")})
+    with urllib.request.urlopen(f"{server.endpoint}/metrics") as response:
+        assert response.headers["Content-Type"].startswith("application/openmetrics-text")
+        text = response.read().decode()
+    assert 'reko_requests_total{operation="DetectFaces",error="none"} 1' in text
+    assert 'reko_inference_duration_seconds_count{model="faceapi-ssd"}' in text
+    assert "reko_analyses_running 0" in text

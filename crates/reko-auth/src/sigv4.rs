@@ -1,6 +1,7 @@
 //! AWS Signature Version 4, header form: canonical request, string to sign, signing key, and the
 //! checks AWS front-ends make before and after (scope, date, clock skew, constant-time comparison).
 
+use chrono::{DateTime, NaiveDateTime};
 use hmac::{Hmac, Mac};
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
@@ -15,6 +16,10 @@ pub const SERVICE: &str = "rekognition";
 pub const MAX_CLOCK_SKEW_SECS: i64 = 15 * 60;
 
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+
+/// `X-Amz-Date`'s form, `YYYYMMDDTHHMMSSZ`, and its length.
+const AMZ_DATE_FORMAT: &str = "%Y%m%dT%H%M%SZ";
+const AMZ_DATE_FORMAT_LEN: usize = 16;
 
 /// Who signed a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,9 +42,13 @@ pub enum AuthError {
     /// The access key id is not configured.
     #[error("The security token included in the request is invalid.")]
     UnknownKey,
-    /// Wrong signature, wrong scope, or a date outside the allowed skew.
+    /// Wrong signature, wrong scope, a header that must be signed and is not, or a date outside the
+    /// allowed skew.
     #[error("{0}")]
     InvalidSignature(String),
+    /// More than one `Authorization` header: which one counts would be a guess.
+    #[error("A request may carry only one Authorization header")]
+    DuplicateAuthorization,
 }
 
 /// The parts of an HTTP request that SigV4 covers.
@@ -63,9 +72,50 @@ struct ParsedAuthorization<'a> {
     signature: &'a str,
 }
 
+/// A request head that passed every check but the signature's.
+struct Head<'a> {
+    principal: Principal,
+    /// The key to check the signature with (none in dev mode, where any signature is accepted).
+    key: Option<&'a AccessKey>,
+    auth: ParsedAuthorization<'a>,
+    amz_date: &'a str,
+}
+
+/// Checks what the headers alone can show, before the body is read: a complete `Authorization`, a known
+/// access key, the credential scope, a date within the allowed skew, and the headers that must be signed.
+/// Refusing these early means an unauthenticated client never makes the server hold its body.
+pub fn verify_head(keys: &KeyRing, headers: &HeaderMap, now: i64) -> Result<Principal, AuthError> {
+    check_head(keys, headers, now).map(|head| head.principal)
+}
+
 /// Verifies the request's signature against `keys` at time `now` (seconds since the Unix epoch).
 pub fn verify(keys: &KeyRing, request: &RequestParts<'_>, now: i64) -> Result<Principal, AuthError> {
-    let header = request.headers.get(http::header::AUTHORIZATION).ok_or(AuthError::Missing)?;
+    let Head { principal, key, auth, amz_date } = check_head(keys, request.headers, now)?;
+    let Some(key) = key else { return Ok(principal) };
+    let expected = signature(
+        &key.secret_access_key,
+        amz_date,
+        auth.region,
+        auth.service,
+        &canonical_request(request, &auth.signed_headers),
+    );
+    if expected.as_bytes().ct_eq(auth.signature.as_bytes()).into() {
+        Ok(principal)
+    } else {
+        Err(AuthError::InvalidSignature(
+            "The request signature we calculated does not match the signature you provided. Check your AWS \
+             Secret Access Key and signing method. Consult the service documentation for details."
+                .into(),
+        ))
+    }
+}
+
+fn check_head<'a>(keys: &'a KeyRing, headers: &'a HeaderMap, now: i64) -> Result<Head<'a>, AuthError> {
+    let mut authorizations = headers.get_all(http::header::AUTHORIZATION).iter();
+    let header = authorizations.next().ok_or(AuthError::Missing)?;
+    if authorizations.next().is_some() {
+        return Err(AuthError::DuplicateAuthorization);
+    }
     let header =
         header.to_str().map_err(|_| AuthError::Incomplete("Authorization header is not valid ASCII".into()))?;
     let auth = parse_authorization(header)?;
@@ -75,7 +125,7 @@ pub fn verify(keys: &KeyRing, request: &RequestParts<'_>, now: i64) -> Result<Pr
             "Credential should be scoped to correct service: '{SERVICE}'."
         )));
     }
-    let amz_date = request.headers.get("x-amz-date").and_then(|v| v.to_str().ok()).ok_or_else(|| {
+    let amz_date = headers.get("x-amz-date").and_then(|v| v.to_str().ok()).ok_or_else(|| {
         AuthError::Incomplete("Authorization header requires existence of a 'X-Amz-Date' header.".into())
     })?;
     let signed_at = parse_amz_date(amz_date).ok_or_else(|| {
@@ -106,32 +156,28 @@ pub fn verify(keys: &KeyRing, request: &RequestParts<'_>, now: i64) -> Result<Pr
     if !auth.signed_headers.contains(&"host") {
         return Err(AuthError::InvalidSignature("'Host' must be a 'SignedHeader' in the AWS Authorization.".into()));
     }
+    // What the request means must be signed, or a captured request could be re-sent as another
+    // operation: every x-amz-* header present (X-Amz-Target and X-Amz-Date among them) and the content type.
+    if let Some(unsigned) = headers
+        .keys()
+        .map(http::HeaderName::as_str)
+        .find(|name| (*name == "content-type" || name.starts_with("x-amz-")) && !auth.signed_headers.contains(name))
+    {
+        return Err(AuthError::InvalidSignature(format!(
+            "'{unsigned}' must be a 'SignedHeader' in the AWS Authorization."
+        )));
+    }
 
-    let principal = |account_id: &str| Principal {
+    let key = match keys {
+        KeyRing::Dev => None,
+        KeyRing::Keys(keys) => Some(keys.get(auth.access_key_id).ok_or(AuthError::UnknownKey)?),
+    };
+    let principal = Principal {
         access_key_id: auth.access_key_id.to_owned(),
-        account_id: account_id.to_owned(),
+        account_id: key.map_or(DEV_ACCOUNT_ID, |k| k.account_id.as_str()).to_owned(),
         region: auth.region.to_owned(),
     };
-    let key = match keys {
-        KeyRing::Dev => return Ok(principal(DEV_ACCOUNT_ID)),
-        KeyRing::Keys(keys) => keys.get(auth.access_key_id).ok_or(AuthError::UnknownKey)?,
-    };
-    let expected = signature(
-        &key.secret_access_key,
-        amz_date,
-        auth.region,
-        auth.service,
-        &canonical_request(request, &auth.signed_headers),
-    );
-    if expected.as_bytes().ct_eq(auth.signature.as_bytes()).into() {
-        Ok(principal(&key.account_id))
-    } else {
-        Err(AuthError::InvalidSignature(
-            "The request signature we calculated does not match the signature you provided. Check your AWS \
-             Secret Access Key and signing method. Consult the service documentation for details."
-                .into(),
-        ))
-    }
+    Ok(Head { principal, key, auth, amz_date })
 }
 
 /// Signs a request as an AWS SDK would: sets `x-amz-date` and `authorization`, signing every header
@@ -262,12 +308,22 @@ fn collapse_spaces(value: &str) -> String {
     value.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Each path segment URI-encoded once after decoding, as the SDKs sign non-S3 requests.
+/// The path as sent, normalised (RFC 3986 dot segments removed, empty segments dropped) and then
+/// URI-encoded once more, so that its `%` escapes become `%25`: SigV4 outside S3 encodes the path twice,
+/// and the SDKs (botocore, the Java and Rust SDKs) sign it so.
 fn canonical_path(path: &str) -> String {
-    if path.is_empty() {
-        return "/".to_owned();
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in path.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            segment => segments.push(segment),
+        }
     }
-    path.split('/').map(|segment| uri_encode(&percent_decode(segment), true)).collect::<Vec<_>>().join("/")
+    let trailing = if path.ends_with('/') && !segments.is_empty() { "/" } else { "" };
+    uri_encode(format!("/{}{trailing}", segments.join("/")).as_bytes(), false)
 }
 
 fn canonical_query(query: &str) -> String {
@@ -316,49 +372,15 @@ fn percent_decode(text: &str) -> Vec<u8> {
 
 /// Parses `YYYYMMDDTHHMMSSZ` into seconds since the Unix epoch.
 fn parse_amz_date(text: &str) -> Option<i64> {
-    let b = text.as_bytes();
-    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+    if text.len() != AMZ_DATE_FORMAT_LEN {
         return None;
     }
-    let digits = |range: std::ops::Range<usize>| -> Option<i64> {
-        let s = text.get(range)?;
-        s.bytes().all(|c| c.is_ascii_digit()).then(|| s.parse().ok())?
-    };
-    let (year, month, day) = (digits(0..4)?, digits(4..6)?, digits(6..8)?);
-    let (hour, minute, second) = (digits(9..11)?, digits(11..13)?, digits(13..15)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
-        return None;
-    }
-    Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second)
+    NaiveDateTime::parse_from_str(text, AMZ_DATE_FORMAT).ok().map(|t| t.and_utc().timestamp())
 }
 
-/// Formats seconds since the Unix epoch as `YYYYMMDDTHHMMSSZ`.
+/// `X-Amz-Date` of a time in seconds since the Unix epoch.
 fn format_amz_date(epoch: i64) -> String {
-    let (days, secs) = (epoch.div_euclid(86_400), epoch.rem_euclid(86_400));
-    let (year, month, day) = civil_from_days(days);
-    format!("{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let yoe = year - era * 400;
-    let doy = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if month <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, month, day)
+    DateTime::from_timestamp(epoch, 0).unwrap_or_default().format(AMZ_DATE_FORMAT).to_string()
 }
 
 #[cfg(test)]
@@ -473,6 +495,70 @@ mod tests {
         );
     }
 
+    /// A request carrying X-Amz-Target and a content type, signed over `signed_headers` only.
+    fn signed_over(signed_headers: &[&str], target: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("host", "127.0.0.1:9000".parse().unwrap());
+        headers.insert("x-amz-date", format_amz_date(NOW).parse().unwrap());
+        headers.insert("x-amz-target", target.parse().unwrap());
+        headers.insert("content-type", "application/x-amz-json-1.1".parse().unwrap());
+        let canonical = canonical_request(&parts(&headers, b"{}"), signed_headers);
+        let sig = signature(SECRET, &format_amz_date(NOW), "us-east-1", SERVICE, &canonical);
+        let value = format!(
+            "{ALGORITHM} Credential=AKIDEXAMPLE/20251128/us-east-1/{SERVICE}/aws4_request, SignedHeaders={}, \
+             Signature={sig}",
+            signed_headers.join(";")
+        );
+        headers.insert("authorization", value.parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn the_target_the_content_type_and_every_x_amz_header_must_be_signed() {
+        let all = ["content-type", "host", "x-amz-date", "x-amz-target"];
+        let headers = signed_over(&all, "RekognitionService.DescribeCollection");
+        assert!(verify(&ring(), &parts(&headers, b"{}"), NOW).is_ok());
+        // A captured DescribeCollection signed over host and date only, re-sent as DeleteCollection.
+        let mut replayed = signed_over(&["host", "x-amz-date"], "RekognitionService.DescribeCollection");
+        replayed.insert("x-amz-target", "RekognitionService.DeleteCollection".parse().unwrap());
+        for ring in [ring(), KeyRing::Dev] {
+            let refused = verify(&ring, &parts(&replayed, b"{}"), NOW);
+            assert!(
+                matches!(&refused, Err(AuthError::InvalidSignature(m)) if m.contains("must be a 'SignedHeader'")),
+                "{refused:?}"
+            );
+        }
+        for unsigned in all.iter().filter(|h| **h != "host") {
+            let signed: Vec<&str> = all.iter().copied().filter(|h| h != unsigned).collect();
+            let headers = signed_over(&signed, "RekognitionService.DescribeCollection");
+            let refused = verify(&ring(), &parts(&headers, b"{}"), NOW);
+            let named = format!("'{unsigned}' must be a 'SignedHeader'");
+            assert!(matches!(&refused, Err(AuthError::InvalidSignature(m)) if m.contains(&named)), "{refused:?}");
+        }
+        // Headers outside those rules may stay unsigned (SDKs leave User-Agent out).
+        let mut headers = signed_over(&all, "RekognitionService.DescribeCollection");
+        headers.insert("user-agent", "aws-cli/2".parse().unwrap());
+        assert!(verify(&ring(), &parts(&headers, b"{}"), NOW).is_ok());
+    }
+
+    #[test]
+    fn a_second_authorization_header_is_refused() {
+        let mut headers = signed(NOW, &key("AKIDEXAMPLE", SECRET), b"{}");
+        let first = headers["authorization"].clone();
+        headers.append("authorization", first);
+        assert_eq!(verify(&ring(), &parts(&headers, b"{}"), NOW), Err(AuthError::DuplicateAuthorization));
+    }
+
+    #[test]
+    fn paths_are_normalised_and_encoded_once_more() {
+        assert_eq!(canonical_path(""), "/");
+        assert_eq!(canonical_path("/"), "/");
+        assert_eq!(canonical_path("/a/./b/../c//d/"), "/a/c/d/");
+        assert_eq!(canonical_path("/a/.."), "/");
+        assert_eq!(canonical_path("/my%20coll/a%2Fb"), "/my%2520coll/a%252Fb");
+        assert_eq!(canonical_path("/x:y@z~"), "/x%3Ay%40z~");
+    }
+
     #[test]
     fn dates_round_trip() {
         for epoch in [0, 951_782_400, NOW, 4_102_444_799] {
@@ -480,5 +566,7 @@ mod tests {
         }
         assert_eq!(format_amz_date(NOW), "20251128T160000Z");
         assert_eq!(parse_amz_date("2025-11-28T16:00:00Z"), None);
+        assert_eq!(parse_amz_date("20250231T160000Z"), None, "no 31 February");
+        assert_eq!(parse_amz_date("+2025112T160000Z"), None);
     }
 }

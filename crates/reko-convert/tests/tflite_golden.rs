@@ -5,8 +5,8 @@
 //!
 //! A value fails when `|onnx - tflite| > 5e-4 * max(1, |tflite|)`. A model converted with a dynamic
 //! batch runs its whole golden batch in one call, and MobileFaceNet also runs with batch 1 and 3 (rows
-//! picked from the golden batch). Without the two variables the test prints why it skipped and passes;
-//! with them, every golden must pass.
+//! picked from the golden batch); every golden must pass. The tests are ignored by a plain `cargo test`;
+//! `scripts/test` sets the two variables and runs them with `--include-ignored`, and without them they fail.
 
 use std::path::Path;
 
@@ -15,7 +15,7 @@ use reko_convert::{TfliteOptions, convert_tflite};
 use serde::Deserialize;
 
 mod common;
-use common::{compare, golden_files};
+use common::{compare, fetched, golden_files};
 
 const ABS_TOLERANCE: f64 = 5e-4;
 
@@ -160,12 +160,9 @@ fn check_run(
 }
 
 #[test]
+#[ignore = "needs fetched models: scripts/test runs it"]
 fn converted_tflite_models_match_goldens() {
-    let (Ok(models_dir), Ok(ort_dylib)) = (std::env::var("REKO_TEST_TFLITE_DIR"), std::env::var("REKO_ORT_DYLIB"))
-    else {
-        eprintln!("skipped: set REKO_TEST_TFLITE_DIR and REKO_ORT_DYLIB");
-        return;
-    };
+    let (models_dir, ort_dylib) = (fetched("REKO_TEST_TFLITE_DIR"), fetched("REKO_ORT_DYLIB"));
     let only = std::env::var("REKO_GOLDEN_ONLY").ok();
     let environment = ort::init_from(&ort_dylib).expect("load onnxruntime").build().expect("ort environment");
 
@@ -233,11 +230,9 @@ fn converted_tflite_models_match_goldens() {
 /// Real models cut short are refused with an error (never a panic), and a dynamic H/W that a
 /// reshape folds away is refused rather than converted wrongly.
 #[test]
+#[ignore = "needs fetched models: scripts/test runs it"]
 fn truncated_or_unconvertible_models_are_errors() {
-    let Ok(models_dir) = std::env::var("REKO_TEST_TFLITE_DIR") else {
-        eprintln!("skipped: set REKO_TEST_TFLITE_DIR");
-        return;
-    };
+    let models_dir = fetched("REKO_TEST_TFLITE_DIR");
     for model in ["pnet", "MobileFaceNet"] {
         let bytes = std::fs::read(Path::new(&models_dir).join(format!("{model}.tflite"))).expect("read model");
         for cut in [0, 3, 8, 64, 1000, bytes.len() / 3, bytes.len() / 2, bytes.len() - 100] {

@@ -40,7 +40,8 @@ pub enum Quantization {
     F32,
     /// 2 bytes a dimension; cosines within about 1e-3.
     F16,
-    /// 1 byte a dimension (each unit vector scaled by 127); cosines within about 1e-2.
+    /// 1 byte a dimension (each vector scaled so that its own largest component is ±127, then
+    /// rounded); cosines within about 1e-2.
     I8,
 }
 

@@ -43,6 +43,11 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, ImageError> {
             ));
         }
     };
+    if format == "JPEG" && !jpeg_is_complete(bytes) {
+        return Err(ImageError::InvalidFormat(
+            "Request has invalid image format: the JPEG data ends before its end-of-image marker (truncated)".into(),
+        ));
+    }
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
@@ -58,6 +63,33 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, ImageError> {
     let mut image = DynamicImage::from_decoder(decoder).map_err(|e| classify(e, bytes))?;
     image.apply_orientation(orientation);
     Ok(Decoded { rgb: image.into_rgb8(), orientation: orientation_code(orientation), format })
+}
+
+/// Whether JPEG bytes run to their end-of-image marker. The decoder fills a truncated scan in (with
+/// grey), and Rekognition refuses such an image, so reko checks: the segments before the first scan are
+/// skipped by their lengths (an EXIF thumbnail's own end marker lies inside one), then the end marker must
+/// follow (entropy-coded data never holds `FF D9`: a data `FF` is followed by `00`).
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let mut i = 2;
+    loop {
+        while bytes.get(i) == Some(&0xFF) && bytes.get(i + 1) == Some(&0xFF) {
+            i += 1;
+        }
+        let (Some(&0xFF), Some(&marker)) = (bytes.get(i), bytes.get(i + 1)) else { return false };
+        if matches!(marker, 0x01 | 0xD0..=0xD7) {
+            i += 2;
+            continue;
+        }
+        if marker == 0xD9 {
+            return true;
+        }
+        let (Some(&high), Some(&low)) = (bytes.get(i + 2), bytes.get(i + 3)) else { return false };
+        i += 2 + usize::from(u16::from_be_bytes([high, low]));
+        if marker == 0xDA {
+            break;
+        }
+    }
+    bytes.get(i..).is_some_and(|rest| rest.windows(2).any(|w| w == [0xFF, 0xD9]))
 }
 
 fn classify(err: image::ImageError, bytes: &[u8]) -> ImageError {
@@ -91,6 +123,33 @@ fn orientation_code(orientation: image::metadata::Orientation) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn jpeg(width: u32, height: u32) -> Vec<u8> {
+        let image = RgbImage::from_fn(width, height, |x, y| image::Rgb([(x * 7) as u8, (y * 3) as u8, (x ^ y) as u8]));
+        let mut out = Vec::new();
+        image.write_to(&mut Cursor::new(&mut out), ImageFormat::Jpeg).unwrap();
+        out
+    }
+
+    #[test]
+    fn truncated_images_are_invalid() {
+        let whole = jpeg(320, 240);
+        assert!(decode(&whole).is_ok());
+        // Bytes after the end marker (some cameras append data) are fine.
+        assert!(decode(&[whole.as_slice(), b"trailer"].concat()).is_ok());
+        for cut in [whole.len() / 2, whole.len() - 2, whole.len() - 1, 700] {
+            let refused = decode(&whole[..cut]);
+            assert!(
+                matches!(&refused, Err(ImageError::InvalidFormat(m)) if m.contains("truncated")),
+                "{cut}: {:?}",
+                refused.as_ref().map(|d| d.rgb.dimensions())
+            );
+        }
+        let whole = png(320, 240);
+        for cut in [whole.len() / 2, whole.len() - 12] {
+            assert!(matches!(decode(&whole[..cut]), Err(ImageError::InvalidFormat(_))), "PNG cut at {cut}");
+        }
+    }
 
     fn png(width: u32, height: u32) -> Vec<u8> {
         let image = RgbImage::from_fn(width, height, |x, y| image::Rgb([x as u8, y as u8, 7]));

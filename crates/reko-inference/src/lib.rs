@@ -5,6 +5,7 @@
 
 pub mod align;
 pub mod boxes;
+pub mod cancel;
 pub mod image;
 pub mod preprocess;
 pub mod runtime;

@@ -1,5 +1,6 @@
 //! ONNX Runtime, loaded dynamically from the installed `libonnxruntime` (or `REKO_ORT_DYLIB`): one
-//! process-wide environment, one session per model shared by all requests, thread counts configurable.
+//! process-wide environment; sessions of a model built on demand, one for each run in flight at once (a
+//! session runs one call at a time), up to min(cores, 4) per model; thread counts configurable.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -28,6 +29,19 @@ pub enum InferenceError {
     Models(#[from] reko_models::ModelError),
     #[error("model {model}: {message}")]
     Ort { model: String, message: String },
+    /// The request the work was for was cancelled (its client left, or its deadline passed).
+    #[error("the work was cancelled")]
+    Cancelled,
+}
+
+/// Called after every model run with the model's id and how long the run took (the server's metrics).
+pub type RunObserver = fn(&str, std::time::Duration);
+
+static RUN_OBSERVER: OnceLock<RunObserver> = OnceLock::new();
+
+/// Sets the process-wide observer of model runs (once; later calls are ignored).
+pub fn observe_runs(observer: RunObserver) {
+    let _ = RUN_OBSERVER.set(observer);
 }
 
 /// How sessions are built.
@@ -251,6 +265,7 @@ impl ModelSession {
         &self,
         inputs: Vec<(&str, ndarray::ArrayViewD<'_, f32>)>,
     ) -> Result<Vec<(String, ArrayD<f32>)>, InferenceError> {
+        crate::cancel::check()?;
         let ort_error = |message: String| InferenceError::Ort { model: self.id.clone(), message };
         let mut values = Vec::with_capacity(inputs.len());
         for (name, array) in inputs {
@@ -259,7 +274,11 @@ impl ModelSession {
         }
         let slot = self.free_session()?;
         let mut session = slot.lock().unwrap_or_else(|p| p.into_inner());
+        let started = std::time::Instant::now();
         let outputs = session.run(values).map_err(|e| ort_error(e.to_string()))?;
+        if let Some(observe) = RUN_OBSERVER.get() {
+            observe(&self.id, started.elapsed());
+        }
         let mut result = Vec::new();
         for (name, value) in outputs.iter() {
             let array = value.try_extract_array::<f32>().map_err(|e| ort_error(format!("output {name}: {e}")))?;

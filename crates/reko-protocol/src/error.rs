@@ -70,6 +70,11 @@ error_codes! {
     UnknownOperation => "UnknownOperationException", 400, Client;
     // An operation of the model that reko does not implement (yet).
     UnsupportedOperation => "UnsupportedOperationException", 400, Client;
+    // Common AWS errors of a server under load or trouble (botocore retries both): the request body did
+    // not arrive in time; the node cannot serve the request now (its store cannot write, or the analysis
+    // missed the request's deadline).
+    RequestTimeout => "RequestTimeoutException", 408, Client;
+    ServiceUnavailable => "ServiceUnavailableException", 503, Server;
     // Authentication (SigV4).
     MissingAuthenticationToken => "MissingAuthenticationTokenException", 400, Client;
     IncompleteSignature => "IncompleteSignatureException", 400, Client;
@@ -130,10 +135,10 @@ mod tests {
     }
 
     #[test]
-    fn only_internal_errors_are_500() {
+    fn only_server_faults_are_5xx() {
         for code in ErrorCode::ALL {
-            let is_500 = code.http_status() == 500;
-            assert_eq!(is_500, code.fault() == Fault::Server, "{code:?}");
+            let is_5xx = code.http_status() >= 500;
+            assert_eq!(is_5xx, code.fault() == Fault::Server, "{code:?}");
         }
     }
 }

@@ -6,9 +6,11 @@
 //!   operations gets the model's constraints without hand-written checks.
 //! - [`error`] is the one table of error codes: Rekognition `__type`, HTTP status and whose fault it is.
 //! - [`types`] holds the serde request/response structs of the operations reko implements.
+//! - [`notification`] holds a video job's completion message and the SNS notification around it.
 
 pub mod error;
 pub mod model;
+pub mod notification;
 pub mod types;
 pub mod validate;
 

@@ -27,9 +27,22 @@ pub fn from_service(err: ServiceError, request_id: &str) -> ApiError {
         ServiceError::UserAlreadyExists(_) => ErrorCode::Conflict,
         ServiceError::TooManyUserFaces(_) => ErrorCode::ServiceQuotaExceeded,
         ServiceError::IdempotencyMismatch => ErrorCode::IdempotentParameterMismatch,
+        _ if err.is_cancelled() => {
+            return ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                "The analysis was cancelled: it did not finish within the request's deadline.",
+            );
+        }
         ServiceError::ModelsUnavailable | ServiceError::Inference(_) => {
             tracing::error!(request_id, error = %err, "analysis failure");
             return internal(request_id);
+        }
+        ServiceError::Store(reko_service::StoreError::Unavailable(why)) => {
+            tracing::warn!(request_id, why, "the store cannot write now");
+            return ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                "The service cannot store data right now (its disk may be full); retry later.",
+            );
         }
         ServiceError::Store(store) => {
             tracing::error!(request_id, error = %store, "storage failure");
@@ -45,6 +58,7 @@ pub fn from_auth(err: AuthError) -> ApiError {
         AuthError::Incomplete(_) => ErrorCode::IncompleteSignature,
         AuthError::UnknownKey => ErrorCode::UnrecognizedClient,
         AuthError::InvalidSignature(_) => ErrorCode::InvalidSignature,
+        AuthError::DuplicateAuthorization => ErrorCode::InvalidParameter,
     };
     ApiError::new(code, err.to_string())
 }

@@ -2,14 +2,19 @@
 //! authentication, the request body limit, request ids, structured logs and `GET /healthz`.
 //!
 //! A request flows: [`routes`] reads the body (bounded) and authenticates it → checks the target against
-//! the service model and validates the JSON ([`reko_protocol::validate`]) → [`dispatch`] decodes the typed
-//! request and calls one [`reko_service::Service`] function → encodes the response. Errors of every layer
-//! become an [`reko_protocol::ApiError`] in [`errors`].
+//! the service model and validates the JSON ([`reko_protocol::validate`]) → [`dispatch`] picks the
+//! operation's handler (`handlers/`, one module per resource), which decodes the typed request, calls one
+//! [`reko_service::Service`] function and maps the result onto the response shape with [`render`]. Errors
+//! of every layer become an [`reko_protocol::ApiError`] in [`errors`].
 
 pub mod dispatch;
 mod errors;
+mod handlers;
+pub mod limits;
+mod listener;
+pub mod metrics;
+pub mod render;
 mod routes;
-pub mod video;
 
 use std::sync::Arc;
 
@@ -17,6 +22,9 @@ use reko_auth::KeyRing;
 use reko_service::Service;
 
 pub use dispatch::IMPLEMENTED_OPERATIONS;
+pub use limits::Limits;
+pub use listener::serve;
+pub use render::video::Renderer;
 pub use routes::{MAX_BODY_BYTES, REQUEST_ID_HEADER, router};
 
 /// Seconds since the Unix epoch; injectable so tests can move the clock.
@@ -27,13 +35,34 @@ pub struct AppState {
     pub service: Service,
     pub keys: KeyRing,
     pub clock: Clock,
+    limits: Limits,
+    admission: Arc<limits::Admission>,
+    bodies: limits::BodyBudget,
 }
 
 impl AppState {
+    /// The state of a node with the default [`Limits`].
     pub fn new(service: Service, keys: KeyRing) -> AppState {
         let clock: Clock = Arc::new(|| {
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
         });
-        AppState { service, keys, clock }
+        let limits = Limits::default();
+        AppState {
+            service,
+            keys,
+            clock,
+            admission: limits::Admission::new(limits),
+            bodies: limits::BodyBudget::new(&limits),
+            limits,
+        }
+    }
+
+    /// The same state with these limits.
+    pub fn with_limits(self, limits: Limits) -> AppState {
+        AppState { admission: limits::Admission::new(limits), bodies: limits::BodyBudget::new(&limits), limits, ..self }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 }

@@ -1,5 +1,7 @@
-//! Routes and the request pipeline: request id and access log around every request; for `POST /`,
-//! the bounded body, SigV4, the target, JSON parsing and model validation before dispatch.
+//! Routes and the request pipeline: request id and access log around every request; for `POST /`, the
+//! SigV4 checks the head allows (before any body is read), room for the body in the node's budget, the
+//! body (bounded in size and time), the signature, the target, JSON parsing and model validation before
+//! dispatch, which must answer within the request deadline.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -43,13 +45,33 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", post(rekognition))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
         .layer(middleware::from_fn(request_context))
         .with_state(Arc::new(state))
 }
 
-async fn healthz() -> &'static str {
-    "ok"
+/// The node's metrics in Prometheus' text format.
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let service = state.service.clone();
+    let video_jobs = tokio::task::spawn_blocking(move || service.video_job_counts().ok()).await.ok().flatten();
+    let text = crate::metrics::render(state.admission.load(), video_jobs);
+    let mut response = (StatusCode::OK, text).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(crate::metrics::CONTENT_TYPE));
+    response
+}
+
+/// 200 while the node can serve, 503 while its store cannot write (a full disk, say).
+async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    let service = state.service.clone();
+    match tokio::task::spawn_blocking(move || service.check_store()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ok").into_response(),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "health check: the store cannot write");
+            (StatusCode::SERVICE_UNAVAILABLE, format!("the store cannot write: {error}")).into_response()
+        }
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "the health check failed").into_response(),
+    }
 }
 
 async fn not_found() -> Response {
@@ -73,6 +95,10 @@ async fn request_context(mut request: Request, next: Next) -> Response {
     response
         .headers_mut()
         .insert(REQUEST_ID_HEADER, HeaderValue::from_str(&request_id).expect("a uuid is a valid header value"));
+    if path == "/" && method == http::Method::POST {
+        let operation = fields.operation.as_deref().unwrap_or("unknown");
+        crate::metrics::request(operation, fields.error_type, started.elapsed());
+    }
     tracing::info!(
         request_id,
         %method,
@@ -113,7 +139,16 @@ async fn handle(
     fields: &mut LogFields,
 ) -> Result<Value, ApiError> {
     let (parts, body) = request.into_parts();
-    let body = read_body(&parts.headers, body).await?;
+    // A client that cannot authenticate is refused from its headers: it never makes the node hold a body.
+    reko_auth::verify_head(&state.keys, &parts.headers, (state.clock)()).map_err(errors::from_auth)?;
+    let declared = declared_length(&parts.headers)?;
+    let _room = state.bodies.reserve(declared.unwrap_or(MAX_BODY_BYTES))?;
+    let body = tokio::time::timeout(state.limits.body_timeout, read_body(body)).await.map_err(|_| {
+        ApiError::new(
+            ErrorCode::RequestTimeout,
+            format!("The request body did not arrive within {} s.", state.limits.body_timeout.as_secs()),
+        )
+    })??;
 
     let principal = reko_auth::verify(
         &state.keys,
@@ -149,25 +184,44 @@ async fn handle(
     validate_request(model, operation, &json)?;
 
     let scope = Scope { account_id: principal.account_id, region: principal.region };
-    dispatch::dispatch(&state.service, scope, operation, json, request_id).await
+    let deadline = state.limits.request_timeout;
+    match tokio::time::timeout(deadline, dispatch::dispatch(state, scope, operation, json, request_id)).await {
+        Ok(answer) => answer,
+        Err(_) => {
+            tracing::warn!(request_id, operation, seconds = deadline.as_secs(), "request deadline passed");
+            Err(ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                format!(
+                    "The request did not finish within its deadline of {} s; its work was cancelled.",
+                    deadline.as_secs()
+                ),
+            ))
+        }
+    }
+}
+
+fn body_too_large() -> ApiError {
+    ApiError::new(
+        ErrorCode::ImageTooLarge,
+        format!("The request body exceeds the limit of {MAX_BODY_BYTES} bytes (images may be at most 5 MB)."),
+    )
+}
+
+/// The body length the request declares, refused at once when over [`MAX_BODY_BYTES`].
+fn declared_length(headers: &http::HeaderMap) -> Result<Option<usize>, ApiError> {
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(len) if len > MAX_BODY_BYTES as u64 => Err(body_too_large()),
+        other => Ok(other.map(|len| len as usize)),
+    }
 }
 
 /// Reads the whole body, refusing more than [`MAX_BODY_BYTES`] without reading the rest.
-async fn read_body(headers: &http::HeaderMap, body: Body) -> Result<bytes::Bytes, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            ErrorCode::ImageTooLarge,
-            format!("The request body exceeds the limit of {MAX_BODY_BYTES} bytes (images may be at most 5 MB)."),
-        )
-    };
-    let declared =
-        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
-        return Err(too_large());
-    }
+async fn read_body(body: Body) -> Result<bytes::Bytes, ApiError> {
     match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => Err(body_too_large()),
         Err(err) => Err(ApiError::new(ErrorCode::Serialization, format!("Could not read the request body: {err}"))),
     }
 }
@@ -178,5 +232,12 @@ fn error_response(err: &ApiError) -> Response {
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
     headers.insert("x-amzn-ErrorType", HeaderValue::from_static(err.code.type_name()));
+    if matches!(
+        err.code,
+        ErrorCode::Throttling | ErrorCode::ProvisionedThroughputExceeded | ErrorCode::ServiceUnavailable
+    ) {
+        // The SDKs back off on these codes by themselves; other clients get a hint.
+        headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
     response
 }

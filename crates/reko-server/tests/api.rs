@@ -64,7 +64,7 @@ impl TestServer {
         let service = Service::new(Arc::new(store))
             .with_objects(Arc::new(reko_service::DirectoryObjects::new(s3_root)))
             .with_video_config(reko_service::VideoConfig::default());
-        service.start_video_workers(Arc::new(reko_server::video::Renderer)).unwrap();
+        service.start_video_workers(Arc::new(reko_server::Renderer)).unwrap();
         let now = Arc::new(AtomicI64::new(NOW));
         let mut state = AppState::new(service, keys);
         let clock = now.clone();
@@ -480,4 +480,75 @@ async fn video_jobs_have_the_rekognition_shapes() {
     let done = finished(&server, "GetLabelDetection", labels.body["JobId"].as_str().unwrap()).await;
     assert_eq!(done.body["JobStatus"], "FAILED");
     assert_eq!(done.body["StatusMessage"], "Internal error while analysing the video.");
+}
+
+#[tokio::test]
+async fn an_image_with_both_bytes_and_an_s3_object_is_refused() {
+    let server = TestServer::new();
+    let image = json!({"Bytes": "aGVsbG8=", "S3Object": {"Bucket": "photos", "Name": "cat.jpg"}});
+    for (operation, body) in [
+        ("DetectFaces", json!({"Image": image})),
+        ("DetectLabels", json!({"Image": image})),
+        ("CompareFaces", json!({"SourceImage": image, "TargetImage": {"Bytes": "aGVsbG8="}})),
+    ] {
+        assert_error(&server.call(operation, body).await, 400, "InvalidParameterException");
+    }
+}
+
+#[tokio::test]
+async fn a_second_authorization_header_is_refused() {
+    let server = TestServer::new();
+    let mut request = server.signed(&alice(), "RekognitionService.ListCollections", b"{}", NOW);
+    let first = request.headers()["authorization"].clone();
+    request.headers_mut().append("authorization", first);
+    assert_error(&server.send(request).await, 400, "InvalidParameterException");
+}
+
+#[tokio::test]
+async fn a_request_whose_target_is_not_signed_is_refused() {
+    let server = TestServer::new();
+    server.call("CreateCollection", json!({"CollectionId": "kept"})).await;
+    // A DescribeCollection signed before its target was set (so not over it), re-sent as DeleteCollection.
+    let request = Request::post("/").header("host", "127.0.0.1:9000").body(()).unwrap();
+    let (mut parts, ()) = request.into_parts();
+    let body = br#"{"CollectionId": "kept"}"#;
+    reko_auth::sign(&alice(), "us-east-1", &mut parts, body, NOW);
+    parts.headers.insert("x-amz-target", "RekognitionService.DeleteCollection".parse().unwrap());
+    parts.headers.insert("content-type", "application/x-amz-json-1.1".parse().unwrap());
+    let reply = server.send(Request::from_parts(parts, Body::from(body.to_vec()))).await;
+    assert_error(&reply, 400, "InvalidSignatureException");
+    assert_eq!(server.call("DescribeCollection", json!({"CollectionId": "kept"})).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn metrics_count_requests_in_prometheus_text() {
+    reko_store::observe_commits(reko_server::metrics::commit);
+    let server = TestServer::new();
+    server.call("CreateCollection", json!({"CollectionId": "counted"})).await;
+    server.call("DescribeCollection", json!({"CollectionId": "missing"})).await;
+    let reply = server.send(Request::get("/metrics").body(Body::empty()).unwrap()).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(reply.headers["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
+    let text = reply.body.as_str().unwrap();
+    for expected in [
+        r#"reko_requests_total{operation="CreateCollection",error="none"}"#,
+        r#"reko_requests_total{operation="DescribeCollection",error="ResourceNotFoundException"}"#,
+        r#"reko_request_duration_seconds_bucket{le="+Inf",operation="CreateCollection"}"#,
+        "reko_analyses_running 0",
+        "reko_analyses_queued 0",
+        r#"reko_video_jobs{state="queued"} 0"#,
+        "# TYPE reko_store_commit_duration_seconds histogram",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from:\n{text}");
+    }
+    // The collection's commit was observed (families without samples yet, such as model runs on this
+    // server without models, are listed once they have one).
+    assert!(!text.contains("reko_store_commit_duration_seconds_count 0\n"), "{text}");
+}
+
+#[tokio::test]
+async fn the_health_check_commits_to_the_store() {
+    let server = TestServer::new();
+    let reply = server.send(Request::get("/healthz").body(Body::empty()).unwrap()).await;
+    assert_eq!(reply.status, StatusCode::OK);
 }

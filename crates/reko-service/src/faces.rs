@@ -7,7 +7,11 @@ use reko_inference::image::{ImageError, decode};
 use reko_vision::faces::{FaceAnalysis, FacePipeline, embed, similarity};
 use reko_vision::text::TextPipeline;
 
+use crate::results::{DetectedFace, FaceReason};
 use crate::{Service, ServiceError};
+
+/// CompareFaces' `SimilarityThreshold` when the request gives none, as on Rekognition.
+pub const DEFAULT_SIMILARITY_THRESHOLD: f32 = 80.0;
 
 /// The loaded models and the pipelines over them.
 pub struct Vision {
@@ -22,16 +26,8 @@ impl Vision {
     }
 }
 
-/// An image's size and the faces found in it, largest first.
-#[derive(Debug, Clone)]
-pub struct AnalyzedImage {
-    pub width: u32,
-    pub height: u32,
-    pub faces: Vec<FaceAnalysis>,
-}
-
 /// `QualityFilter`: which faces are too poor to compare, index or search. reko's levels (documented
-/// in the README), each failed test named by its Rekognition reason:
+/// in the README), each failed test named by its reason:
 ///
 /// | level  | SMALL_BOUNDING_BOX | LOW_SHARPNESS | LOW_BRIGHTNESS | EXTREME_POSE (yaw) | LOW_CONFIDENCE |
 /// |--------|--------------------|---------------|----------------|--------------------|----------------|
@@ -40,8 +36,9 @@ pub struct AnalyzedImage {
 /// | HIGH   | side < 60 px       | < 30          | < 15           | > 45°              | < 0.8          |
 ///
 /// AUTO is LOW.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum QualityFilter {
+    #[default]
     None,
     Auto,
     Low,
@@ -50,23 +47,13 @@ pub enum QualityFilter {
 }
 
 impl QualityFilter {
-    pub fn parse(value: Option<&str>) -> QualityFilter {
-        match value {
-            Some("AUTO") => QualityFilter::Auto,
-            Some("LOW") => QualityFilter::Low,
-            Some("MEDIUM") => QualityFilter::Medium,
-            Some("HIGH") => QualityFilter::High,
-            _ => QualityFilter::None,
-        }
-    }
-
     /// Whether `face` passes this filter.
-    pub fn passes(self, face: &FaceAnalysis) -> bool {
+    pub(crate) fn passes(self, face: &FaceAnalysis) -> bool {
         self.reasons(face).is_empty()
     }
 
-    /// The Rekognition reasons `face` fails this filter for (none: it passes).
-    pub fn reasons(self, face: &FaceAnalysis) -> Vec<&'static str> {
+    /// The reasons `face` fails this filter for (none: it passes).
+    pub(crate) fn reasons(self, face: &FaceAnalysis) -> Vec<FaceReason> {
         // (min side, min sharpness, min brightness, max |yaw|, min score)
         let (side, sharpness, brightness, yaw, score) = match self {
             QualityFilter::None => return Vec::new(),
@@ -76,19 +63,19 @@ impl QualityFilter {
         };
         let mut reasons = Vec::new();
         if face.bbox.width().min(face.bbox.height()) < side {
-            reasons.push("SMALL_BOUNDING_BOX");
+            reasons.push(FaceReason::SmallBoundingBox);
         }
         if face.quality.1 < sharpness {
-            reasons.push("LOW_SHARPNESS");
+            reasons.push(FaceReason::LowSharpness);
         }
         if face.quality.0 < brightness {
-            reasons.push("LOW_BRIGHTNESS");
+            reasons.push(FaceReason::LowBrightness);
         }
         if face.pose.yaw.abs() > yaw {
-            reasons.push("EXTREME_POSE");
+            reasons.push(FaceReason::ExtremePose);
         }
         if face.score < score {
-            reasons.push("LOW_CONFIDENCE");
+            reasons.push(FaceReason::LowConfidence);
         }
         reasons
     }
@@ -97,11 +84,11 @@ impl QualityFilter {
 /// CompareFaces' answer: the source face, and every target face with its similarity.
 #[derive(Debug, Clone)]
 pub struct Comparison {
-    pub source: AnalyzedImage,
-    pub target: AnalyzedImage,
+    /// The compared (largest) face of the source image.
+    pub source: DetectedFace,
     /// Target faces at or above the threshold, most similar first, with their similarity.
-    pub matches: Vec<(FaceAnalysis, f32)>,
-    pub unmatched: Vec<FaceAnalysis>,
+    pub matches: Vec<(DetectedFace, f32)>,
+    pub unmatched: Vec<DetectedFace>,
 }
 
 pub(crate) fn decoded(bytes: &[u8]) -> Result<image::RgbImage, ServiceError> {
@@ -117,11 +104,11 @@ impl Service {
     }
 
     /// DetectFaces: up to 100 faces, largest first, with attributes when asked.
-    pub fn detect_faces(&self, image: &[u8], attributes: bool) -> Result<AnalyzedImage, ServiceError> {
+    pub fn detect_faces(&self, image: &[u8], attributes: bool) -> Result<Vec<DetectedFace>, ServiceError> {
         let rgb = decoded(image)?;
         let vision = self.vision()?;
         let faces = vision.faces.analyze(&vision.runtime, &rgb, attributes, reko_vision::faces::MAX_FACES)?;
-        Ok(AnalyzedImage { width: rgb.width(), height: rgb.height(), faces })
+        Ok(faces.iter().map(|face| DetectedFace::of(face, rgb.width(), rgb.height())).collect())
     }
 
     /// CompareFaces: the largest source face against up to 100 target faces.
@@ -145,20 +132,20 @@ impl Service {
         }
         let probe = vision.faces.embed(&vision.runtime, &source_rgb, std::slice::from_ref(&source_face))?;
         let gallery = vision.faces.embed(&vision.runtime, &target_rgb, &target_faces)?;
+        let target = |face: &FaceAnalysis| DetectedFace::of(face, target_rgb.width(), target_rgb.height());
         let mut matches = Vec::new();
         let mut unmatched = Vec::new();
-        for (face, embedding) in target_faces.into_iter().zip(&gallery) {
+        for (face, embedding) in target_faces.iter().zip(&gallery) {
             let similarity = similarity::from_cosine(embed::cosine(&probe[0], embedding));
             if similarity >= threshold {
-                matches.push((face, similarity));
+                matches.push((target(face), similarity));
             } else {
-                unmatched.push(face);
+                unmatched.push(target(face));
             }
         }
         matches.sort_by(|a, b| b.1.total_cmp(&a.1));
         Ok(Comparison {
-            source: AnalyzedImage { width: source_rgb.width(), height: source_rgb.height(), faces: vec![source_face] },
-            target: AnalyzedImage { width: target_rgb.width(), height: target_rgb.height(), faces: Vec::new() },
+            source: DetectedFace::of(&source_face, source_rgb.width(), source_rgb.height()),
             matches,
             unmatched,
         })

@@ -4,10 +4,11 @@
 //! (people) and background when there are people).
 
 use reko_inference::boxes::BBox;
-use reko_vision::labels::{self, Label};
-use reko_vision::properties::{self, DominantColor, Quality};
+use reko_vision::labels;
+use reko_vision::properties;
 
 use crate::faces::decoded;
+use crate::results::{Color, ImageQuality, Label};
 use crate::{Service, ServiceError};
 
 /// reko's label model version (1.0: CenterNet MobileNetV3 over the 80 COCO classes; 2.0: and the
@@ -35,7 +36,7 @@ pub struct LabelSettings {
 }
 
 impl LabelSettings {
-    fn keeps(&self, label: &Label) -> bool {
+    fn keeps(&self, label: &labels::Label) -> bool {
         let named = |list: &[String]| list.iter().any(|n| n == label.name);
         let in_category = |list: &[String]| label.categories.iter().any(|c| list.iter().any(|n| n == c));
         (self.include.is_empty() || named(&self.include))
@@ -45,31 +46,29 @@ impl LabelSettings {
     }
 }
 
-/// An image's size, its labels (most confident first) and, when asked, its properties.
+/// An image's labels (most confident first; with their instances' dominant colours when the properties
+/// were asked for) and, when asked, its properties.
 #[derive(Debug, Clone)]
 pub struct LabeledImage {
-    pub width: u32,
-    pub height: u32,
     pub labels: Vec<Label>,
     pub properties: Option<ImageProperties>,
 }
 
-/// `ImageProperties`, and the dominant colours of each label's instances (same order as the labels).
+/// `ImageProperties`: the whole image's quality (with contrast) and dominant colours.
 #[derive(Debug, Clone)]
 pub struct ImageProperties {
-    pub quality: Quality,
-    pub colors: Vec<DominantColor>,
-    pub instance_colors: Vec<Vec<Vec<DominantColor>>>,
+    pub quality: ImageQuality,
+    pub colors: Vec<Color>,
     /// The people in the image and the rest, each with its quality and colours; `None` when the person
     /// segmentation finds people on less than 5% of the image (or more than 95%).
     pub foreground: Option<[Region; 2]>,
 }
 
-/// One side of the foreground/background split.
+/// One side of the foreground/background split (its quality has no contrast on Rekognition).
 #[derive(Debug, Clone)]
 pub struct Region {
-    pub quality: Quality,
-    pub colors: Vec<DominantColor>,
+    pub quality: ImageQuality,
+    pub colors: Vec<Color>,
 }
 
 fn crop(image: &image::RgbImage, bbox: &BBox) -> image::RgbImage {
@@ -108,31 +107,30 @@ impl Service {
                 found.truncate(max);
             }
         }
+        let mut labels: Vec<Label> = found.iter().map(|label| Label::of(label, rgb.width(), rgb.height())).collect();
         let properties = match settings.image_properties {
             Some(max) => {
                 let mask = properties::person_mask(&vision.runtime, rgb, &objects)?;
                 let foreground = properties::is_foreground(&mask).then(|| {
                     [true, false].map(|inside| Region {
-                        quality: properties::region_quality(rgb, &mask, inside),
-                        colors: properties::region_colors(rgb, &mask, inside, max),
+                        quality: ImageQuality::of(&properties::region_quality(rgb, &mask, inside)),
+                        colors: Color::all(&properties::region_colors(rgb, &mask, inside, max)),
                     })
                 });
+                for (label, found) in labels.iter_mut().zip(&found) {
+                    for (instance, (bbox, _)) in label.instances.iter_mut().zip(&found.instances) {
+                        instance.colors = Some(Color::all(&properties::dominant_colors(&crop(rgb, bbox), max)));
+                    }
+                }
                 Some(ImageProperties {
-                    quality: properties::quality(rgb),
-                    colors: properties::dominant_colors(rgb, max),
-                    instance_colors: found
-                        .iter()
-                        .map(|label| {
-                            let colors = |(bbox, _): &(BBox, f32)| properties::dominant_colors(&crop(rgb, bbox), max);
-                            label.instances.iter().map(colors).collect()
-                        })
-                        .collect(),
+                    quality: ImageQuality::of(&properties::quality(rgb)),
+                    colors: Color::all(&properties::dominant_colors(rgb, max)),
                     foreground,
                 })
             }
             None => None,
         };
-        Ok(LabeledImage { width: rgb.width(), height: rgb.height(), labels: found, properties })
+        Ok(LabeledImage { labels, properties })
     }
 }
 
@@ -140,8 +138,8 @@ impl Service {
 mod tests {
     use super::*;
 
-    fn label(name: &'static str, categories: &'static [&'static str]) -> Label {
-        Label { name, confidence: 90.0, instances: Vec::new(), parents: Vec::new(), aliases: &[], categories }
+    fn label(name: &'static str, categories: &'static [&'static str]) -> labels::Label {
+        labels::Label { name, confidence: 90.0, instances: Vec::new(), parents: Vec::new(), aliases: &[], categories }
     }
 
     #[test]

@@ -3,48 +3,62 @@
 //! this layer enforces what the model cannot say (existence, ownership, quotas).
 
 mod arn;
+mod collection_faces;
 mod collections;
+mod face_index;
 mod faces;
 mod labels;
 mod moderation;
 mod notify;
 mod objects;
 mod pagination;
-mod storage;
+mod results;
+#[cfg(test)]
+mod test_support;
 mod text;
 mod users;
 mod video;
 
 use std::sync::Arc;
 
-use reko_store::{Store, StoreError};
+use reko_store::Store;
+pub use reko_store::StoreError;
 
 pub use arn::ResourceArn;
+pub use collection_faces::{
+    DEFAULT_FACE_MATCH_THRESHOLD, DEFAULT_INDEX_QUALITY_FILTER, DEFAULT_LIST_FACES_PAGE, DEFAULT_MAX_FACE_MATCHES,
+    Deletion, DeletionFailure, FaceMatch, FacePage, FailedDeletion, ImageSearch, IndexOutcome, NewFace, image_id,
+};
 pub use collections::{Collection, CollectionPage};
-pub use faces::{AnalyzedImage, Comparison, QualityFilter, Vision};
+pub use face_index::SNAPSHOT_MIN_FACES;
+pub use faces::{Comparison, DEFAULT_SIMILARITY_THRESHOLD, QualityFilter, Vision};
 pub use labels::{
     DEFAULT_LABEL_CONFIDENCE, DEFAULT_MAX_DOMINANT_COLORS, ImageProperties, LABEL_MODEL_VERSION, LabelSettings,
     LabeledImage, Region,
 };
 pub use moderation::{DEFAULT_MODERATION_CONFIDENCE, MODERATION_MODEL_VERSION};
-pub use notify::{Notifier, completion_message};
+pub use notify::{Completion, Notifier, SnsNotification};
 pub use objects::{DirectoryObjects, LocalObject, MAX_S3_IMAGE_BYTES, ObjectSource, S3Objects, S3Settings};
+/// Cancellation of one request's work: run a service call inside [`cancellable`] with the request's
+/// [`Cancel`], and cancelling it stops the work at its next model run ([`ServiceError::is_cancelled`]).
+pub use reko_inference::cancel::{Cancel, scope as cancellable};
 pub use reko_store::JobStatus;
 pub use reko_store::Scope;
 pub use reko_store::{FaceRecord, UserRecord};
-pub use storage::{
-    DEFAULT_LIST_FACES_PAGE, Deletion, FaceMatch, FacePage, ImageSearch, IndexOutcome, NewFace, SNAPSHOT_MIN_FACES,
-    image_id,
+pub use results::{
+    Color, DetectedFace, Emotion, FaceAttributes, FaceQuality, FaceReason, Gender, ImageQuality, Label, LabelInstance,
+    Landmark, ModerationLabel, Pose, RatioBox, Verdict,
 };
 pub use text::{DetectedText, TEXT_MODEL_VERSION, TextFilters, TextKind};
 pub use users::{
-    Association, DEFAULT_LIST_USERS_PAGE, DEFAULT_USER_MATCH_THRESHOLD, FailedFace, MAX_FACES_PER_USER, User,
-    UserImageSearch, UserPage,
+    Association, AssociationFailure, DEFAULT_LIST_USERS_PAGE, DEFAULT_MAX_USERS, DEFAULT_USER_MATCH_THRESHOLD,
+    DEFAULT_USER_SEARCH_THRESHOLD, FailedFace, MAX_FACES_PER_USER, User, UserImageSearch, UserPage, UserStatus,
 };
 pub use video::{
-    AudioMetadata, DEFAULT_VIDEO_FACE_MATCH_THRESHOLD, DEFAULT_VIDEO_MIN_CONFIDENCE, Finding, JobView,
-    MAX_RESULTS_PAGE, ResultsPage, SEGMENT_MODEL_VERSION, SegmentSettings, SortBy, Span, StartVideoJob,
-    TechnicalCueSettings, VideoAnalysis, VideoConfig, VideoMetadata, VideoObject, VideoRenderer, VideoSegment,
+    AudioMetadata, DEFAULT_MAX_PIXEL_THRESHOLD, DEFAULT_MIN_COVERAGE, DEFAULT_SEGMENT_CONFIDENCE,
+    DEFAULT_VIDEO_FACE_MATCH_THRESHOLD, DEFAULT_VIDEO_MIN_CONFIDENCE, Finding, JobView, MAX_RESULTS_PAGE, ResultsPage,
+    SEGMENT_MODEL_VERSION, SegmentSettings, SortBy, Span, StartVideoJob, TechnicalCueSettings, VideoAnalysis,
+    VideoConfig, VideoMetadata, VideoObject, VideoRenderer, VideoSegment,
 };
 
 /// The face model version new collections are created with. It names reko's face pipeline (detector,
@@ -120,6 +134,13 @@ pub enum ServiceError {
     Store(#[from] StoreError),
 }
 
+impl ServiceError {
+    /// Whether the work stopped because its request was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, ServiceError::Inference(reko_inference::InferenceError::Cancelled))
+    }
+}
+
 /// A small tokio runtime on a thread of its own, for the asynchronous clients (S3, SNS) that reko's
 /// blocking service functions use; it lives as long as the process.
 pub(crate) fn background_runtime(name: &str) -> std::io::Result<tokio::runtime::Handle> {
@@ -143,7 +164,7 @@ fn now_ms() -> i64 {
 pub struct Service {
     store: Arc<dyn Store>,
     vision: Option<Arc<Vision>>,
-    indexes: Arc<storage::Indexes>,
+    indexes: Arc<face_index::Indexes>,
     objects: Option<Arc<dyn ObjectSource>>,
     video_config: VideoConfig,
     jobs: Arc<video::JobQueue>,
@@ -169,7 +190,7 @@ impl Service {
     /// The same service, keeping snapshots of large collection indexes in `dir` (normally
     /// `<data-dir>/indexes`). Call before the service is cloned or used.
     pub fn with_index_snapshots(self, dir: std::path::PathBuf) -> Service {
-        Service { indexes: Arc::new(storage::Indexes::with_snapshots(dir)), ..self }
+        Service { indexes: Arc::new(face_index::Indexes::with_snapshots(dir)), ..self }
     }
 
     /// The same service, reading `S3Object` images from `objects`.
@@ -185,6 +206,11 @@ impl Service {
     /// The same service, publishing video job completions to the SNS topics `notifier` knows.
     pub fn with_notifier(self, notifier: Arc<Notifier>) -> Service {
         Service { notifier: Some(notifier), ..self }
+    }
+
+    /// Whether the store can write now (a tiny commit): the health check.
+    pub fn check_store(&self) -> Result<(), ServiceError> {
+        Ok(self.store.check_writable()?)
     }
 
     /// The same service with the analysis models.

@@ -1,9 +1,10 @@
 //! DetectModerationLabels over NudeNet: the labels of Rekognition's moderation taxonomy it supports, each
 //! with its ancestors, above `MinConfidence` (50 by default).
 
-use reko_vision::moderation::{self, ModerationLabel};
+use reko_vision::moderation;
 
 use crate::faces::decoded;
+use crate::results::ModerationLabel;
 use crate::{Service, ServiceError};
 
 /// reko's moderation model version (1.0: NudeNet 3.4.2's 320n detector).
@@ -29,8 +30,7 @@ impl Service {
     ) -> Result<Vec<ModerationLabel>, ServiceError> {
         let vision = self.vision()?;
         let parts = moderation::detect(&vision.runtime, rgb)?;
-        let mut labels = moderation::labels(&parts);
-        labels.retain(|label| label.confidence * 100.0 >= min_confidence);
-        Ok(labels)
+        let labels = moderation::labels(&parts);
+        Ok(labels.iter().map(ModerationLabel::of).filter(|label| label.confidence >= min_confidence).collect())
     }
 }

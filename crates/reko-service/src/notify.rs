@@ -1,6 +1,7 @@
 //! `NotificationChannel`: when a video job finishes, Rekognition's completion message is published as an
 //! SNS HTTP(S) notification to the endpoint the server's configuration gives for the job's topic ARN,
-//! retried with backoff until the endpoint answers 2xx.
+//! retried with jittered exponential backoff until the endpoint answers 2xx. The message and the SNS
+//! envelope are written by the front end's [`VideoRenderer`] (only the protocol crate knows their JSON).
 //!
 //! What reko cannot do as SNS does: the notification is not signed (there is no AWS key to sign it
 //! with; `Signature`, `SigningCertURL` and `UnsubscribeURL` are absent), and a notification still being
@@ -9,12 +10,55 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use reko_store::JobRecord;
-use serde_json::{Value, json};
+use reko_store::{JobRecord, JobStatus};
+
+use crate::VideoRenderer;
 
 /// Delivery attempts of one notification, and the wait before the second (doubling after each).
 const ATTEMPTS: u32 = 6;
 const FIRST_RETRY: Duration = Duration::from_millis(500);
+
+/// A finished job, as its completion message tells it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    pub job_id: String,
+    /// Succeeded or failed.
+    pub succeeded: bool,
+    /// The analysis, as the operation pair's name without its verb (`FaceSearch`).
+    pub analysis: String,
+    /// Why the job failed (none when it succeeded).
+    pub message: Option<String>,
+    /// When it finished, ms since the epoch.
+    pub timestamp_ms: i64,
+    pub bucket: String,
+    pub name: String,
+    pub job_tag: Option<String>,
+}
+
+impl Completion {
+    pub(crate) fn of(job: &JobRecord) -> Completion {
+        Completion {
+            job_id: job.job_id.clone(),
+            succeeded: job.status == JobStatus::Succeeded,
+            analysis: job.operation.clone(),
+            message: job.status_message.clone(),
+            timestamp_ms: job.finished_at_ms.unwrap_or(job.created_at_ms),
+            bucket: job.bucket.clone(),
+            name: job.name.clone(),
+            job_tag: job.job_tag.clone(),
+        }
+    }
+}
+
+/// One SNS notification to deliver: the envelope's facts, with the message text it carries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnsNotification<'a> {
+    pub topic_arn: &'a str,
+    pub message_id: &'a str,
+    pub message: &'a str,
+    /// When it was published, ms since the epoch.
+    pub timestamp_ms: i64,
+}
 
 /// Topic ARNs and the HTTP(S) endpoints subscribed to them.
 pub struct Notifier {
@@ -29,66 +73,11 @@ impl std::fmt::Debug for Notifier {
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ` of a time in ms since the epoch (SNS's `Timestamp`).
-fn iso8601(ms: i64) -> String {
-    let (days, rest) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
-    // Days to a civil date (proleptic Gregorian), after Howard Hinnant's algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rest / 3_600_000,
-        rest / 60_000 % 60,
-        rest / 1000 % 60,
-        rest % 1000
-    )
-}
-
-/// `FaceSearch` → `FACE_SEARCH`: the analysis as the completion message's `API` names it.
-fn api_name(operation: &str) -> String {
-    let mut name = String::new();
-    for (i, c) in operation.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            name.push('_');
-        }
-        name.push(c.to_ascii_uppercase());
-    }
-    name
-}
-
-/// Rekognition Video's completion message for a finished job (the developer guide's "Video analysis
-/// results notification": `API` as `LABEL_DETECTION`, `Message` empty unless the job failed).
-pub fn completion_message(job: &JobRecord) -> Value {
-    let mut message = json!({
-        "JobId": job.job_id,
-        "Status": if job.status == reko_store::JobStatus::Succeeded { "SUCCEEDED" } else { "FAILED" },
-        "API": api_name(&job.operation),
-        "Message": job.status_message.clone().unwrap_or_default(),
-        "Timestamp": job.finished_at_ms.unwrap_or(job.created_at_ms),
-        "Video": {"S3ObjectName": job.name, "S3Bucket": job.bucket},
-    });
-    if let Some(tag) = &job.job_tag {
-        message["JobTag"] = json!(tag);
-    }
-    message
-}
-
-/// The SNS HTTP(S) notification carrying `message`.
-fn sns_envelope(topic_arn: &str, message_id: &str, message: &Value, now_ms: i64) -> Value {
-    json!({
-        "Type": "Notification",
-        "MessageId": message_id,
-        "TopicArn": topic_arn,
-        "Message": message.to_string(),
-        "Timestamp": iso8601(now_ms),
-    })
+/// The wait after failed attempt `attempt` (1-based): the doubling backoff, jittered down by up to half
+/// so that endpoints coming back are not hit by every waiting notification at once.
+fn backoff(attempt: u32) -> Duration {
+    let full = FIRST_RETRY * 2u32.saturating_pow(attempt - 1);
+    full.mul_f64(0.5 + 0.5 * fastrand::f64())
 }
 
 impl Notifier {
@@ -107,17 +96,22 @@ impl Notifier {
     }
 
     /// Publishes a finished job's completion message to its topic's endpoint, in the background.
-    pub(crate) fn publish(&self, job: &JobRecord) {
+    pub(crate) fn publish(&self, job: &JobRecord, renderer: &dyn VideoRenderer) {
         let Some((topic, _role)) = &job.notification else { return };
         let Some(url) = self.topics.get(topic).cloned() else {
             tracing::warn!(topic, job_id = %job.job_id, "no endpoint for the job's SNS topic");
             return;
         };
         let message_id = uuid::Uuid::new_v4().to_string();
-        let body = sns_envelope(topic, &message_id, &completion_message(job), crate::now_ms()).to_string();
+        let message = renderer.completion_message(&Completion::of(job));
+        let body = renderer.sns_notification(&SnsNotification {
+            topic_arn: topic,
+            message_id: &message_id,
+            message: &message,
+            timestamp_ms: crate::now_ms(),
+        });
         let (client, topic, job_id) = (self.client.clone(), topic.clone(), job.job_id.clone());
         self.runtime.spawn(async move {
-            let mut wait = FIRST_RETRY;
             for attempt in 1..=ATTEMPTS {
                 let sent = client
                     .post(&url)
@@ -139,8 +133,7 @@ impl Notifier {
                     Err(error) => tracing::warn!(job_id, topic, attempt, %error, "job notification not delivered"),
                 }
                 if attempt < ATTEMPTS {
-                    tokio::time::sleep(wait).await;
-                    wait *= 2;
+                    tokio::time::sleep(backoff(attempt)).await;
                 }
             }
             tracing::error!(job_id, topic, "job notification given up after {ATTEMPTS} attempts");
@@ -153,39 +146,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn timestamps_are_utc_iso8601() {
-        assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(iso8601(951_782_400_123), "2000-02-29T00:00:00.123Z");
-        assert_eq!(iso8601(1_796_010_245_006), "2026-11-30T03:44:05.006Z");
+    fn retries_back_off_with_jitter() {
+        for attempt in 1..ATTEMPTS {
+            let full = FIRST_RETRY * 2u32.pow(attempt - 1);
+            let waits: Vec<Duration> = (0..50).map(|_| backoff(attempt)).collect();
+            assert!(waits.iter().all(|w| *w >= full / 2 && *w <= full), "{attempt}: {waits:?}");
+            assert!(waits.iter().any(|w| *w != waits[0]), "the waits are jittered");
+        }
     }
 
     #[test]
-    fn the_completion_message_is_rekognitions() {
-        let job = JobRecord {
+    fn a_completion_tells_the_job() {
+        let mut job = JobRecord {
             job_id: "j".into(),
             operation: "FaceSearch".into(),
-            parameters: json!({}),
+            parameters: serde_json::json!({}),
             bucket: "b".into(),
             name: "v.mp4".into(),
             version: None,
             job_tag: Some("door".into()),
-            notification: Some(("arn:aws:sns:us-east-1:1:t".into(), "arn:aws:iam::1:role/r".into())),
-            status: reko_store::JobStatus::Succeeded,
-            status_message: None,
+            notification: None,
+            status: JobStatus::Failed,
+            status_message: Some("no frames".into()),
             metadata: None,
             created_at_ms: 1,
             finished_at_ms: Some(2),
             attempts: 1,
         };
-        assert_eq!(
-            completion_message(&job),
-            json!({"JobId": "j", "Status": "SUCCEEDED", "API": "FACE_SEARCH", "Message": "", "Timestamp": 2,
-                   "JobTag": "door", "Video": {"S3ObjectName": "v.mp4", "S3Bucket": "b"}})
-        );
-        assert_eq!(api_name("ContentModeration"), "CONTENT_MODERATION");
-        let envelope = sns_envelope("arn:t", "m", &completion_message(&job), 0);
-        assert_eq!(envelope["Type"], "Notification");
-        let inner: Value = serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
-        assert_eq!(inner["JobId"], "j");
+        let failed = Completion::of(&job);
+        assert!(!failed.succeeded);
+        assert_eq!((failed.timestamp_ms, failed.message.as_deref()), (2, Some("no frames")));
+        job.status = JobStatus::Succeeded;
+        job.finished_at_ms = None;
+        assert!(Completion::of(&job).succeeded);
+        assert_eq!(Completion::of(&job).timestamp_ms, 1);
     }
 }

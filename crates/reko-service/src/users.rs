@@ -10,8 +10,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::faces::{AnalyzedImage, QualityFilter};
+use crate::faces::QualityFilter;
 use crate::pagination;
+use crate::results::{DetectedFace, FaceReason};
 use crate::{Scope, Service, ServiceError, now_ms};
 
 /// The most faces one user may have, as on Rekognition.
@@ -22,17 +23,43 @@ pub const DEFAULT_LIST_USERS_PAGE: usize = 100;
 
 /// AssociateFaces' `UserMatchThreshold` default.
 pub const DEFAULT_USER_MATCH_THRESHOLD: f32 = 75.0;
+/// SearchUsers' and SearchUsersByImage's `UserMatchThreshold` default, as on Rekognition.
+pub const DEFAULT_USER_SEARCH_THRESHOLD: f32 = 80.0;
+/// `MaxUsers` of the user searches when the request gives none.
+pub const DEFAULT_MAX_USERS: u32 = 500;
 
 /// A user as ListUsers and the search operations report it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct User {
     pub user_id: String,
-    /// `ACTIVE` once it has faces, `CREATED` before.
-    pub status: &'static str,
+    pub status: UserStatus,
 }
 
-fn status(face_count: usize) -> &'static str {
-    if face_count > 0 { "ACTIVE" } else { "CREATED" }
+/// Where a user stands. reko is synchronous, so a user is never being created or updated. (Stored in
+/// remembered answers under these names.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum UserStatus {
+    /// No faces yet.
+    #[default]
+    Created,
+    /// At least one face.
+    Active,
+}
+
+fn status(face_count: usize) -> UserStatus {
+    if face_count > 0 { UserStatus::Active } else { UserStatus::Created }
+}
+
+/// Why AssociateFaces or DisassociateFaces left a face alone. (Stored in remembered answers under
+/// these names.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AssociationFailure {
+    FaceNotFound,
+    AssociatedToADifferentUser,
+    /// Less similar to the user's faces than `UserMatchThreshold`.
+    LowMatchConfidence,
 }
 
 /// What AssociateFaces or DisassociateFaces did.
@@ -42,13 +69,13 @@ pub struct Association {
     pub done: Vec<String>,
     /// (face id, reasons, the face's user, confidence) of the others.
     pub failed: Vec<FailedFace>,
-    pub user_status: String,
+    pub user_status: UserStatus,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FailedFace {
     pub face_id: String,
-    pub reasons: Vec<String>,
+    pub reasons: Vec<AssociationFailure>,
     pub user_id: Option<String>,
     pub confidence: Option<f32>,
 }
@@ -56,10 +83,9 @@ pub struct FailedFace {
 /// SearchUsersByImage's answer.
 #[derive(Debug, Clone)]
 pub struct UserImageSearch {
-    pub image: AnalyzedImage,
-    pub searched: Option<FaceAnalysis>,
+    pub searched: Option<DetectedFace>,
     pub matches: Vec<(User, f32)>,
-    pub unsearched: Vec<(FaceAnalysis, Vec<&'static str>)>,
+    pub unsearched: Vec<(DetectedFace, Vec<FaceReason>)>,
 }
 
 /// One page of ListUsers.
@@ -219,14 +245,14 @@ impl Service {
             let mut members: Vec<&Vec<f32>> = user.face_ids.iter().filter_map(|id| vectors.get(id)).collect();
             let mut seen = std::collections::HashSet::new();
             for id in face_ids.iter().filter(|id| seen.insert(id.as_str())) {
-                let fail = |reason: &str, owner: Option<String>, confidence: Option<f32>| FailedFace {
+                let fail = |reason, owner: Option<String>, confidence: Option<f32>| FailedFace {
                     face_id: id.clone(),
-                    reasons: vec![reason.to_owned()],
+                    reasons: vec![reason],
                     user_id: owner,
                     confidence,
                 };
                 let (Some(mut face), Some(vector)) = (w.face(id)?, vectors.get(id)) else {
-                    result.failed.push(fail("FACE_NOT_FOUND", None, None));
+                    result.failed.push(fail(AssociationFailure::FaceNotFound, None, None));
                     continue;
                 };
                 match face.user_id.as_deref() {
@@ -235,7 +261,8 @@ impl Service {
                         continue;
                     }
                     Some(owner) => {
-                        result.failed.push(fail("ASSOCIATED_TO_A_DIFFERENT_USER", Some(owner.to_owned()), None));
+                        let reason = AssociationFailure::AssociatedToADifferentUser;
+                        result.failed.push(fail(reason, Some(owner.to_owned()), None));
                         continue;
                     }
                     None => {}
@@ -243,7 +270,7 @@ impl Service {
                 if let Some(mean) = centroid(members.iter().copied()) {
                     let sim = similarity::from_cosine(embed::cosine(&mean, vector));
                     if sim < threshold {
-                        result.failed.push(fail("LOW_MATCH_CONFIDENCE", None, Some(sim)));
+                        result.failed.push(fail(AssociationFailure::LowMatchConfidence, None, Some(sim)));
                         continue;
                     }
                 }
@@ -257,7 +284,7 @@ impl Service {
                 result.done.push(id.clone());
             }
             w.put_user(&user)?;
-            result.user_status = status(user.face_ids.len()).to_owned();
+            result.user_status = status(user.face_ids.len());
             Ok(Ok(result))
         })
     }
@@ -280,7 +307,7 @@ impl Service {
                 let Some(mut face) = w.face(id)? else {
                     result.failed.push(FailedFace {
                         face_id: id.clone(),
-                        reasons: vec!["FACE_NOT_FOUND".into()],
+                        reasons: vec![AssociationFailure::FaceNotFound],
                         user_id: None,
                         confidence: None,
                     });
@@ -289,7 +316,7 @@ impl Service {
                 if face.user_id.as_deref() != Some(user_id) {
                     result.failed.push(FailedFace {
                         face_id: id.clone(),
-                        reasons: vec!["ASSOCIATED_TO_A_DIFFERENT_USER".into()],
+                        reasons: vec![AssociationFailure::AssociatedToADifferentUser],
                         user_id: face.user_id.clone(),
                         confidence: None,
                     });
@@ -301,7 +328,7 @@ impl Service {
                 result.done.push(id.clone());
             }
             w.put_user(&user)?;
-            result.user_status = status(user.face_ids.len()).to_owned();
+            result.user_status = status(user.face_ids.len());
             Ok(Ok(result))
         })
     }
@@ -330,7 +357,7 @@ impl Service {
             best.push((user, m.similarity));
         }
         best.truncate(max_users);
-        Ok(best.into_iter().map(|(user_id, s)| (User { user_id, status: "ACTIVE" }, s)).collect())
+        Ok(best.into_iter().map(|(user_id, s)| (User { user_id, status: UserStatus::Active }, s)).collect())
     }
 
     /// SearchUsers by a stored face or by a user (the mean of its faces; the user itself left out).
@@ -385,7 +412,7 @@ impl Service {
             if !reasons.is_empty() {
                 unsearched.push((face, reasons));
             } else if searched.is_some() {
-                unsearched.push((face, vec!["FACE_NOT_LARGEST"]));
+                unsearched.push((face, vec![FaceReason::FaceNotLargest]));
             } else {
                 searched = Some(face);
             }
@@ -397,11 +424,36 @@ impl Service {
             }
             None => Vec::new(),
         };
+        let detail = |face: &FaceAnalysis| DetectedFace::of(face, rgb.width(), rgb.height());
         Ok(UserImageSearch {
-            image: AnalyzedImage { width: rgb.width(), height: rgb.height(), faces: Vec::new() },
-            searched,
+            searched: searched.as_ref().map(detail),
             matches,
-            unsearched,
+            unsearched: unsearched.into_iter().map(|(face, reasons)| (detail(&face), reasons)).collect(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_remembered_before_the_enums_still_read() {
+        // The shape answers were stored in when status and reasons were strings.
+        let stored = serde_json::json!({
+            "done": ["a"],
+            "failed": [
+                {"face_id": "b", "reasons": ["ASSOCIATED_TO_A_DIFFERENT_USER"], "user_id": "u2", "confidence": null},
+                {"face_id": "c", "reasons": ["LOW_MATCH_CONFIDENCE"], "user_id": null, "confidence": 41.5},
+                {"face_id": "d", "reasons": ["FACE_NOT_FOUND"], "user_id": null, "confidence": null}
+            ],
+            "user_status": "ACTIVE"
+        });
+        let answer: Association = serde_json::from_value(stored.clone()).unwrap();
+        assert_eq!(answer.user_status, UserStatus::Active);
+        let reasons: Vec<AssociationFailure> = answer.failed.iter().flat_map(|f| f.reasons.clone()).collect();
+        use AssociationFailure::*;
+        assert_eq!(reasons, [AssociatedToADifferentUser, LowMatchConfidence, FaceNotFound]);
+        assert_eq!(serde_json::to_value(&answer).unwrap(), stored);
     }
 }

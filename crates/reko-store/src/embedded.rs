@@ -1,5 +1,11 @@
 //! The embedded backend: one redb file in the data directory, fsynced on every commit.
 //!
+//! An I/O error (a full disk, say) fails that write cleanly ([`StoreError::Unavailable`]), and redb then
+//! refuses every later transaction, reads included, until the database is reopened: the next transaction
+//! reopens it (redb recovers to the last commit, so nothing acknowledged is lost). While the disk stays
+//! full the reopen fails too and every call is `Unavailable`; once it has room, the next call reopens the
+//! database and works, without a restart.
+//!
 //! Tables (keys are tuples, so a scope's and a collection's records are one contiguous range):
 //! - `meta`: `schema_version` and other store-wide facts;
 //! - `collections`: (account, region, collection id) → [`CollectionRecord`] as JSON;
@@ -15,9 +21,13 @@
 //! - `job_results`: (account, region, job id, chunk number) → one chunk of a finished job's results.
 
 use std::ops::Bound;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction};
+use parking_lot::{MappedRwLockReadGuard, RwLock, RwLockReadGuard};
+use redb::{
+    Database, ReadTransaction, ReadableDatabase, ReadableTable, StorageError, Table, TableDefinition, TransactionError,
+    WriteTransaction,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -55,13 +65,47 @@ const CACHE_BYTES: usize = 128 << 20;
 /// Face ids are UUIDs: 36 ASCII bytes in front of each stored vector.
 const FACE_ID_LEN: usize = 36;
 
+/// Opens the database file (the real one, or one over a test's storage backend).
+type Opener = Box<dyn Fn(&Path) -> Result<Database, redb::DatabaseError> + Send + Sync>;
+
 /// The default store: a single redb database file.
 pub struct EmbeddedStore {
-    db: Database,
+    /// The open database; `None` after a failed reopen (the next transaction tries again).
+    db: RwLock<Option<Database>>,
+    path: PathBuf,
+    opener: Opener,
 }
 
 fn backend<E: Into<redb::Error>>(err: E) -> StoreError {
-    StoreError::Backend(err.into().to_string())
+    match err.into() {
+        error @ (redb::Error::Io(_) | redb::Error::PreviousIo) => StoreError::Unavailable(error.to_string()),
+        other => StoreError::Backend(other.to_string()),
+    }
+}
+
+/// Called after every commit with how long it took, fsync included (the server's metrics).
+pub type CommitObserver = fn(std::time::Duration);
+
+static COMMIT_OBSERVER: std::sync::OnceLock<CommitObserver> = std::sync::OnceLock::new();
+
+/// Sets the process-wide observer of commits (once; later calls are ignored).
+pub fn observe_commits(observer: CommitObserver) {
+    let _ = COMMIT_OBSERVER.set(observer);
+}
+
+/// Commits `txn` (durably: redb fsyncs before it returns), timed for the observer.
+fn commit(txn: WriteTransaction) -> Result<(), StoreError> {
+    let started = std::time::Instant::now();
+    txn.commit().map_err(backend)?;
+    if let Some(observe) = COMMIT_OBSERVER.get() {
+        observe(started.elapsed());
+    }
+    Ok(())
+}
+
+/// Whether a transaction could not begin because an earlier I/O error left the database unusable.
+fn needs_reopen(error: &TransactionError) -> bool {
+    matches!(error, TransactionError::Storage(StorageError::PreviousIo | StorageError::Io(_)))
 }
 
 fn decode<T: DeserializeOwned>(what: &str, key: &str, bytes: &[u8]) -> Result<T, StoreError> {
@@ -147,10 +191,17 @@ fn remove_items(table: &mut Table<ItemKey<'static>, &'static [u8]>, prefix: Key<
 impl EmbeddedStore {
     /// Opens (or creates) the store in `data_dir`, creating the directory if needed.
     pub fn open(data_dir: &Path) -> Result<EmbeddedStore, StoreError> {
+        EmbeddedStore::open_with(
+            data_dir,
+            Box::new(|path| Database::builder().set_cache_size(CACHE_BYTES).create(path)),
+        )
+    }
+
+    fn open_with(data_dir: &Path, opener: Opener) -> Result<EmbeddedStore, StoreError> {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| StoreError::Backend(format!("creating {}: {e}", data_dir.display())))?;
         let path = data_dir.join(DATABASE_FILE);
-        let db = Database::builder().set_cache_size(CACHE_BYTES).create(&path).map_err(|e| match e {
+        let db = opener(&path).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked(data_dir.display().to_string()),
             other => backend(other),
         })?;
@@ -180,8 +231,69 @@ impl EmbeddedStore {
             }
             txn.open_table(JOB_RESULTS).map_err(backend)?;
         }
-        txn.commit().map_err(backend)?;
-        Ok(EmbeddedStore { db })
+        commit(txn)?;
+        Ok(EmbeddedStore { db: RwLock::new(Some(db)), path, opener })
+    }
+
+    /// The open database, reopened first if a failed reopen left none.
+    fn database(&self) -> Result<MappedRwLockReadGuard<'_, Database>, StoreError> {
+        if self.db.read().is_none() {
+            self.reopen()?;
+        }
+        RwLockReadGuard::try_map(self.db.read(), Option::as_ref)
+            .map_err(|_| StoreError::Unavailable("the database could not be reopened".into()))
+    }
+
+    /// Closes the database and opens it again: redb's way out of an earlier I/O error. Waits for the
+    /// transactions in flight (they hold the read side of the lock).
+    fn reopen(&self) -> Result<(), StoreError> {
+        let mut db = self.db.write();
+        if let Some(old) = db.take()
+            && let Err(error) = old.close()
+        {
+            tracing::warn!(%error, "closing the database after an I/O error");
+        }
+        match (self.opener)(&self.path) {
+            Ok(reopened) => {
+                tracing::info!(path = %self.path.display(), "database reopened after an I/O error");
+                *db = Some(reopened);
+                Ok(())
+            }
+            Err(error) => Err(StoreError::Unavailable(format!("reopening {}: {error}", self.path.display()))),
+        }
+    }
+
+    /// A write transaction, on a database reopened first if an earlier I/O error broke it. The guard
+    /// keeps the database from being reopened under the transaction.
+    fn write(&self) -> Result<(MappedRwLockReadGuard<'_, Database>, WriteTransaction), StoreError> {
+        let db = self.database()?;
+        match db.begin_write() {
+            Ok(txn) => Ok((db, txn)),
+            Err(error) if needs_reopen(&error) => {
+                drop(db);
+                self.reopen()?;
+                let db = self.database()?;
+                let txn = db.begin_write().map_err(backend)?;
+                Ok((db, txn))
+            }
+            Err(error) => Err(backend(error)),
+        }
+    }
+
+    /// A read transaction, the same way.
+    fn read(&self) -> Result<(MappedRwLockReadGuard<'_, Database>, ReadTransaction), StoreError> {
+        let db = self.database()?;
+        match db.begin_read() {
+            Ok(txn) => Ok((db, txn)),
+            Err(error) if needs_reopen(&error) => {
+                drop(db);
+                self.reopen()?;
+                let db = self.database()?;
+                let txn = db.begin_read().map_err(backend)?;
+                Ok((db, txn))
+            }
+            Err(error) => Err(backend(error)),
+        }
     }
 }
 
@@ -301,8 +413,18 @@ impl CollectionWrite for Writer<'_, '_> {
 }
 
 impl Store for EmbeddedStore {
+    fn check_writable(&self) -> Result<(), StoreError> {
+        let (_db, txn) = self.write()?;
+        {
+            let mut meta = txn.open_table(META).map_err(backend)?;
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            meta.insert("health_checked_at", now).map_err(backend)?;
+        }
+        commit(txn)
+    }
+
     fn insert_collection(&self, scope: &Scope, record: &CollectionRecord) -> Result<bool, StoreError> {
-        let txn = self.db.begin_write().map_err(backend)?;
+        let (_db, txn) = self.write()?;
         {
             let mut table = txn.open_table(COLLECTIONS).map_err(backend)?;
             let key = (scope.account_id.as_str(), scope.region.as_str(), record.collection_id.as_str());
@@ -311,12 +433,12 @@ impl Store for EmbeddedStore {
             }
             table.insert(key, encode(record).as_slice()).map_err(backend)?;
         }
-        txn.commit().map_err(backend)?;
+        commit(txn)?;
         Ok(true)
     }
 
     fn collection(&self, scope: &Scope, id: &str) -> Result<Option<CollectionRecord>, StoreError> {
-        let txn = self.db.begin_read().map_err(backend)?;
+        let (_db, txn) = self.read()?;
         let table = txn.open_table(COLLECTIONS).map_err(backend)?;
         let key = (scope.account_id.as_str(), scope.region.as_str(), id);
         match table.get(key).map_err(backend)? {
@@ -331,7 +453,7 @@ impl Store for EmbeddedStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<CollectionRecord>, StoreError> {
-        let txn = self.db.begin_read().map_err(backend)?;
+        let (_db, txn) = self.read()?;
         let table = txn.open_table(COLLECTIONS).map_err(backend)?;
         let (account, region) = (scope.account_id.as_str(), scope.region.as_str());
         let start = match after {
@@ -354,7 +476,7 @@ impl Store for EmbeddedStore {
     }
 
     fn each_collection(&self, visit: &mut dyn FnMut(&Scope, &CollectionRecord)) -> Result<(), StoreError> {
-        let txn = self.db.begin_read().map_err(backend)?;
+        let (_db, txn) = self.read()?;
         let table = txn.open_table(COLLECTIONS).map_err(backend)?;
         for entry in table.iter().map_err(backend)? {
             let (key, value) = entry.map_err(backend)?;
@@ -366,7 +488,7 @@ impl Store for EmbeddedStore {
     }
 
     fn delete_collection(&self, scope: &Scope, id: &str) -> Result<bool, StoreError> {
-        let txn = self.db.begin_write().map_err(backend)?;
+        let (_db, txn) = self.write()?;
         let prefix = (scope.account_id.as_str(), scope.region.as_str(), id);
         let existed = {
             let mut table = txn.open_table(COLLECTIONS).map_err(backend)?;
@@ -384,7 +506,7 @@ impl Store for EmbeddedStore {
                 )
                 .map_err(backend)?;
         }
-        txn.commit().map_err(backend)?;
+        commit(txn)?;
         Ok(existed)
     }
 
@@ -394,7 +516,7 @@ impl Store for EmbeddedStore {
         id: &str,
         update: &mut dyn FnMut(&mut CollectionRecord) -> Update,
     ) -> Result<Option<(CollectionRecord, Update)>, StoreError> {
-        let txn = self.db.begin_write().map_err(backend)?;
+        let (_db, txn) = self.write()?;
         let outcome = {
             let mut table = txn.open_table(COLLECTIONS).map_err(backend)?;
             let key = (scope.account_id.as_str(), scope.region.as_str(), id);
@@ -412,7 +534,7 @@ impl Store for EmbeddedStore {
             }
         };
         if outcome.1 == Update::Commit {
-            txn.commit().map_err(backend)?;
+            commit(txn)?;
         } else {
             txn.abort().map_err(backend)?;
         }
@@ -425,7 +547,7 @@ impl Store for EmbeddedStore {
         id: &str,
         write: &mut dyn FnMut(&mut dyn CollectionWrite) -> Result<Update, StoreError>,
     ) -> Result<Option<Update>, StoreError> {
-        let txn = self.db.begin_write().map_err(backend)?;
+        let (_db, txn) = self.write()?;
         let prefix = (scope.account_id.as_str(), scope.region.as_str(), id);
         let outcome = {
             let mut collections = txn.open_table(COLLECTIONS).map_err(backend)?;
@@ -441,14 +563,14 @@ impl Store for EmbeddedStore {
             outcome
         };
         match outcome {
-            Update::Commit => txn.commit().map_err(backend)?,
+            Update::Commit => commit(txn)?,
             Update::Abort => txn.abort().map_err(backend)?,
         }
         Ok(Some(outcome))
     }
 
     fn face(&self, scope: &Scope, collection: &str, face_id: &str) -> Result<Option<FaceRecord>, StoreError> {
-        let txn = self.db.begin_read().map_err(backend)?;
+        let (_db, txn) = self.read()?;
         let table = txn.open_table(FACES).map_err(backend)?;
         match table.get((scope.account_id.as_str(), scope.region.as_str(), collection, face_id)).map_err(backend)? {
             Some(bytes) => decode("faces", face_id, bytes.value()).map(Some),
@@ -463,7 +585,7 @@ impl Store for EmbeddedStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<FaceRecord>, StoreError> {
-        let txn = self.db.begin_read().map_err(backend)?;
+        let (_db, txn) = self.read()?;
         let table = txn.open_table(FACES).map_err(backend)?;
         list_items(&table, "faces", (scope.account_id.as_str(), scope.region.as_str(), collection), after, limit)
     }
@@ -474,7 +596,7 @@ impl Store for EmbeddedStore {
         collection: &str,
         keys: &[u64],
     ) -> Result<Vec<Option<StoredVector>>, StoreError> {
-        let txn = self.db.begin_read().map_err(backend)?;
+        let (_db, txn) = self.read()?;
         let table = txn.open_table(VECTORS).map_err(backend)?;
         let (a, r) = (scope.account_id.as_str(), scope.region.as_str());
         keys.iter()
@@ -486,7 +608,7 @@ impl Store for EmbeddedStore {
     }
 
     fn faces(&self, scope: &Scope, collection: &str, face_ids: &[&str]) -> Result<Vec<Option<FaceRecord>>, StoreError> {
-        let txn = self.db.begin_read().map_err(backend)?;
+        let (_db, txn) = self.read()?;
         let table = txn.open_table(FACES).map_err(backend)?;
         let (a, r) = (scope.account_id.as_str(), scope.region.as_str());
         face_ids
@@ -504,7 +626,7 @@ impl Store for EmbeddedStore {
         collection: &str,
         visit: &mut dyn FnMut(u64, &[f32]),
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin_read().map_err(backend)?;
+        let (_db, txn) = self.read()?;
         let table = txn.open_table(VECTORS).map_err(backend)?;
         let (a, r) = (scope.account_id.as_str(), scope.region.as_str());
         for entry in
@@ -519,7 +641,7 @@ impl Store for EmbeddedStore {
     }
 
     fn user(&self, scope: &Scope, collection: &str, user_id: &str) -> Result<Option<UserRecord>, StoreError> {
-        let txn = self.db.begin_read().map_err(backend)?;
+        let (_db, txn) = self.read()?;
         let table = txn.open_table(USERS).map_err(backend)?;
         match table.get((scope.account_id.as_str(), scope.region.as_str(), collection, user_id)).map_err(backend)? {
             Some(bytes) => decode("users", user_id, bytes.value()).map(Some),
@@ -534,7 +656,7 @@ impl Store for EmbeddedStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<UserRecord>, StoreError> {
-        let txn = self.db.begin_read().map_err(backend)?;
+        let (_db, txn) = self.read()?;
         let table = txn.open_table(USERS).map_err(backend)?;
         list_items(&table, "users", (scope.account_id.as_str(), scope.region.as_str(), collection), after, limit)
     }
@@ -547,7 +669,7 @@ impl Store for EmbeddedStore {
         max_unfinished: usize,
     ) -> Result<JobInsert, StoreError> {
         let (account, region) = (scope.account_id.as_str(), scope.region.as_str());
-        let txn = self.db.begin_write().map_err(backend)?;
+        let (_db, txn) = self.write()?;
         {
             let mut tokens = txn.open_table(JOB_TOKENS).map_err(backend)?;
             if let Some((key, record)) = token {
@@ -572,12 +694,12 @@ impl Store for EmbeddedStore {
                 .insert((account, region, job.job_id.as_str()), encode(job).as_slice())
                 .map_err(backend)?;
         }
-        txn.commit().map_err(backend)?;
+        commit(txn)?;
         Ok(JobInsert::Inserted)
     }
 
     fn job(&self, scope: &Scope, job_id: &str) -> Result<Option<JobRecord>, StoreError> {
-        let txn = self.db.begin_read().map_err(backend)?;
+        let (_db, txn) = self.read()?;
         let table = txn.open_table(JOBS).map_err(backend)?;
         match table.get((scope.account_id.as_str(), scope.region.as_str(), job_id)).map_err(backend)? {
             Some(bytes) => decode("jobs", job_id, bytes.value()).map(Some),
@@ -592,7 +714,7 @@ impl Store for EmbeddedStore {
         update: &mut dyn FnMut(&mut JobRecord) -> Update,
     ) -> Result<Option<JobRecord>, StoreError> {
         let key = (scope.account_id.as_str(), scope.region.as_str(), job_id);
-        let txn = self.db.begin_write().map_err(backend)?;
+        let (_db, txn) = self.write()?;
         let job = {
             let mut table = txn.open_table(JOBS).map_err(backend)?;
             let Some(mut job) = table
@@ -609,13 +731,13 @@ impl Store for EmbeddedStore {
             table.insert(key, encode(&job).as_slice()).map_err(backend)?;
             job
         };
-        txn.commit().map_err(backend)?;
+        commit(txn)?;
         Ok(Some(job))
     }
 
     fn finish_job(&self, scope: &Scope, job: &JobRecord, results: &[Vec<u8>]) -> Result<(), StoreError> {
         let (account, region, job_id) = (scope.account_id.as_str(), scope.region.as_str(), job.job_id.as_str());
-        let txn = self.db.begin_write().map_err(backend)?;
+        let (_db, txn) = self.write()?;
         {
             let mut chunks = txn.open_table(JOB_RESULTS).map_err(backend)?;
             chunks
@@ -633,13 +755,13 @@ impl Store for EmbeddedStore {
                 .insert((account, region, job_id), encode(job).as_slice())
                 .map_err(backend)?;
         }
-        txn.commit().map_err(backend)?;
+        commit(txn)?;
         Ok(())
     }
 
     fn job_results(&self, scope: &Scope, job_id: &str) -> Result<Vec<Vec<u8>>, StoreError> {
         let (account, region) = (scope.account_id.as_str(), scope.region.as_str());
-        let txn = self.db.begin_read().map_err(backend)?;
+        let (_db, txn) = self.read()?;
         let table = txn.open_table(JOB_RESULTS).map_err(backend)?;
         let mut out = Vec::new();
         for entry in table
@@ -653,7 +775,7 @@ impl Store for EmbeddedStore {
     }
 
     fn each_unfinished_job(&self, visit: &mut dyn FnMut(&Scope, &JobRecord)) -> Result<(), StoreError> {
-        let txn = self.db.begin_read().map_err(backend)?;
+        let (_db, txn) = self.read()?;
         let unfinished = txn.open_table(UNFINISHED_JOBS).map_err(backend)?;
         let jobs = txn.open_table(JOBS).map_err(backend)?;
         for entry in unfinished.iter().map_err(backend)? {
@@ -885,6 +1007,99 @@ mod tests {
                 ("222222222222".to_owned(), "j3".to_owned())
             ]
         );
+    }
+
+    /// A file backend whose writes fail with "no space left on device" while `full` is set.
+    #[derive(Debug)]
+    struct FillingDisk {
+        file: redb::backends::FileBackend,
+        full: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl FillingDisk {
+        fn check(&self) -> std::io::Result<()> {
+            match self.full.load(std::sync::atomic::Ordering::SeqCst) {
+                true => Err(std::io::Error::from_raw_os_error(28)),
+                false => Ok(()),
+            }
+        }
+    }
+
+    impl redb::StorageBackend for FillingDisk {
+        fn len(&self) -> std::io::Result<u64> {
+            self.file.len()
+        }
+        fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+            self.file.read(offset, out)
+        }
+        fn set_len(&self, len: u64) -> std::io::Result<()> {
+            self.check()?;
+            self.file.set_len(len)
+        }
+        fn sync_data(&self) -> std::io::Result<()> {
+            self.check()?;
+            self.file.sync_data()
+        }
+        fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+            self.check()?;
+            self.file.write(offset, data)
+        }
+        fn close(&self) -> std::io::Result<()> {
+            self.file.close()
+        }
+        fn try_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, redb::BackendError> {
+            self.file.try_lock_range(start, end)
+        }
+        fn try_lock_shared_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, redb::BackendError> {
+            self.file.try_lock_shared_range(start, end)
+        }
+        fn lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), redb::BackendError> {
+            self.file.lock_range(start, end)
+        }
+        fn lock_shared_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), redb::BackendError> {
+            self.file.lock_shared_range(start, end)
+        }
+        fn unlock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), redb::BackendError> {
+            self.file.unlock_range(start, end)
+        }
+        fn query_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, redb::BackendError> {
+            self.file.query_lock_range(start, end)
+        }
+    }
+
+    #[test]
+    fn a_full_disk_fails_writes_cleanly_and_they_work_again_once_it_has_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let full = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let disk = full.clone();
+        let opener: Opener = Box::new(move |path| {
+            let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+            let file = redb::backends::FileBackend::new(file)?;
+            Database::builder().create_with_backend(FillingDisk { file, full: disk.clone() })
+        });
+        let store = EmbeddedStore::open_with(dir.path(), opener).unwrap();
+        let a = scope("111122223333");
+        assert!(store.insert_collection(&a, &record("kept")).unwrap());
+        store.check_writable().unwrap();
+
+        full.store(true, std::sync::atomic::Ordering::SeqCst);
+        for attempt in 0..3 {
+            let refused = store.insert_collection(&a, &record(&format!("lost{attempt}")));
+            assert!(matches!(refused, Err(StoreError::Unavailable(_))), "{refused:?}");
+            assert!(matches!(store.check_writable(), Err(StoreError::Unavailable(_))));
+        }
+        // While the disk is full, reads need the database reopened too, which needs room: they fail
+        // the same clean way (never with wrong data).
+        assert!(matches!(store.collection(&a, "kept"), Err(StoreError::Unavailable(_))));
+
+        // Room again: the next write reopens the database and works; nothing acknowledged is lost and
+        // nothing refused was kept.
+        full.store(false, std::sync::atomic::Ordering::SeqCst);
+        store.check_writable().unwrap();
+        assert!(store.insert_collection(&a, &record("after")).unwrap());
+        let ids: Vec<String> =
+            store.list_collections(&a, None, 10).unwrap().into_iter().map(|c| c.collection_id).collect();
+        assert_eq!(ids, ["after", "kept"]);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 mod embedded;
 mod record;
 
-pub use embedded::EmbeddedStore;
+pub use embedded::{CommitObserver, EmbeddedStore, observe_commits};
 pub use record::{CollectionRecord, FaceRecord, JobRecord, JobStatus, RequestRecord, Scope, UserRecord};
 
 /// Errors of the storage layer. Not-found and already-exists are answers, not errors: they come back as
@@ -22,6 +22,10 @@ pub enum StoreError {
     Corrupt { key: String, reason: String },
     #[error("the data directory {0} is in use by another reko process")]
     Locked(String),
+    /// The store cannot write now (an I/O error such as a full disk); it recovers by itself once the
+    /// cause is gone.
+    #[error("the store cannot write now: {0}")]
+    Unavailable(String),
 }
 
 /// A stored vector with the id of its face.
@@ -49,6 +53,9 @@ pub enum Update {
 
 /// The operations reko's state needs. All methods are blocking; async callers use a blocking pool.
 pub trait Store: Send + Sync + 'static {
+    /// Commits a tiny write, to tell whether the store can write now (the health check).
+    fn check_writable(&self) -> Result<(), StoreError>;
+
     /// Inserts a new collection; `false` (and nothing written) when the id already exists in the scope.
     fn insert_collection(&self, scope: &Scope, record: &CollectionRecord) -> Result<bool, StoreError>;
 

@@ -1,9 +1,9 @@
 //! Metadata (`ffprobe`) and sampled RGB frames (`ffmpeg` → raw RGB on a pipe) of one video file.
 //!
 //! Each child process is supervised: `ffprobe` must answer within [`PROBE_TIMEOUT`], and `ffmpeg` is
-//! killed when it delivers no frame for [`STALL_TIMEOUT`] or when its [`Frames`] is dropped. Memory stays
-//! bounded whatever the video's length: one frame is in reko's hands at a time, at most
-//! [`Sampling::max_pixels`] pixels.
+//! killed when it delivers no frame for [`STALL_TIMEOUT`] or when its [`Frames`] is dropped. The frames'
+//! memory stays bounded whatever the video's length: one frame is in reko's hands at a time, at most
+//! [`Sampling::max_pixels`] pixels. (A job's results are not bounded that way: they grow with the video.)
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;

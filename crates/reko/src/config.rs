@@ -87,6 +87,33 @@ pub struct ServeArgs {
     /// Unfinished video jobs one account may have [default: 20].
     #[arg(long, env = "REKO_MAX_VIDEO_JOBS")]
     max_video_jobs: Option<usize>,
+    /// Open connections at once (default 1024).
+    #[arg(long, env = "REKO_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Seconds a client has to send a request's headers, and a kept-alive connection may idle (default 20).
+    #[arg(long, env = "REKO_HEADER_TIMEOUT")]
+    header_timeout: Option<u64>,
+    /// Seconds a client has to send a request's body (default 60).
+    #[arg(long, env = "REKO_BODY_TIMEOUT")]
+    body_timeout: Option<u64>,
+    /// MiB of request bodies held at once (default 256).
+    #[arg(long, env = "REKO_MAX_BODY_MIB_IN_FLIGHT")]
+    max_body_mib_in_flight: Option<usize>,
+    /// Analyses run at once (default: the number of cores).
+    #[arg(long, env = "REKO_MAX_ANALYSES")]
+    max_analyses: Option<usize>,
+    /// Analyses waiting for a turn before more are throttled (default: 4 × cores).
+    #[arg(long, env = "REKO_MAX_QUEUED_ANALYSES")]
+    max_queued_analyses: Option<usize>,
+    /// Analyses one account may have running and waiting (default: 3 × cores).
+    #[arg(long, env = "REKO_MAX_ANALYSES_PER_ACCOUNT")]
+    max_analyses_per_account: Option<usize>,
+    /// Seconds an analysis waits for its turn before it is throttled (default 10).
+    #[arg(long, env = "REKO_QUEUE_TIMEOUT")]
+    queue_timeout: Option<u64>,
+    /// Seconds a request may take once its body is in (default 60).
+    #[arg(long, env = "REKO_REQUEST_TIMEOUT")]
+    request_timeout: Option<u64>,
 }
 
 /// The optional configuration file; unknown keys are rejected.
@@ -109,6 +136,15 @@ struct FileConfig {
     video_sample_fps: Option<f32>,
     video_workers: Option<usize>,
     max_video_jobs: Option<usize>,
+    max_connections: Option<usize>,
+    header_timeout: Option<u64>,
+    body_timeout: Option<u64>,
+    max_body_mib_in_flight: Option<usize>,
+    max_analyses: Option<usize>,
+    max_queued_analyses: Option<usize>,
+    max_analyses_per_account: Option<usize>,
+    queue_timeout: Option<u64>,
+    request_timeout: Option<u64>,
 }
 
 /// The validated configuration of `reko serve`.
@@ -126,6 +162,7 @@ pub struct Config {
     pub video: reko_service::VideoConfig,
     /// SNS topic ARN → endpoint URL.
     pub sns_topics: std::collections::HashMap<String, String>,
+    pub limits: reko_server::Limits,
 }
 
 impl Config {
@@ -137,6 +174,7 @@ impl Config {
             }
             None => FileConfig::default(),
         };
+        let limits = resolve_limits(&args, &file)?;
         let listen = args.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default"));
         let data_dir = args.data_dir.or(file.data_dir).map_or_else(default_data_dir, Ok)?;
         let models_dir = args.models_dir.or(file.models_dir).map_or_else(default_models_dir, Ok)?;
@@ -205,6 +243,7 @@ impl Config {
             bail!("the endpoint of SNS topic {topic} must be an http:// or https:// URL, not {url:?}");
         }
         Ok(Config {
+            limits,
             listen,
             data_dir,
             models_dir,
@@ -218,6 +257,51 @@ impl Config {
             sns_topics,
         })
     }
+}
+
+/// The node's limits: flags and environment, then the file, then the defaults.
+fn resolve_limits(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<reko_server::Limits> {
+    use std::time::Duration;
+    let defaults = reko_server::Limits::default();
+    let seconds =
+        |arg: Option<u64>, file: Option<u64>, default: Duration| arg.or(file).map_or(default, Duration::from_secs);
+    let limits = reko_server::Limits {
+        max_connections: args.max_connections.or(file.max_connections).unwrap_or(defaults.max_connections),
+        header_timeout: seconds(args.header_timeout, file.header_timeout, defaults.header_timeout),
+        body_timeout: seconds(args.body_timeout, file.body_timeout, defaults.body_timeout),
+        max_body_bytes_in_flight: args
+            .max_body_mib_in_flight
+            .or(file.max_body_mib_in_flight)
+            .map_or(defaults.max_body_bytes_in_flight, |mib| mib << 20),
+        max_analyses: args.max_analyses.or(file.max_analyses).unwrap_or(defaults.max_analyses),
+        max_queued_analyses: args
+            .max_queued_analyses
+            .or(file.max_queued_analyses)
+            .unwrap_or(defaults.max_queued_analyses),
+        max_analyses_per_account: args
+            .max_analyses_per_account
+            .or(file.max_analyses_per_account)
+            .unwrap_or(defaults.max_analyses_per_account),
+        queue_timeout: seconds(args.queue_timeout, file.queue_timeout, defaults.queue_timeout),
+        request_timeout: seconds(args.request_timeout, file.request_timeout, defaults.request_timeout),
+    };
+    if limits.max_connections == 0 || limits.max_analyses == 0 || limits.max_analyses_per_account == 0 {
+        bail!("max_connections, max_analyses and max_analyses_per_account must be at least 1");
+    }
+    if limits.max_body_bytes_in_flight < reko_server::MAX_BODY_BYTES {
+        bail!("max_body_mib_in_flight must hold at least one request of the largest size (16 MiB)");
+    }
+    for (name, value) in [
+        ("header_timeout", limits.header_timeout),
+        ("body_timeout", limits.body_timeout),
+        ("queue_timeout", limits.queue_timeout),
+        ("request_timeout", limits.request_timeout),
+    ] {
+        if value.is_zero() {
+            bail!("{name} must be at least 1 second");
+        }
+    }
+    Ok(limits)
 }
 
 fn load_credentials(path: &Path) -> anyhow::Result<KeyRing> {

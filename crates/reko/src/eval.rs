@@ -220,7 +220,7 @@ pub fn speed(
         image.display(),
         jpeg.len() / 1024
     );
-    let faces = service.detect_faces(&jpeg, false)?.faces.len();
+    let faces = service.detect_faces(&jpeg, false)?.len();
     println!("  {faces} faces found");
     for (name, operation) in &operations {
         operation()?;

@@ -43,7 +43,7 @@ fn run(service: &Service, analysis: VideoAnalysis, key: &str) -> anyhow::Result<
         notification: None,
     };
     let job_id = service.start_video_job(&eval_scope(), start).map_err(service_error)?;
-    service.run_queued_jobs(&reko_server::video::Renderer);
+    service.run_queued_jobs(&reko_server::Renderer);
     let mut items = Vec::new();
     let mut next_token = None;
     loop {

@@ -84,7 +84,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let notifier = reko_service::Notifier::new(config.sns_topics.clone()).context("starting the SNS client")?;
         service.with_notifier(Arc::new(notifier))
     };
-    let requeued = service.start_video_workers(Arc::new(reko_server::video::Renderer))?;
+    let requeued = service.start_video_workers(Arc::new(reko_server::Renderer))?;
     tracing::info!(
         workers = config.video.workers,
         sample_fps = config.video.sample_fps,
@@ -110,7 +110,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             saving.save_indexes();
         }
     });
-    let state = AppState::new(service.clone(), config.keys.clone());
+    let state = AppState::new(service.clone(), config.keys.clone()).with_limits(config.limits);
+    reko_inference::runtime::observe_runs(reko_server::metrics::model_run);
+    reko_store::observe_commits(reko_server::metrics::commit);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
@@ -130,8 +132,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         models_dir = %config.models_dir.display(),
         "reko is listening"
     );
-    axum::serve(listener, reko_server::router(state))
-        .with_graceful_shutdown(shutdown_signal())
+    tracing::info!(limits = ?config.limits, "admission limits");
+    reko_server::serve(listener, reko_server::router(state), config.limits, shutdown_signal())
         .await
         .context("serving")?;
     tokio::task::spawn_blocking(move || service.save_indexes()).await?;

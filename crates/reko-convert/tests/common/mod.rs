@@ -1,6 +1,16 @@
-//! Helpers shared by the golden tests: finding the golden files and comparing outputs with a tolerance.
+//! Helpers shared by the golden tests: reading the variables that point at the fetched models, finding the
+//! golden files and comparing outputs with a tolerance.
 
 use std::path::{Path, PathBuf};
+
+/// The value of `name`, one of the variables `scripts/test` sets to the fetched models (`REKO_TEST_*_DIR`,
+/// `REKO_ORT_DYLIB`). The tests reading them are `#[ignore]`d and run with `--include-ignored`: unset, the
+/// test fails, naming the variable, rather than passing without checking anything.
+pub fn fetched(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run scripts/test, which fetches the models and sets it (or set it by hand)")
+    })
+}
 
 /// The `.json` goldens in `tests/<subdir>`, sorted.
 pub fn golden_files(subdir: &str) -> Vec<PathBuf> {

@@ -10,11 +10,11 @@ use reko_video::segments;
 use reko_video::track::{Observation, Tracker, TrackerConfig};
 use reko_video::{Sampling, VideoInfo};
 use reko_vision::faces::{FaceAnalysis, MAX_FACES};
-use reko_vision::labels::{Label, Object};
-use reko_vision::moderation::ModerationLabel;
+use reko_vision::labels::Object;
 
 use super::worker::JobFailure;
 use super::{Finding, SegmentSettings, Span, StoredItem, VideoAnalysis, VideoRenderer, VideoSegment};
+use crate::results::{DetectedFace, Label, ModerationLabel, RatioBox};
 use crate::{DetectedText, Scope, Service, ServiceError};
 
 /// Faces one frame's face search returns from the collection, per person.
@@ -174,7 +174,8 @@ impl Service {
                     FrameFindings::Faces(faces) => {
                         let all_attributes = matches!(analysis, VideoAnalysis::FaceDetection { all_attributes: true });
                         for face in &faces {
-                            item(t, 0, "", false, Finding::Face { timestamp_ms: t, frame: size, face, all_attributes });
+                            let face = &DetectedFace::of(face, size.0, size.1);
+                            item(t, 0, "", false, Finding::Face { timestamp_ms: t, face, all_attributes });
                         }
                     }
                     FrameFindings::EmbeddedFaces(faces, embeddings) => {
@@ -195,8 +196,8 @@ impl Service {
                                 None,
                             )?;
                             if !matches.is_empty() {
-                                let finding =
-                                    Finding::FaceMatch { timestamp_ms: t, frame: size, index, face, matches: &matches };
+                                let face = &DetectedFace::of(face, size.0, size.1);
+                                let finding = Finding::FaceMatch { timestamp_ms: t, index, face, matches: &matches };
                                 item(t, index, "", false, finding);
                             }
                         }
@@ -210,21 +211,19 @@ impl Service {
                                 index,
                                 "",
                                 false,
-                                Finding::Person { timestamp_ms: t, frame: size, index, bbox: &person.bbox },
+                                Finding::Person {
+                                    timestamp_ms: t,
+                                    index,
+                                    bounding_box: RatioBox::of(&person.bbox, size.0, size.1),
+                                },
                             );
                         }
                     }
                     FrameFindings::Labels(found) => {
                         labels.advance(t);
                         for label in &found {
-                            item(
-                                t,
-                                0,
-                                label.name,
-                                false,
-                                Finding::Label { timestamp_ms: t, frame: size, label, span: None },
-                            );
-                            labels.seen(label.name, t, &(label.clone(), size), |(l, _)| l.confidence);
+                            item(t, 0, label.name, false, Finding::Label { timestamp_ms: t, label, span: None });
+                            labels.seen(label.name, t, label, |l| l.confidence);
                         }
                     }
                     FrameFindings::Moderation(found) => {
@@ -245,13 +244,13 @@ impl Service {
         if count == 0 {
             return Err(JobFailure("The video has no frames.".into()));
         }
-        for (span, (label, size)) in labels.finish(info.duration_ms) {
+        for (span, label) in labels.finish(info.duration_ms) {
             item(
                 span.start_ms,
                 0,
                 label.name,
                 true,
-                Finding::Label { timestamp_ms: span.start_ms, frame: size, label: &label, span: Some(span) },
+                Finding::Label { timestamp_ms: span.start_ms, label: &label, span: Some(span) },
             );
         }
         for (span, label) in moderation.finish(info.duration_ms) {

@@ -11,14 +11,11 @@ mod worker;
 
 use std::sync::{Arc, Mutex};
 
-use reko_inference::boxes::BBox;
 use reko_store::{JobInsert, JobRecord, JobStatus, RequestRecord};
-use reko_vision::faces::FaceAnalysis;
-use reko_vision::labels::Label;
-use reko_vision::moderation::ModerationLabel;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::results::{DetectedFace, Label, ModerationLabel, RatioBox};
 use crate::{DetectedText, FaceMatch, LabelSettings, Scope, Service, ServiceError, TextFilters, now_ms};
 
 pub(crate) use worker::JobQueue;
@@ -33,6 +30,12 @@ pub const MAX_RESULTS_PAGE: usize = 1000;
 pub const DEFAULT_VIDEO_FACE_MATCH_THRESHOLD: f32 = 80.0;
 /// `MinConfidence` of StartLabelDetection and StartContentModeration when the request gives none.
 pub const DEFAULT_VIDEO_MIN_CONFIDENCE: f32 = 50.0;
+/// `MinSegmentConfidence` of segment detection's filters when the request gives none.
+pub const DEFAULT_SEGMENT_CONFIDENCE: f32 = 50.0;
+/// `BlackFrame.MaxPixelThreshold` when the request gives none, as on Rekognition.
+pub const DEFAULT_MAX_PIXEL_THRESHOLD: f32 = 0.2;
+/// `BlackFrame.MinCoveragePercentage` when the request gives none, as on Rekognition.
+pub const DEFAULT_MIN_COVERAGE: f32 = 99.0;
 /// The version segment detection reports for both its segment types.
 pub const SEGMENT_MODEL_VERSION: &str = "1.0";
 
@@ -174,34 +177,29 @@ pub struct VideoSegment {
     pub duration_timecode: String,
 }
 
-/// One result of a job, for the front end to render as a Rekognition item. `frame` is the analysed
-/// frame's size in pixels, for boxes.
+/// One result of a job, for the front end to render as a Rekognition item.
 #[derive(Debug, Clone, Copy)]
 pub enum Finding<'a> {
     Face {
         timestamp_ms: u64,
-        frame: (u32, u32),
-        face: &'a FaceAnalysis,
+        face: &'a DetectedFace,
         all_attributes: bool,
     },
     /// A tracked person whose face matched faces of the collection.
     FaceMatch {
         timestamp_ms: u64,
-        frame: (u32, u32),
         index: u64,
-        face: &'a FaceAnalysis,
+        face: &'a DetectedFace,
         matches: &'a [FaceMatch],
     },
     Person {
         timestamp_ms: u64,
-        frame: (u32, u32),
         index: u64,
-        bbox: &'a BBox,
+        bounding_box: RatioBox,
     },
     /// A label in one frame (`span` none) or over a segment.
     Label {
         timestamp_ms: u64,
-        frame: (u32, u32),
         label: &'a Label,
         span: Option<Span>,
     },
@@ -217,9 +215,14 @@ pub enum Finding<'a> {
     Segment(&'a VideoSegment),
 }
 
-/// Turns findings into the items `Get*` returns (implemented by the front end).
+/// Turns findings into the items `Get*` returns, and a finished job into its completion notification
+/// (implemented by the front end: only the protocol crate knows the JSON shapes).
 pub trait VideoRenderer: Send + Sync {
     fn render(&self, finding: &Finding<'_>) -> Value;
+    /// Rekognition Video's completion message (the `Message` of the SNS notification).
+    fn completion_message(&self, completion: &crate::Completion) -> String;
+    /// The body of an SNS HTTP(S) notification.
+    fn sns_notification(&self, notification: &crate::SnsNotification<'_>) -> String;
 }
 
 /// A rendered result with its sort keys.
@@ -490,6 +493,14 @@ mod job_tests {
                 }),
                 other => Value::String(format!("{other:?}")),
             }
+        }
+
+        fn completion_message(&self, completion: &crate::Completion) -> String {
+            format!("{completion:?}")
+        }
+
+        fn sns_notification(&self, notification: &crate::SnsNotification<'_>) -> String {
+            format!("{notification:?}")
         }
     }
 

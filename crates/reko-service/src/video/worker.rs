@@ -114,6 +114,16 @@ impl Service {
         ran
     }
 
+    /// Unfinished video jobs: (queued, in progress), for the metrics.
+    pub fn video_job_counts(&self) -> Result<(usize, usize), ServiceError> {
+        let (mut queued, mut running) = (0, 0);
+        self.store.each_unfinished_job(&mut |_, job| match job.status {
+            JobStatus::InProgress => running += 1,
+            _ => queued += 1,
+        })?;
+        Ok((queued, running))
+    }
+
     /// Runs one job to its end and stores the outcome.
     pub(crate) fn run_job(&self, scope: &Scope, job_id: &str, renderer: &dyn VideoRenderer) {
         let started = std::time::Instant::now();
@@ -143,16 +153,16 @@ impl Service {
         };
         let mut done = job;
         done.finished_at_ms = Some(now_ms());
-        let (items, status) = match outcome {
+        let items = match outcome {
             Ok(items) => {
                 done.status = JobStatus::Succeeded;
                 done.status_message = None;
-                (items, "SUCCEEDED")
+                items
             }
             Err(JobFailure(message)) => {
                 done.status = JobStatus::Failed;
                 done.status_message = Some(message);
-                (Vec::new(), "FAILED")
+                Vec::new()
             }
         };
         let chunks: Vec<Vec<u8>> =
@@ -162,12 +172,12 @@ impl Service {
             return;
         }
         if let Some(notifier) = &self.notifier {
-            notifier.publish(&done);
+            notifier.publish(&done, renderer);
         }
         tracing::info!(
             job_id,
             operation = %done.operation,
-            status,
+            status = ?done.status,
             results = items.len(),
             seconds = started.elapsed().as_secs_f32(),
             message = done.status_message.as_deref().unwrap_or(""),

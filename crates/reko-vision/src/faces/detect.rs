@@ -160,28 +160,52 @@ impl FaceDetector {
         if self.verify { self.candidate_score.min(self.min_score) } else { self.min_score }
     }
 
+    /// The size at which `width` × `height` is tiled: itself, or scaled down (the same aspect) until its
+    /// views fit [`MAX_VIEWS`]; with the scale.
+    fn tiled_size(&self, width: u32, height: u32) -> ((u32, u32), f32) {
+        let mut scale = 1.0f32;
+        let scaled = |scale: f32| {
+            (((width as f32 * scale).round() as u32).max(1), ((height as f32 * scale).round() as u32).max(1))
+        };
+        while self.views(scaled(scale)).len() > MAX_VIEWS {
+            scale *= 0.9;
+        }
+        (scaled(scale), scale)
+    }
+
     /// Detects faces in `image`, best first.
     pub fn detect(&self, runtime: &Runtime, image: &RgbImage) -> Result<Vec<DetectedFace>, InferenceError> {
         let (width, height) = image.dimensions();
+        // A huge or very elongated image is tiled smaller, so that no image costs more than MAX_VIEWS runs.
+        let ((tw, th), scale) = self.tiled_size(width, height);
+        let resized;
+        let tiled = if scale < 1.0 {
+            resized = reko_inference::preprocess::resize_bilinear(image, tw, th);
+            &resized
+        } else {
+            image
+        };
         let mut candidates = Vec::new();
-        for (x0, y0, (w, h)) in self.views(image) {
-            let view = image::imageops::crop_imm(image, x0, y0, w, h).to_image();
-            let faces = self.detect_view(runtime, &view, (x0 as f32, y0 as f32), 1.0)?;
-            if (w, h) == (width, height) {
+        for (x0, y0, (w, h)) in self.views((tw, th)) {
+            let view = image::imageops::crop_imm(tiled, x0, y0, w, h).to_image();
+            let origin = (x0 as f32 / scale, y0 as f32 / scale);
+            let faces = self.detect_view(runtime, &view, origin, scale)?;
+            if (w, h) == (tw, th) {
                 candidates.extend(faces);
                 continue;
             }
             // In a tile, a face cut by an inner edge is a fragment, and a face larger than half the tile
-            // is better seen by a coarser view: both are left to the other views.
-            let margin = 0.02 * w as f32;
-            let (left, top, right, bottom) = (x0 as f32, y0 as f32, (x0 + w) as f32, (y0 + h) as f32);
+            // is better seen by a coarser view: both are left to the other views. (Boxes are in image
+            // pixels, the tile in tiled pixels.)
+            let margin = 0.02 * w as f32 / scale;
+            let [left, top, right, bottom] = [x0, y0, x0 + w, y0 + h].map(|v| v as f32 / scale);
             candidates.extend(faces.into_iter().filter(|f| {
                 let b = &f.bbox;
                 (x0 == 0 || b.x1 > left + margin)
                     && (y0 == 0 || b.y1 > top + margin)
-                    && (x0 + w == width || b.x2 < right - margin)
-                    && (y0 + h == height || b.y2 < bottom - margin)
-                    && b.width() < 0.5 * w as f32
+                    && (x0 + w == tw || b.x2 < right - margin)
+                    && (y0 + h == th || b.y2 < bottom - margin)
+                    && b.width() < 0.5 * w as f32 / scale
             }));
         }
         if self.zoom_out {
@@ -207,8 +231,7 @@ impl FaceDetector {
 
     /// The whole image, then square tiles overlapping by a third, halving in size down to `min_tile`,
     /// so that small faces in large photos are seen at a size the network handles.
-    fn views(&self, image: &RgbImage) -> Vec<(u32, u32, (u32, u32))> {
-        let (w, h) = image.dimensions();
+    fn views(&self, (w, h): (u32, u32)) -> Vec<(u32, u32, (u32, u32))> {
         let mut views = vec![(0, 0, (w, h))];
         if !self.tiling {
             return views;
@@ -294,6 +317,12 @@ impl FaceDetector {
         Ok(faces)
     }
 }
+
+/// The most detector runs over views of one image (the whole image and its tiles). A 1920 × 1080 photo
+/// takes 7 with the SSD, a 4000 × 3000 one 37, a 2048 × 2048 one 46: those are tiled as they are. A larger
+/// or more elongated image is tiled scaled down until it fits (a 16384 × 3000 one would take 562 runs,
+/// over 100 s on two cores), so no image costs more than about seven 1080p photos.
+pub const MAX_VIEWS: usize = 48;
 
 /// Faces from the zoomed-out view count when their box is at least this share of the image's longest
 /// side.
@@ -408,15 +437,33 @@ mod tests {
     #[test]
     fn tiles_cover_the_image() {
         let detector = FaceDetector::new(DetectorKind::FullRange);
-        let image = RgbImage::new(1600, 1000);
-        let views = detector.views(&image);
+        let views = detector.views((1600, 1000));
         assert_eq!(views[0], (0, 0, (1600, 1000)));
         for &(x, y, (w, h)) in &views[1..] {
             assert!(x + w <= 1600 && y + h <= 1000);
         }
         // The finest tiles reach the right and bottom edges.
         assert!(views.iter().any(|&(x, _, (w, _))| x + w == 1600 && w < 800));
-        assert_eq!(FaceDetector { tiling: false, ..detector }.views(&image).len(), 1);
+        assert_eq!(FaceDetector { tiling: false, ..detector }.views((1600, 1000)).len(), 1);
+    }
+
+    #[test]
+    fn no_image_takes_more_than_the_view_budget() {
+        let detector = FaceDetector::new(DetectorKind::FaceApiSsd);
+        // Photos up to 12 megapixels are tiled as they are.
+        for (w, h) in [(1920, 1080), (4000, 3000), (2048, 2048), (250, 250)] {
+            assert_eq!(detector.tiled_size(w, h), ((w, h), 1.0), "{w}x{h}");
+        }
+        assert_eq!(detector.views((1920, 1080)).len(), 7);
+        // The probe's images: a 16384 x 3000 strip took 562 runs, a 7000 x 7000 square 190.
+        for (w, h) in [(16384, 3000), (7000, 7000), (16384, 16384)] {
+            assert!(detector.views((w, h)).len() > MAX_VIEWS, "{w}x{h}");
+            let ((tw, th), scale) = detector.tiled_size(w, h);
+            assert!(detector.views((tw, th)).len() <= MAX_VIEWS, "{w}x{h}");
+            assert!(scale < 1.0);
+            let aspect = |a: u32, b: u32| a as f32 / b as f32;
+            assert!((aspect(tw, th) - aspect(w, h)).abs() / aspect(w, h) < 0.01, "{w}x{h} -> {tw}x{th}");
+        }
     }
 
     #[test]

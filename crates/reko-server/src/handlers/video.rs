@@ -1,28 +1,19 @@
-//! The video operations on the wire: `Start*` requests → [`StartVideoJob`], `Get*` → one page of a job's
-//! results, and [`Renderer`], which turns the service's findings into Rekognition's result items when a
-//! job finishes.
+//! The video operations: `Start*` requests → [`StartVideoJob`], `Get*` → one page of a job's results
+//! (rendered when the job finished, by [`crate::render::video::Renderer`]).
 
 use std::collections::BTreeMap;
 
 use reko_protocol::types::*;
 use reko_protocol::{ApiError, ErrorCode};
 use reko_service::{
-    DEFAULT_VIDEO_FACE_MATCH_THRESHOLD, DEFAULT_VIDEO_MIN_CONFIDENCE, Finding, JobStatus, JobView, LABEL_MODEL_VERSION,
-    LabelSettings, MODERATION_MODEL_VERSION, ResultsPage, SEGMENT_MODEL_VERSION, Scope, SegmentSettings, SortBy,
-    StartVideoJob, TEXT_MODEL_VERSION, TechnicalCueSettings, VideoAnalysis, VideoMetadata, VideoObject, VideoRenderer,
+    DEFAULT_MAX_PIXEL_THRESHOLD, DEFAULT_MIN_COVERAGE, DEFAULT_SEGMENT_CONFIDENCE, DEFAULT_VIDEO_FACE_MATCH_THRESHOLD,
+    DEFAULT_VIDEO_MIN_CONFIDENCE, JobStatus, JobView, LABEL_MODEL_VERSION, LabelSettings, MODERATION_MODEL_VERSION,
+    ResultsPage, SEGMENT_MODEL_VERSION, Scope, SegmentSettings, SortBy, StartVideoJob, TEXT_MODEL_VERSION,
+    TechnicalCueSettings, VideoAnalysis, VideoMetadata, VideoObject,
 };
 use serde_json::Value;
 
-use crate::dispatch::{
-    AttributeSelection, Call, bounding_box, decode, encode, face_detail, face_matches, moderation_label, text_detection,
-};
-
-/// `MinSegmentConfidence` of segment detection's filters when the request gives none.
-const DEFAULT_SEGMENT_CONFIDENCE: f32 = 50.0;
-/// `BlackFrame.MaxPixelThreshold` when the request gives none, as on Rekognition.
-const DEFAULT_MAX_PIXEL_THRESHOLD: f32 = 0.2;
-/// `BlackFrame.MinCoveragePercentage` when the request gives none, as on Rekognition.
-const DEFAULT_MIN_COVERAGE: f32 = 99.0;
+use crate::dispatch::{Call, decode, encode};
 
 fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::new(ErrorCode::InvalidParameter, message.into())
@@ -78,7 +69,7 @@ pub(crate) async fn start(call: &Call<'_>, scope: Scope, operation: &str, body: 
         }
         "StartTextDetection" => {
             let req: StartTextDetectionRequest = decode(body)?;
-            let filters = crate::dispatch::text_filters(req.filters.unwrap_or_default())?;
+            let filters = super::analysis::text_filters(req.filters.unwrap_or_default())?;
             job_request(req.common, VideoAnalysis::TextDetection { filters })?
         }
         "StartSegmentDetection" => {
@@ -215,93 +206,4 @@ pub(crate) async fn get(call: &Call<'_>, scope: Scope, operation: &str, body: Va
         extra.insert(items_key.into(), Value::Array(view.items));
     }
     encode(GetJobResponse { common, video_metadata: view.metadata.as_ref().map(metadata), items: extra })
-}
-
-/// Renders findings as the items of the `Get*` answers.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Renderer;
-
-fn segment_span(span: reko_service::Span) -> SegmentSpan {
-    SegmentSpan {
-        start_timestamp_millis: span.start_ms,
-        end_timestamp_millis: span.end_ms,
-        duration_millis: span.end_ms - span.start_ms,
-    }
-}
-
-fn value(item: impl serde::Serialize) -> Value {
-    serde_json::to_value(item).expect("items serialise")
-}
-
-impl VideoRenderer for Renderer {
-    fn render(&self, finding: &Finding<'_>) -> Value {
-        let default = AttributeSelection::parse(&[]);
-        match *finding {
-            Finding::Face { timestamp_ms, frame: (w, h), face, all_attributes } => {
-                let selection = if all_attributes { AttributeSelection::parse(&["ALL".to_owned()]) } else { default };
-                value(FaceDetectionItem { timestamp: timestamp_ms, face: face_detail(face, w, h, &selection) })
-            }
-            Finding::FaceMatch { timestamp_ms, frame: (w, h), index, face, matches } => value(PersonMatch {
-                timestamp: timestamp_ms,
-                person: PersonDetail { index, bounding_box: None, face: Some(face_detail(face, w, h, &default)) },
-                face_matches: face_matches(matches),
-            }),
-            Finding::Person { timestamp_ms, frame: (w, h), index, bbox } => value(PersonDetection {
-                timestamp: timestamp_ms,
-                person: PersonDetail { index, bounding_box: Some(bounding_box(bbox, w, h)), face: None },
-            }),
-            Finding::Label { timestamp_ms, frame: (w, h), label, span } => {
-                let named = |names: &[&str]| names.iter().map(|n| NamedItem { name: (*n).to_owned() }).collect();
-                value(LabelDetectionItem {
-                    timestamp: timestamp_ms,
-                    label: Label {
-                        name: label.name.to_owned(),
-                        confidence: label.confidence,
-                        // A segment names the label; its boxes belong to single frames.
-                        instances: match span {
-                            Some(_) => Vec::new(),
-                            None => label
-                                .instances
-                                .iter()
-                                .map(|(bbox, confidence)| Instance {
-                                    bounding_box: bounding_box(bbox, w, h),
-                                    confidence: *confidence,
-                                    dominant_colors: None,
-                                })
-                                .collect(),
-                        },
-                        parents: named(&label.parents),
-                        aliases: named(label.aliases),
-                        categories: named(label.categories),
-                    },
-                    span: span.map(segment_span),
-                })
-            }
-            Finding::Moderation { timestamp_ms, label, span } => value(ContentModerationItem {
-                timestamp: timestamp_ms,
-                moderation_label: moderation_label(label),
-                span: span.map(segment_span),
-            }),
-            Finding::Text { timestamp_ms, text } => {
-                value(TextDetectionItem { timestamp: timestamp_ms, text_detection: text_detection(text) })
-            }
-            Finding::Segment(s) => value(SegmentDetectionItem {
-                kind: if s.shot_index.is_some() { "SHOT" } else { "TECHNICAL_CUE" }.into(),
-                start_timestamp_millis: s.start_ms,
-                end_timestamp_millis: s.end_ms,
-                duration_millis: s.end_ms - s.start_ms,
-                start_timecode_smpte: s.start_timecode.clone(),
-                end_timecode_smpte: s.end_timecode.clone(),
-                duration_smpte: s.duration_timecode.clone(),
-                technical_cue_segment: s
-                    .shot_index
-                    .is_none()
-                    .then(|| TechnicalCueSegment { kind: "BlackFrames".into(), confidence: s.confidence }),
-                shot_segment: s.shot_index.map(|index| ShotSegment { index, confidence: s.confidence }),
-                start_frame_number: s.start_frame,
-                end_frame_number: s.end_frame,
-                duration_frames: s.end_frame + 1 - s.start_frame,
-            }),
-        }
-    }
 }

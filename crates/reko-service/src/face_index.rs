@@ -1,6 +1,6 @@
-//! Faces in collections: IndexFaces, SearchFaces, SearchFacesByImage, ListFaces and DeleteFaces, over
-//! the store (the truth) and one in-memory [`VectorIndex`] per collection (a cache of the store's
-//! vectors, loaded on first use and changed only after the store has committed).
+//! The per-collection vector index cache: one in-memory [`VectorIndex`] per collection in use, a cache
+//! of the store's vectors (the truth), loaded on first use and changed only after the store has
+//! committed, and the search over it with exact re-ranking from the store.
 //!
 //! Large indexes are also kept as snapshots in the data directory, stamped with the collection's
 //! creation time and `vector_changes` count: a snapshot whose stamp matches the store holds exactly the
@@ -8,78 +8,28 @@
 //! behind (after a crash, for instance) is loaded and caught up with the store; any other is ignored
 //! and the index is rebuilt from the store. A rebuild of millions of faces takes long (hours at 10 M
 //! on two cores); searches of that collection meanwhile scan the store's vectors, exactly.
+//!
+//! Locks are `parking_lot`'s, which are not poisoned: a panic inside index code releases the lock and the
+//! collection stays usable (the store, not the index, is the truth).
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
 
+use parking_lot::{Mutex, RwLock};
 use reko_index::{IndexConfig, VectorIndex};
-use reko_store::{FaceRecord, Update};
-use reko_vision::faces::{FaceAnalysis, embed::EMBEDDING_SIZE, similarity};
+use reko_vision::faces::{embed::EMBEDDING_SIZE, similarity};
 use sha2::{Digest, Sha256};
 
-use crate::faces::{AnalyzedImage, QualityFilter, Vision, decoded};
-use crate::pagination;
-use crate::{FACE_MODEL_VERSION, Scope, Service, ServiceError, now_ms};
-
-/// ListFaces' page size when the request gives none.
-pub const DEFAULT_LIST_FACES_PAGE: usize = 1000;
+use crate::collection_faces::FaceMatch;
+use crate::{Scope, Service, ServiceError};
 
 /// Extra candidates asked of the (possibly approximate) index before exact re-ranking.
 const RERANK_MARGIN: usize = 32;
 
 /// Index hits whose approximate cosine is this far below the threshold's are not re-ranked.
 const APPROXIMATION_SLACK: f32 = 0.05;
-
-/// What IndexFaces did with one image.
-#[derive(Debug, Clone)]
-pub struct IndexOutcome {
-    pub image: AnalyzedImage,
-    /// The stored faces with their analyses, largest first.
-    pub indexed: Vec<(FaceRecord, FaceAnalysis)>,
-    /// Faces not indexed, with the Rekognition reasons.
-    pub unindexed: Vec<(FaceAnalysis, Vec<&'static str>)>,
-}
-
-/// A face for [`Service::store_faces`]: its box (left, top, width, height as ratios of the image),
-/// detection confidence (0–100) and unit vector.
-#[derive(Debug, Clone)]
-pub struct NewFace {
-    pub bounding_box: [f32; 4],
-    pub confidence: f32,
-    pub vector: Vec<f32>,
-}
-
-/// A stored face and how similar it is to the searched one.
-#[derive(Debug, Clone)]
-pub struct FaceMatch {
-    pub face: FaceRecord,
-    pub similarity: f32,
-}
-
-/// SearchFacesByImage's answer.
-#[derive(Debug, Clone)]
-pub struct ImageSearch {
-    pub image: AnalyzedImage,
-    /// The searched (largest) face.
-    pub searched: FaceAnalysis,
-    pub matches: Vec<FaceMatch>,
-}
-
-/// One page of ListFaces.
-#[derive(Debug, Clone)]
-pub struct FacePage {
-    pub faces: Vec<FaceRecord>,
-    pub next_token: Option<String>,
-}
-
-/// DeleteFaces' answer: the deleted ids, and the others with their reason and user.
-#[derive(Debug, Clone, Default)]
-pub struct Deletion {
-    pub deleted: Vec<String>,
-    pub failed: Vec<(String, &'static str, Option<String>)>,
-}
 
 /// The index settings; ef_search follows the collection's size ([`expansion_search`]).
 fn index_config() -> IndexConfig {
@@ -127,12 +77,12 @@ impl Indexes {
 
     /// Marks the collection's index as being caught up until the mark is dropped.
     fn mark_loading(&self, key: &CollectionKey) -> LoadingMark<'_> {
-        self.loading.lock().expect("loading set lock").insert(key.clone());
+        self.loading.lock().insert(key.clone());
         LoadingMark { indexes: self, key: key.clone() }
     }
 
     fn is_loading(&self, key: &CollectionKey) -> bool {
-        self.loading.lock().expect("loading set lock").contains(key)
+        self.loading.lock().contains(key)
     }
 }
 
@@ -144,7 +94,7 @@ struct LoadingMark<'a> {
 
 impl Drop for LoadingMark<'_> {
     fn drop(&mut self) {
-        self.indexes.loading.lock().expect("loading set lock").remove(&self.key);
+        self.indexes.loading.lock().remove(&self.key);
     }
 }
 
@@ -190,66 +140,10 @@ enum Slot {
     Deleted,
 }
 
-/// A deterministic id for image bytes, in the UUID form the model requires.
-pub fn image_id(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let h = hex::encode(&digest[..16]);
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
-}
-
-fn ratio_box(face: &FaceAnalysis, width: u32, height: u32) -> [f32; 4] {
-    let (w, h) = (width as f32, height as f32);
-    [face.bbox.x1 / w, face.bbox.y1 / h, face.bbox.width() / w, face.bbox.height() / h]
-}
-
-/// The stored face whose box is nearest to `face`'s (for answering a repeated IndexFaces).
-fn nearest<'a>(stored: &'a [FaceRecord], face: &FaceAnalysis, width: u32, height: u32) -> Option<&'a FaceRecord> {
-    let b = ratio_box(face, width, height);
-    let distance = |r: &FaceRecord| (0..4).map(|i| (r.bounding_box[i] - b[i]).abs()).sum::<f32>();
-    stored.iter().min_by(|x, y| distance(x).total_cmp(&distance(y)))
-}
-
 impl Service {
-    /// The collection's record, if it exists and was made with this server's face model.
-    pub(crate) fn existing_collection(
-        &self,
-        scope: &Scope,
-        collection: &str,
-    ) -> Result<reko_store::CollectionRecord, ServiceError> {
-        self.store.collection(scope, collection)?.ok_or_else(|| ServiceError::CollectionNotFound(collection.to_owned()))
-    }
-
-    /// Checks that the collection exists and was made with this server's face model.
-    pub(crate) fn searchable_collection(&self, scope: &Scope, collection: &str) -> Result<(), ServiceError> {
-        let record = self.existing_collection(scope, collection)?;
-        if record.face_model_version != FACE_MODEL_VERSION {
-            return Err(ServiceError::ModelVersionMismatch {
-                collection: collection.to_owned(),
-                version: record.face_model_version,
-            });
-        }
-        Ok(())
-    }
-
-    /// The decoded image and its faces (largest first), for an operation on a searchable collection;
-    /// the collection is checked before any network runs.
-    pub(crate) fn analyze_for(
-        &self,
-        scope: &Scope,
-        collection: &str,
-        image: &[u8],
-        attributes: bool,
-    ) -> Result<(image::RgbImage, &Vision, Vec<FaceAnalysis>), ServiceError> {
-        self.searchable_collection(scope, collection)?;
-        let rgb = decoded(image)?;
-        let vision = self.vision()?;
-        let faces = vision.faces.analyze(&vision.runtime, &rgb, attributes, reko_vision::faces::MAX_FACES)?;
-        Ok((rgb, vision, faces))
-    }
-
     fn slot(&self, scope: &Scope, collection: &str) -> Arc<RwLock<Slot>> {
         let key = collection_key(scope, collection);
-        let mut slots = self.indexes.slots.lock().expect("index map lock");
+        let mut slots = self.indexes.slots.lock();
         slots.entry(key).or_insert_with(|| Arc::new(RwLock::new(Slot::Unloaded))).clone()
     }
 
@@ -396,9 +290,9 @@ impl Service {
     /// from time to time).
     pub fn save_indexes(&self) {
         let slots: Vec<(CollectionKey, Arc<RwLock<Slot>>)> =
-            self.indexes.slots.lock().expect("index map lock").iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            self.indexes.slots.lock().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         for (key, slot) in slots {
-            if let Slot::Loaded(loaded) = &*slot.read().expect("index lock") {
+            if let Slot::Loaded(loaded) = &*slot.read() {
                 self.save_snapshot(&key, loaded);
             }
         }
@@ -406,11 +300,10 @@ impl Service {
 
     /// Bytes of memory the loaded indexes hold (for the benchmarks and operators).
     pub fn index_memory_bytes(&self) -> usize {
-        let slots: Vec<Arc<RwLock<Slot>>> =
-            self.indexes.slots.lock().expect("index map lock").values().cloned().collect();
+        let slots: Vec<Arc<RwLock<Slot>>> = self.indexes.slots.lock().values().cloned().collect();
         slots
             .iter()
-            .map(|slot| match &*slot.read().expect("index lock") {
+            .map(|slot| match &*slot.read() {
                 Slot::Loaded(loaded) => loaded.index.memory_bytes(),
                 _ => 0,
             })
@@ -433,7 +326,7 @@ impl Service {
 
     /// Runs `f` with the collection's index locked for writing (loaded first if need be). Store writes
     /// that change vectors run inside `f`, so that the index and the store change in the same order.
-    fn with_index_mut<T>(
+    pub(crate) fn with_index_mut<T>(
         &self,
         scope: &Scope,
         collection: &str,
@@ -441,7 +334,7 @@ impl Service {
     ) -> Result<T, ServiceError> {
         loop {
             let slot = self.slot(scope, collection);
-            let mut guard = slot.write().expect("index lock");
+            let mut guard = slot.write();
             if matches!(*guard, Slot::Deleted) {
                 continue;
             }
@@ -456,7 +349,7 @@ impl Service {
     }
 
     /// Runs `f` with the collection's index locked for reading.
-    fn with_index<T>(
+    pub(crate) fn with_index<T>(
         &self,
         scope: &Scope,
         collection: &str,
@@ -465,14 +358,14 @@ impl Service {
         loop {
             let slot = self.slot(scope, collection);
             {
-                let guard = slot.read().expect("index lock");
+                let guard = slot.read();
                 match &*guard {
                     Slot::Loaded(loaded) => return Ok(f(&loaded.index)),
                     Slot::Deleted => continue,
                     Slot::Unloaded => {}
                 }
             }
-            let mut guard = slot.write().expect("index lock");
+            let mut guard = slot.write();
             if matches!(*guard, Slot::Unloaded) {
                 *guard = Slot::Loaded(self.load_index(scope, collection)?);
             }
@@ -487,138 +380,17 @@ impl Service {
         delete: impl FnOnce() -> Result<(), ServiceError>,
     ) -> Result<(), ServiceError> {
         let slot = self.slot(scope, collection);
-        let mut guard = slot.write().expect("index lock");
+        let mut guard = slot.write();
         delete()?;
         *guard = Slot::Deleted;
         let key = collection_key(scope, collection);
-        self.indexes.slots.lock().expect("index map lock").remove(&key);
+        self.indexes.slots.lock().remove(&key);
         if let Some(dir) = &self.indexes.snapshots {
             let (index_path, stamp_path) = snapshot_paths(dir, &key);
             let _ = std::fs::remove_file(stamp_path);
             let _ = std::fs::remove_file(index_path);
         }
         Ok(())
-    }
-
-    /// IndexFaces: detects faces, keeps the largest `max_faces` that pass `filter`, and stores their
-    /// vectors. The same image bytes with the same external id store nothing new: the faces stored the
-    /// first time are returned.
-    #[allow(clippy::too_many_arguments)]
-    pub fn index_faces(
-        &self,
-        scope: &Scope,
-        collection: &str,
-        image: &[u8],
-        external_image_id: Option<&str>,
-        max_faces: Option<u32>,
-        filter: QualityFilter,
-        attributes: bool,
-    ) -> Result<IndexOutcome, ServiceError> {
-        let (rgb, vision, faces) = self.analyze_for(scope, collection, image, attributes)?;
-        let (width, height) = (rgb.width(), rgb.height());
-        let limit = max_faces.map_or(usize::MAX, |m| m as usize);
-        let mut chosen = Vec::new();
-        let mut unindexed = Vec::new();
-        for face in faces {
-            let reasons = filter.reasons(&face);
-            if !reasons.is_empty() {
-                unindexed.push((face, reasons));
-            } else if chosen.len() >= limit {
-                unindexed.push((face, vec!["EXCEEDS_MAX_FACES"]));
-            } else {
-                chosen.push(face);
-            }
-        }
-        let vectors = vision.faces.embed(&vision.runtime, &rgb, &chosen)?;
-        let new_faces: Vec<NewFace> = chosen
-            .iter()
-            .zip(vectors)
-            .map(|(face, vector)| NewFace {
-                bounding_box: ratio_box(face, width, height),
-                confidence: (face.score * 100.0).clamp(0.0, 100.0),
-                vector,
-            })
-            .collect();
-        let (stored, repeated) =
-            self.store_faces(scope, collection, &image_id(image), external_image_id, &new_faces)?;
-        let indexed = if !repeated {
-            stored.into_iter().zip(chosen).collect()
-        } else {
-            // A repeat: pair each stored face with the analysed face whose box matches it.
-            chosen
-                .into_iter()
-                .filter_map(|face| nearest(&stored, &face, width, height).map(|s| (s.clone(), face)))
-                .collect()
-        };
-        Ok(IndexOutcome { image: AnalyzedImage { width, height, faces: Vec::new() }, indexed, unindexed })
-    }
-
-    /// The storing half of IndexFaces (after the networks): the faces of one image, in one atomic
-    /// transaction, then into the index. The same image id and external id again store nothing and
-    /// return the faces stored the first time, with `true`.
-    pub fn store_faces(
-        &self,
-        scope: &Scope,
-        collection: &str,
-        image_id: &str,
-        external_image_id: Option<&str>,
-        faces: &[NewFace],
-    ) -> Result<(Vec<FaceRecord>, bool), ServiceError> {
-        let image_key = format!("{image_id}/{}", external_image_id.unwrap_or(""));
-        let created_at_ms = now_ms();
-        self.with_index_mut(scope, collection, |index, changes| {
-            let mut stored: Vec<FaceRecord> = Vec::new();
-            let mut new_faces = Vec::new();
-            let mut new_changes = 0;
-            let outcome = self.store.write_collection(scope, collection, &mut |w| {
-                stored.clear();
-                new_faces.clear();
-                if let Some(ids) = w.image_faces(&image_key)? {
-                    for id in ids {
-                        if let Some(face) = w.face(&id)? {
-                            stored.push(face);
-                        }
-                    }
-                    return Ok(Update::Abort);
-                }
-                for new in faces {
-                    let record = w.collection();
-                    let key = record.next_face_key;
-                    record.next_face_key += 1;
-                    record.face_count += 1;
-                    let face = FaceRecord {
-                        face_id: uuid::Uuid::new_v4().to_string(),
-                        key,
-                        image_id: image_id.to_owned(),
-                        external_image_id: external_image_id.map(str::to_owned),
-                        bounding_box: new.bounding_box,
-                        confidence: new.confidence,
-                        user_id: None,
-                        model_version: FACE_MODEL_VERSION.to_owned(),
-                        created_at_ms,
-                    };
-                    w.put_face(&face, Some(&new.vector))?;
-                    new_faces.push((key, new.vector.clone()));
-                    stored.push(face);
-                }
-                let ids: Vec<String> = stored.iter().map(|f| f.face_id.clone()).collect();
-                w.put_image_faces(&image_key, &ids)?;
-                w.collection().vector_changes += 1;
-                new_changes = w.collection().vector_changes;
-                Ok(Update::Commit)
-            })?;
-            match outcome {
-                None => Err(ServiceError::CollectionNotFound(collection.to_owned())),
-                Some(Update::Commit) => {
-                    let keys: Vec<u64> = new_faces.iter().map(|(k, _)| *k).collect();
-                    let vectors: Vec<f32> = new_faces.iter().flat_map(|(_, v)| v.iter().copied()).collect();
-                    index.insert_batch(&keys, &vectors);
-                    *changes = new_changes;
-                    Ok((stored, false))
-                }
-                Some(Update::Abort) => Ok((stored, true)),
-            }
-        })
     }
 
     /// The stored faces most similar to `vector`, at least `threshold` similar, most similar first;
@@ -662,42 +434,6 @@ impl Service {
             .collect())
     }
 
-    /// A stored face's exact vector.
-    pub(crate) fn stored_vector(
-        &self,
-        scope: &Scope,
-        collection: &str,
-        face: &FaceRecord,
-    ) -> Result<Vec<f32>, ServiceError> {
-        self.store
-            .face_vectors(scope, collection, &[face.key])?
-            .pop()
-            .flatten()
-            .map(|(_, v)| v)
-            .ok_or_else(|| ServiceError::FaceNotFound(face.face_id.clone()))
-    }
-
-    /// The exact vectors of the faces among `face_ids` that exist, by face id (two read transactions in
-    /// all, whatever the number of faces).
-    pub(crate) fn stored_vectors(
-        &self,
-        scope: &Scope,
-        collection: &str,
-        face_ids: &[String],
-    ) -> Result<Vec<(String, Vec<f32>)>, ServiceError> {
-        let ids: Vec<&str> = face_ids.iter().map(String::as_str).collect();
-        let faces: Vec<FaceRecord> = self.store.faces(scope, collection, &ids)?.into_iter().flatten().collect();
-        let keys: Vec<u64> = faces.iter().map(|f| f.key).collect();
-        faces
-            .into_iter()
-            .zip(self.store.face_vectors(scope, collection, &keys)?)
-            .map(|(face, vector)| match vector {
-                Some((_, vector)) => Ok((face.face_id, vector)),
-                None => Err(ServiceError::FaceNotFound(face.face_id)),
-            })
-            .collect()
-    }
-
     /// The `k` stored vectors nearest to `vector`, by a scan of the store: the answer while the index
     /// is being rebuilt or caught up (exact, and slower than the index: about a second per million
     /// faces).
@@ -721,141 +457,6 @@ impl Service {
         best.truncate(k);
         Ok(best)
     }
-
-    /// SearchFaces: the faces most similar to a stored face (itself left out).
-    pub fn search_faces(
-        &self,
-        scope: &Scope,
-        collection: &str,
-        face_id: &str,
-        max: usize,
-        threshold: f32,
-    ) -> Result<Vec<FaceMatch>, ServiceError> {
-        self.searchable_collection(scope, collection)?;
-        let face = self
-            .store
-            .face(scope, collection, face_id)?
-            .ok_or_else(|| ServiceError::FaceNotFound(face_id.to_owned()))?;
-        let vector = self.stored_vector(scope, collection, &face)?;
-        self.search_vector(scope, collection, &vector, max, threshold, Some(face_id))
-    }
-
-    /// SearchFacesByImage: the largest face of the image that passes `filter`, searched.
-    pub fn search_faces_by_image(
-        &self,
-        scope: &Scope,
-        collection: &str,
-        image: &[u8],
-        max: usize,
-        threshold: f32,
-        filter: QualityFilter,
-    ) -> Result<ImageSearch, ServiceError> {
-        let (rgb, vision, faces) = self.analyze_for(scope, collection, image, false)?;
-        let searched = faces.into_iter().find(|f| filter.passes(f)).ok_or(ServiceError::NoFaceInImage)?;
-        let vector = vision.faces.embed(&vision.runtime, &rgb, std::slice::from_ref(&searched))?.remove(0);
-        let matches = self.search_vector(scope, collection, &vector, max, threshold, None)?;
-        Ok(ImageSearch {
-            image: AnalyzedImage { width: rgb.width(), height: rgb.height(), faces: Vec::new() },
-            searched,
-            matches,
-        })
-    }
-
-    /// ListFaces: faces in face id order, or only those of `user_id`, or only `face_ids`.
-    pub fn list_faces(
-        &self,
-        scope: &Scope,
-        collection: &str,
-        next_token: Option<&str>,
-        max_results: Option<u32>,
-        user_id: Option<&str>,
-        face_ids: &[String],
-    ) -> Result<FacePage, ServiceError> {
-        self.existing_collection(scope, collection)?;
-        let limit = pagination::page_size(max_results, DEFAULT_LIST_FACES_PAGE);
-        let after = pagination::resume_after(next_token)?;
-        let mut wanted: Option<Vec<String>> = (!face_ids.is_empty()).then(|| face_ids.to_vec());
-        if let Some(user_id) = user_id {
-            let user = self.store.user(scope, collection, user_id)?.map(|u| u.face_ids).unwrap_or_default();
-            wanted = Some(match wanted {
-                Some(ids) => ids.into_iter().filter(|id| user.contains(id)).collect(),
-                None => user,
-            });
-        }
-        let mut faces = match wanted {
-            None => self.store.list_faces(scope, collection, after.as_deref(), limit + 1)?,
-            Some(mut ids) => {
-                ids.sort();
-                ids.dedup();
-                let candidates: Vec<&str> =
-                    ids.iter().map(String::as_str).filter(|id| after.as_deref().is_none_or(|a| *id > a)).collect();
-                // One batched read a page (ids that are no face are skipped, so read on until the page fills).
-                let mut faces = Vec::new();
-                for chunk in candidates.chunks(limit + 1) {
-                    faces.extend(self.store.faces(scope, collection, chunk)?.into_iter().flatten());
-                    if faces.len() > limit {
-                        break;
-                    }
-                }
-                faces
-            }
-        };
-        let more = faces.len() > limit;
-        faces.truncate(limit);
-        let next_token = more.then(|| pagination::encode(&faces.last().expect("a full page").face_id));
-        Ok(FacePage { faces, next_token })
-    }
-
-    /// DeleteFaces: deletes faces that exist and belong to no user.
-    pub fn delete_faces(&self, scope: &Scope, collection: &str, face_ids: &[String]) -> Result<Deletion, ServiceError> {
-        self.with_index_mut(scope, collection, |index, changes| {
-            let mut result = Deletion::default();
-            let mut removed_keys = Vec::new();
-            let mut new_changes = None;
-            let outcome = self.store.write_collection(scope, collection, &mut |w| {
-                result = Deletion::default();
-                removed_keys.clear();
-                let mut seen = std::collections::HashSet::new();
-                for id in face_ids.iter().filter(|id| seen.insert(id.as_str())) {
-                    let Some(face) = w.face(id)? else {
-                        result.failed.push((id.clone(), "FACE_NOT_FOUND", None));
-                        continue;
-                    };
-                    if let Some(user) = &face.user_id {
-                        result.failed.push((id.clone(), "ASSOCIATED_TO_AN_EXISTING_USER", Some(user.clone())));
-                        continue;
-                    }
-                    w.delete_face(id)?;
-                    let image_key = format!("{}/{}", face.image_id, face.external_image_id.as_deref().unwrap_or(""));
-                    if let Some(mut ids) = w.image_faces(&image_key)? {
-                        ids.retain(|x| x != id);
-                        w.put_image_faces(&image_key, &ids)?;
-                    }
-                    w.collection().face_count = w.collection().face_count.saturating_sub(1);
-                    removed_keys.push(face.key);
-                    result.deleted.push(id.clone());
-                }
-                if result.deleted.is_empty() {
-                    return Ok(Update::Abort);
-                }
-                w.collection().vector_changes += 1;
-                new_changes = Some(w.collection().vector_changes);
-                Ok(Update::Commit)
-            })?;
-            match outcome {
-                None => Err(ServiceError::CollectionNotFound(collection.to_owned())),
-                Some(_) => {
-                    for key in &removed_keys {
-                        index.remove(*key);
-                    }
-                    if let Some(new_changes) = new_changes {
-                        *changes = new_changes;
-                    }
-                    Ok(result)
-                }
-            }
-        })
-    }
 }
 
 #[cfg(test)]
@@ -865,58 +466,8 @@ mod tests {
     use reko_store::{EmbeddedStore, Store};
 
     use super::*;
-
-    fn scope() -> Scope {
-        Scope { account_id: "111122223333".into(), region: "us-east-1".into() }
-    }
-
-    /// A unit vector near one of a few "identities".
-    fn vector(identity: usize, sample: usize) -> Vec<f32> {
-        let mut state = (identity * 7919 + sample * 104729 + 1) as u64;
-        let mut next = || {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((state >> 33) as f32 / (1u64 << 31) as f32) - 0.5
-        };
-        let mut v: Vec<f32> = (0..EMBEDDING_SIZE).map(|i| if i % 97 == identity % 97 { 4.0 } else { 0.0 }).collect();
-        v.iter_mut().for_each(|x| *x += next());
-        reko_vision::faces::embed::normalize(v)
-    }
-
-    /// A service over a fresh store (in the returned directory) with an empty collection "c".
-    fn collection_c() -> (tempfile::TempDir, Arc<dyn Store>, Service) {
-        let data = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(data.path()).unwrap());
-        let service = Service::new(store.clone());
-        service.create_collection(&scope(), "c", BTreeMap::new()).unwrap();
-        (data, store, service)
-    }
-
-    /// Stores `n` faces with IndexFaces' storing half (one request), bypassing the models.
-    fn store_faces(service: &Service, n: usize) -> Vec<String> {
-        let faces: Vec<NewFace> = (0..n)
-            .map(|i| NewFace { bounding_box: [0.1, 0.1, 0.5, 0.5], confidence: 99.0, vector: vector(i % 50, i / 50) })
-            .collect();
-        let (stored, repeated) = service.store_faces(&scope(), "c", &image_id(b"faces"), None, &faces).unwrap();
-        assert!(!repeated);
-        stored.into_iter().map(|f| f.face_id).collect()
-    }
-
-    #[test]
-    fn a_collection_of_another_face_model_version_is_refused_clearly() {
-        let (_data, store, service) = collection_c();
-        let ids = store_faces(&service, 3);
-        store
-            .update_collection(&scope(), "c", &mut |r| {
-                r.face_model_version = "0.9".into();
-                Update::Commit
-            })
-            .unwrap();
-        let refused = service.search_faces(&scope(), "c", &ids[0], 5, 0.0).unwrap_err();
-        assert!(matches!(&refused, ServiceError::ModelVersionMismatch { version, .. } if version == "0.9"));
-        assert!(refused.to_string().contains("face model version 0.9"), "{refused}");
-        // Listing and deleting still work: the faces can be cleaned out.
-        assert_eq!(service.list_faces(&scope(), "c", None, None, None, &[]).unwrap().faces.len(), 3);
-    }
+    use crate::test_support::{collection_c, scope, store_faces, vector};
+    use crate::{NewFace, image_id};
 
     #[test]
     fn searches_scan_the_store_while_the_index_loads() {
@@ -930,7 +481,7 @@ mod tests {
         let slot = restarted.slot(&scope(), "c");
         let key = collection_key(&scope(), "c");
         let answer = std::thread::scope(|threads| {
-            let _loading = slot.write().unwrap();
+            let _loading = slot.write();
             let _mark = restarted.indexes.mark_loading(&key);
             let (sender, receiver) = std::sync::mpsc::channel();
             let (restarted, searched) = (&restarted, &ids[7]);
@@ -946,6 +497,30 @@ mod tests {
         // Once the load is over, the index answers again, the same.
         assert!(!restarted.indexes.is_loading(&key));
         assert_eq!(faces(&restarted.search_faces(&scope(), "c", &ids[7], 12, 0.0).unwrap()), faces(&from_index));
+    }
+
+    #[test]
+    fn a_panic_inside_index_code_does_not_take_the_collection_down() {
+        let (_data, _store, service) = collection_c();
+        let ids = store_faces(&service, 20);
+        let before = service.search_faces(&scope(), "c", &ids[3], 5, 0.0).unwrap();
+        // A panic while the index is locked for writing, and one while it is locked for reading.
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            service.with_index_mut(&scope(), "c", |_, _| -> Result<(), ServiceError> { panic!("index code failed") })
+        }));
+        assert!(panicked.is_err());
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            service.with_index(&scope(), "c", |_| -> () { panic!("search failed") })
+        }));
+        assert!(panicked.is_err());
+        // The collection still answers, the same, and still takes writes.
+        let after = service.search_faces(&scope(), "c", &ids[3], 5, 0.0).unwrap();
+        let faces = |m: &[FaceMatch]| m.iter().map(|m| m.face.face_id.clone()).collect::<Vec<_>>();
+        assert_eq!(faces(&after), faces(&before));
+        let face = NewFace { bounding_box: [0.1, 0.1, 0.5, 0.5], confidence: 99.0, vector: vector(3, 9) };
+        let (added, repeated) = service.store_faces(&scope(), "c", &image_id(b"after"), None, &[face]).unwrap();
+        assert_eq!((added.len(), repeated), (1, false));
+        assert_eq!(service.delete_faces(&scope(), "c", &ids[..1]).unwrap().deleted, ids[..1]);
     }
 
     #[test]
