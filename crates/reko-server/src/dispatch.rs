@@ -59,7 +59,8 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "UntagResource",
 ];
 
-/// The operations that run the models: each waits for its turn on the node ([`crate::limits`]).
+/// The operations that run the models: each waits for its turn on the node ([`crate::limits`]) before its
+/// body is read.
 pub const ANALYSES: &[&str] = &[
     "CompareFaces",
     "DetectFaces",
@@ -71,20 +72,17 @@ pub const ANALYSES: &[&str] = &[
     "SearchUsersByImage",
 ];
 
-/// Runs `operation` (already validated against the model) for the caller in `scope`.
+/// Runs `operation` (already validated against the model) for the caller in `scope`; an analysis comes
+/// with its turn (`ticket`).
 pub(crate) async fn dispatch(
     state: &AppState,
     scope: Scope,
     operation: &str,
     body: Value,
     request_id: &str,
+    ticket: Option<Ticket>,
 ) -> Result<Value, ApiError> {
-    let ticket = if ANALYSES.contains(&operation) {
-        Some(Arc::new(state.admission.admit(&scope.account_id).await?))
-    } else {
-        None
-    };
-    let call = Call { service: &state.service, request_id, ticket };
+    let call = Call { service: &state.service, request_id, ticket: ticket.map(Arc::new) };
     match operation {
         "CreateCollection" => collections::create(&call, scope, decode(body)?).await,
         "DescribeCollection" => collections::describe(&call, scope, decode(body)?).await,

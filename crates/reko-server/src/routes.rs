@@ -140,7 +140,23 @@ async fn handle(
 ) -> Result<Value, ApiError> {
     let (parts, body) = request.into_parts();
     // A client that cannot authenticate is refused from its headers: it never makes the node hold a body.
-    reko_auth::verify_head(&state.keys, &parts.headers, (state.clock)()).map_err(errors::from_auth)?;
+    let claimed = reko_auth::verify_head(&state.keys, &parts.headers, (state.clock)()).map_err(errors::from_auth)?;
+    let model = ServiceModel::get();
+    let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let operation = target
+        .strip_prefix(TARGET_PREFIX)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .filter(|op| model.operation(op).is_some())
+        .ok_or_else(|| {
+            ApiError::new(ErrorCode::UnknownOperation, format!("Unknown operation: X-Amz-Target '{target}'"))
+        })?;
+    fields.operation = Some(operation.to_owned());
+    // An analysis waits for its turn before its body is read, so a refused one costs the node nothing
+    // but its head (the signature is checked once the body is in; an account's share is the account's).
+    let ticket = match dispatch::ANALYSES.contains(&operation) {
+        true => Some(state.admission.admit(&claimed.account_id).await?),
+        false => None,
+    };
     let declared = declared_length(&parts.headers)?;
     let _room = state.bodies.reserve(declared.unwrap_or(MAX_BODY_BYTES))?;
     let body = tokio::time::timeout(state.limits.body_timeout, read_body(body)).await.map_err(|_| {
@@ -164,17 +180,6 @@ async fn handle(
     .map_err(errors::from_auth)?;
     fields.account = Some(principal.account_id.clone());
 
-    let model = ServiceModel::get();
-    let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
-    let operation = target
-        .strip_prefix(TARGET_PREFIX)
-        .and_then(|rest| rest.strip_prefix('.'))
-        .filter(|op| model.operation(op).is_some())
-        .ok_or_else(|| {
-            ApiError::new(ErrorCode::UnknownOperation, format!("Unknown operation: X-Amz-Target '{target}'"))
-        })?;
-    fields.operation = Some(operation.to_owned());
-
     let json: Value = if body.iter().all(u8::is_ascii_whitespace) {
         Value::Object(Default::default())
     } else {
@@ -185,7 +190,7 @@ async fn handle(
 
     let scope = Scope { account_id: principal.account_id, region: principal.region };
     let deadline = state.limits.request_timeout;
-    match tokio::time::timeout(deadline, dispatch::dispatch(state, scope, operation, json, request_id)).await {
+    match tokio::time::timeout(deadline, dispatch::dispatch(state, scope, operation, json, request_id, ticket)).await {
         Ok(answer) => answer,
         Err(_) => {
             tracing::warn!(request_id, operation, seconds = deadline.as_secs(), "request deadline passed");

@@ -38,10 +38,15 @@ fn alice() -> AccessKey {
 
 /// The head of a `ListCollections` request signed by `key` for `body`, declaring `length` bytes.
 fn signed_head(key: &AccessKey, body: &[u8], length: usize) -> String {
+    signed_head_of("ListCollections", key, body, length)
+}
+
+/// The head of an `operation` request signed by `key` for `body`, declaring `length` bytes.
+fn signed_head_of(operation: &str, key: &AccessKey, body: &[u8], length: usize) -> String {
     let request = http::Request::post("/")
         .header("host", "127.0.0.1")
         .header("content-type", "application/x-amz-json-1.1")
-        .header("x-amz-target", "RekognitionService.ListCollections")
+        .header("x-amz-target", format!("RekognitionService.{operation}"))
         .body(())
         .unwrap();
     let (mut parts, ()) = request.into_parts();
@@ -184,4 +189,24 @@ async fn connections_beyond_the_cap_are_closed() {
     let mut fourth = TcpStream::connect(node.address).await.unwrap();
     fourth.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").await.unwrap();
     assert!(read_response(&mut fourth, Duration::from_secs(5)).await.unwrap().starts_with("HTTP/1.1 200"));
+}
+
+#[tokio::test]
+async fn an_analysis_beyond_the_accounts_share_is_refused_before_its_body() {
+    let limits = Limits { max_analyses_per_account: 1, ..Limits::default() };
+    let node = start(KeyRing::from_keys([alice()]).unwrap(), limits).await;
+    // One DetectFaces holds the account's only share while its body is (slowly) on its way...
+    let mut first = TcpStream::connect(node.address).await.unwrap();
+    first.write_all(signed_head_of("DetectFaces", &alice(), b"", 4 << 20).as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // ... so the next is refused from its head, without a byte of its 4 MiB body.
+    let mut second = TcpStream::connect(node.address).await.unwrap();
+    second.write_all(signed_head_of("DetectFaces", &alice(), b"", 4 << 20).as_bytes()).await.unwrap();
+    let response = read_response(&mut second, Duration::from_secs(5)).await.expect("answered without the body");
+    assert!(response.contains("ProvisionedThroughputExceededException"), "{response}");
+    // Operations that run no model are not queued.
+    let mut listing = TcpStream::connect(node.address).await.unwrap();
+    listing.write_all(signed_head(&alice(), b"{}", 2).as_bytes()).await.unwrap();
+    listing.write_all(b"{}").await.unwrap();
+    assert!(read_response(&mut listing, Duration::from_secs(5)).await.unwrap().starts_with("HTTP/1.1 200"));
 }
