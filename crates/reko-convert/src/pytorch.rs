@@ -115,22 +115,27 @@ pub fn read_legacy_state_dict(bytes: &[u8]) -> Res<Vec<(String, StateTensor)>> {
         .map(|(name, t)| {
             let storage = storages.get(&t.key).ok_or_else(|| bad(format!("no bytes for storage {}", t.key)))?;
             let values = gather(storage, t.offset, &t.size, &t.stride)
-                .ok_or_else(|| bad(format!("tensor {name} reaches outside its storage")))?;
+                .ok_or_else(|| bad(format!("tensor {name} reaches outside its storage or repeats its elements")))?;
             Ok((name, StateTensor { shape: t.size, values }))
         })
         .collect()
 }
 
-/// The elements of a strided view, in row-major order; `None` if an index falls outside `storage`.
+/// The elements of a strided view, in row-major order; `None` if an index falls outside `storage`, or if the
+/// view has more elements than its storage (a zero stride repeating elements: materialised, such a view could
+/// expand a small file into any amount of memory).
 fn gather(storage: &[f32], offset: i64, size: &[i64], stride: &[i64]) -> Option<Vec<f32>> {
     if size.len() != stride.len() || size.iter().any(|&d| d < 0) {
         return None;
     }
-    let count: i64 = size.iter().product();
-    let mut out = Vec::with_capacity(usize::try_from(count).ok()?);
+    let count = size.iter().try_fold(1usize, |acc, &d| acc.checked_mul(usize::try_from(d).ok()?))?;
+    if count > storage.len() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(count);
     let mut index = vec![0i64; size.len()];
     for _ in 0..count {
-        let at = offset + index.iter().zip(stride).map(|(i, s)| i * s).sum::<i64>();
+        let at = index.iter().zip(stride).try_fold(offset, |at, (&i, &s)| at.checked_add(i.checked_mul(s)?))?;
         out.push(*storage.get(usize::try_from(at).ok()?)?);
         for d in (0..size.len()).rev() {
             index[d] += 1;

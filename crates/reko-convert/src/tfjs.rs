@@ -241,7 +241,9 @@ fn decode_weight(entry: &WeightEntry, bytes: &[u8]) -> Result<(ConstTensor, usiz
             return Err(ConvertError::BadModel(format!("weight {} has unsupported stored dtype {other}", entry.name)));
         }
     };
-    let used = count * width;
+    let used = count
+        .checked_mul(width)
+        .ok_or_else(|| ConvertError::BadModel(format!("weight {} has a bad shape {:?}", entry.name, entry.shape)))?;
     let raw = bytes
         .get(..used)
         .ok_or_else(|| ConvertError::BadModel(format!("weight {} runs past the end of its shards", entry.name)))?;
@@ -398,6 +400,10 @@ fn attr_shape(attrs: &BTreeMap<String, Json>, key: &str) -> Option<Vec<i64>> {
 // ---------------------------------------------------------------------------------------------
 // padding
 
+/// The largest input dimension, window size, stride, dilation or explicit padding accepted: TF.js holds them in
+/// int32, and the shape arithmetic over such values stays far from overflowing.
+const DIM_MAX: i64 = i32::MAX as i64;
+
 /// ONNX `pads` for a 2-D window: `[h_begin, w_begin, h_end, w_end]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Pads2d(pub [i64; 4]);
@@ -417,6 +423,9 @@ pub(crate) fn tf_padding(
         "EXPLICIT" => {
             if explicit.len() != 8 {
                 return Err(format!("explicit_paddings has {} values, expected 8", explicit.len()));
+            }
+            if explicit.iter().any(|p| !(0..=DIM_MAX).contains(p)) {
+                return Err(format!("explicit_paddings {explicit:?}"));
             }
             Ok(Pads2d([explicit[2], explicit[4], explicit[3], explicit[5]]))
         }
@@ -737,6 +746,9 @@ impl<'m> Converter<'m> {
     fn placeholder(&mut self, node: &TfNode) -> Res<TensorInfo> {
         let shape = attr_shape(&node.attr, "shape")
             .ok_or_else(|| ConvertError::BadModel(format!("input {} has no static rank", node.name)))?;
+        if shape.iter().any(|&d| d > DIM_MAX) {
+            return Err(ConvertError::BadModel(format!("input {} has a dimension too large: {shape:?}", node.name)));
+        }
         let elem = match attr_type(&node.attr, "dtype").as_deref() {
             Some("DT_FLOAT") | None => Elem::Float,
             Some("DT_INT32") => Elem::Int,
@@ -1076,12 +1088,17 @@ impl<'m> Converter<'m> {
 
     fn window_attrs(node: &TfNode, key: &str) -> Res<[i64; 2]> {
         let v = attr_ints(&node.attr, key);
-        match v.len() {
-            0 => Ok([1, 1]),
-            4 => Ok([v[1], v[2]]),
-            2 => Ok([v[0], v[1]]),
-            _ => Err(ConvertError::BadModel(format!("node {}: bad {key} {v:?}", node.name))),
+        let pair = match v.len() {
+            0 => [1, 1],
+            4 => [v[1], v[2]],
+            2 => [v[0], v[1]],
+            _ => return Err(ConvertError::BadModel(format!("node {}: bad {key} {v:?}", node.name))),
+        };
+        // strides and dilations are positive (a zero would divide by zero, a huge one overflow the shapes)
+        if pair.iter().any(|d| !(1..=DIM_MAX).contains(d)) {
+            return Err(ConvertError::BadModel(format!("node {}: bad {key} {v:?}", node.name)));
         }
+        Ok(pair)
     }
 
     fn check_nhwc(node: &TfNode) -> Res<()> {
@@ -1101,8 +1118,8 @@ impl<'m> Converter<'m> {
         let ConstTensor::F32 { shape: fshape, data: fdata } = &filter else {
             return Err(Self::unsupported(node, "integer filter"));
         };
-        if fshape.len() != 4 {
-            return Err(ConvertError::BadModel(format!("{name}: filter is not 4-D")));
+        if !filter_shape_ok(fshape) {
+            return Err(ConvertError::BadModel(format!("{name}: filter shape {fshape:?}")));
         }
         let (kh, kw, cin, m) = (fshape[0], fshape[1], fshape[2], fshape[3]);
         // ONNX weight [out, in/group, kh, kw]
@@ -1213,7 +1230,7 @@ impl<'m> Converter<'m> {
             .clone()
             .filter(|s| s.len() == 4 && s[1] >= 0 && s[2] >= 0)
             .ok_or_else(|| Self::unsupported(node, "input without static spatial size"))?;
-        if output_shape.len() != 4 || fshape.len() != 4 {
+        if output_shape.len() != 4 || !filter_shape_ok(fshape) {
             return Err(ConvertError::BadModel(format!("{name}: bad shapes")));
         }
         let (kh, kw, cout, cin) = (fshape[0], fshape[1], fshape[2], fshape[3]);
@@ -1361,7 +1378,7 @@ impl<'m> Converter<'m> {
         let xshape =
             xval.shape.clone().filter(|s| s.len() == 4).ok_or_else(|| Self::unsupported(node, "input is not 4-D"))?;
         let ksize = attr_ints(&node.attr, "ksize");
-        if ksize.len() != 4 || ksize[0] != 1 || ksize[3] != 1 {
+        if ksize.len() != 4 || ksize[0] != 1 || ksize[3] != 1 || !ksize.iter().all(|k| (1..=DIM_MAX).contains(k)) {
             return Err(Self::unsupported(node, &format!("ksize {ksize:?}")));
         }
         let kernel = [ksize[1], ksize[2]];
@@ -1429,6 +1446,15 @@ impl<'m> Converter<'m> {
         let (x, xval) = self.input_name(node, 0)?;
         let paddings = self.const_ints(node, 1)?;
         let rank = paddings.len() / 2;
+        if let Some(shape) = &xval.shape
+            && shape.len() != rank
+        {
+            return Err(ConvertError::BadModel(format!(
+                "node {}: paddings for rank {rank}, input of rank {}",
+                node.name,
+                shape.len()
+            )));
+        }
         let mut pads = vec![0i64; rank * 2];
         for i in 0..rank {
             pads[i] = paddings[2 * i];
@@ -1458,7 +1484,9 @@ impl<'m> Converter<'m> {
     }
 
     fn concat(&mut self, node: &TfNode) -> Res<()> {
-        let n = Self::data_input_count(node) - 1;
+        let n = Self::data_input_count(node)
+            .checked_sub(1)
+            .ok_or_else(|| ConvertError::BadModel(format!("node {} (ConcatV2) has no inputs", node.name)))?;
         let axis = self.const_ints(node, n)?.first().copied().unwrap_or(0);
         let vals: Vec<Val> = (0..n).map(|i| self.input(node, i)).collect::<Res<_>>()?;
         // shape arithmetic: 1-D int values with known elements
@@ -1470,6 +1498,12 @@ impl<'m> Converter<'m> {
         }
         let rank = vals[0].rank().ok_or_else(|| Self::unsupported(node, "unknown rank"))? as i64;
         let axis = if axis < 0 { axis + rank } else { axis };
+        if axis < 0 || axis >= rank {
+            return Err(ConvertError::BadModel(format!(
+                "node {}: axis {axis} out of range for rank {rank}",
+                node.name
+            )));
+        }
         let mut names = Vec::new();
         for i in 0..n {
             names.push(self.input_name(node, i)?.0);
@@ -1481,7 +1515,7 @@ impl<'m> Converter<'m> {
             let a = axis as usize;
             s[a] = vals
                 .iter()
-                .map(|v| v.shape.as_ref().map_or(-1, |vs| vs[a]))
+                .map(|v| v.shape.as_ref().and_then(|vs| vs.get(a).copied()).unwrap_or(-1))
                 .try_fold(0i64, |acc, d| (d >= 0).then_some(acc + d))
                 .unwrap_or(-1);
         }
@@ -1510,11 +1544,14 @@ impl<'m> Converter<'m> {
         if let Some(xs) = &xval.shape
             && xs.iter().all(|&d| d >= 0)
         {
-            let total: i64 = xs.iter().product();
-            let known: i64 = shape.iter().filter(|&&d| d >= 0).product();
-            for d in shape.iter_mut() {
-                if *d < 0 && known > 0 {
-                    *d = total / known;
+            // a product that overflows leaves the dimension unknown
+            let total = xs.iter().try_fold(1i64, |acc, &d| acc.checked_mul(d));
+            let known = shape.iter().filter(|&&d| d >= 0).try_fold(1i64, |acc, &d| acc.checked_mul(d));
+            if let (Some(total), Some(known)) = (total, known) {
+                for d in shape.iter_mut() {
+                    if *d < 0 && known > 0 {
+                        *d = total / known;
+                    }
                 }
             }
         }
@@ -1578,6 +1615,13 @@ impl<'m> Converter<'m> {
         let (x, xval) = self.input_name(node, 0)?;
         let block =
             attr_i(&node.attr, "block_size").ok_or_else(|| ConvertError::BadModel(format!("{name}: no block_size")))?;
+        // TF's own limit, which also keeps the shape arithmetic below from overflowing
+        if !(2..=i32::MAX as i64).contains(&block) {
+            return Err(ConvertError::BadModel(format!("{name}: block_size {block}")));
+        }
+        if xval.rank().is_some_and(|rank| rank != 4) {
+            return Err(Self::unsupported(node, "input is not 4-D"));
+        }
         let x_nchw = self.transpose_to_nchw(&x, &name);
         let y = self.graph.op(
             "DepthToSpace",
@@ -1587,7 +1631,7 @@ impl<'m> Converter<'m> {
         );
         let y = self.transpose_to_nhwc(&y, &name);
         let shape = xval.shape.map(|s| {
-            let scale = |d: i64| if d < 0 { d } else { d * block };
+            let scale = |d: i64| if d < 0 { d } else { d.checked_mul(block).unwrap_or(-1) };
             vec![s[0], scale(s[1]), scale(s[2]), if s[3] < 0 { -1 } else { s[3] / (block * block) }]
         });
         self.set(node, 0, Val::tensor(y, Elem::Float, shape));
@@ -1606,12 +1650,17 @@ impl<'m> Converter<'m> {
             return Err(Self::unsupported(node, "ellipsis_mask/new_axis_mask"));
         }
         let shape = val.shape.clone().ok_or_else(|| Self::unsupported(node, "unknown rank"))?;
+        if begin.len() != end.len() || begin.len() != strides.len() || strides.contains(&0) {
+            return Err(ConvertError::BadModel(format!("{name}: begin {begin:?}, end {end:?}, strides {strides:?}")));
+        }
         let spec = SliceSpec { begin, end, strides, begin_mask, end_mask, shrink };
         // shape arithmetic on a 1-D int value with known elements
         if let (Some(partial), 1) = (&val.partial, shape.len())
             && partial.len() as i64 == shape[0]
         {
-            let picked = spec.apply_1d(partial);
+            let picked = spec
+                .apply_1d(partial)
+                .ok_or_else(|| ConvertError::BadModel(format!("{name}: slice {:?} out of range", spec.begin)))?;
             let out = if shrink & 1 != 0 {
                 let mut v = partial_val(picked);
                 v.shape = Some(vec![]);
@@ -1652,8 +1701,16 @@ impl<'m> Converter<'m> {
             self.set(node, 0, partial_val(partial));
             return Ok(());
         }
-        let rank = vals[0].rank().ok_or_else(|| Self::unsupported(node, "unknown rank"))? as i64;
+        let first =
+            vals.first().ok_or_else(|| ConvertError::BadModel(format!("node {}: Pack of nothing", node.name)))?;
+        let rank = first.rank().ok_or_else(|| Self::unsupported(node, "unknown rank"))? as i64;
         let axis = if axis < 0 { axis + rank + 1 } else { axis };
+        if axis < 0 || axis > rank {
+            return Err(ConvertError::BadModel(format!(
+                "node {}: axis {axis} out of range for rank {rank}",
+                node.name
+            )));
+        }
         let axes = self.ints_init(&format!("{}/axes", node.name), &[axis]);
         let mut names = Vec::new();
         for i in 0..n {
@@ -1687,6 +1744,12 @@ impl<'m> Converter<'m> {
         self.set(node, 0, Val::tensor(out, to, val.shape));
         Ok(())
     }
+}
+
+/// A 4-D filter whose sizes are positive and at most `DIM_MAX`: a zero one holds no weights, yet could carry
+/// any other size into the channel and window arithmetic (and a zero input-channel count divides by zero).
+fn filter_shape_ok(shape: &[i64]) -> bool {
+    shape.len() == 4 && shape.iter().all(|d| (1..=DIM_MAX).contains(d))
 }
 
 fn kernel_at(kh: i64, kw: i64, i: usize) -> i64 {
@@ -1769,15 +1832,19 @@ impl SliceSpec {
         (start, end, step)
     }
 
-    fn apply_1d<T: Clone>(&self, values: &[T]) -> Vec<T> {
+    /// `None` when a shrunk index falls outside `values` (or the spec has no axis 0).
+    fn apply_1d<T: Clone>(&self, values: &[T]) -> Option<Vec<T>> {
+        if self.begin.is_empty() {
+            return None;
+        }
         let (start, end, step) = self.resolve(0, values.len() as i64);
         let mut out = Vec::new();
         let mut i = start;
         while (step > 0 && i < end) || (step < 0 && i > end) {
-            out.push(values[i as usize].clone());
+            out.push(values.get(usize::try_from(i).ok()?)?.clone());
             i += step;
         }
-        out
+        Some(out)
     }
 
     /// ONNX Slice inputs (starts, ends, axes, steps), the output shape, and the axes to squeeze.
@@ -1942,9 +2009,9 @@ mod tests {
     #[test]
     fn strided_slice_on_shapes() {
         let spec = SliceSpec { begin: vec![0], end: vec![1], strides: vec![1], begin_mask: 0, end_mask: 0, shrink: 1 };
-        assert_eq!(spec.apply_1d(&[None, Some(16), Some(16), Some(96)]), vec![None]);
+        assert_eq!(spec.apply_1d(&[None, Some(16), Some(16), Some(96)]), Some(vec![None]));
         let spec = SliceSpec { begin: vec![1], end: vec![0], strides: vec![1], begin_mask: 0, end_mask: 1, shrink: 0 };
-        assert_eq!(spec.apply_1d(&[None, Some(2), Some(3)]), vec![Some(2), Some(3)]);
+        assert_eq!(spec.apply_1d(&[None, Some(2), Some(3)]), Some(vec![Some(2), Some(3)]));
         let spec = SliceSpec {
             begin: vec![0, 1],
             end: vec![0, 2],

@@ -216,7 +216,7 @@ impl<'m, 'a> Converter<'m, 'a> {
                     )));
                 }
             };
-            if data.len() != count * elem {
+            if count.checked_mul(elem) != Some(data.len()) {
                 return Err(bad(format!(
                     "constant tensor {:?}: {} bytes for shape {dims:?} of {}",
                     t.name,
@@ -772,7 +772,8 @@ impl<'m, 'a> Converter<'m, 'a> {
                 shape.push(dim);
                 continue;
             }
-            let bit = |m: i32| m >> d & 1 == 1;
+            // an i32 mask has no bit for dimension 32 and up (a wider shift would overflow)
+            let bit = |m: i32| d < 32 && m >> d & 1 == 1;
             let s = strides[d] as i64;
             if s == 0 {
                 return Err(self.op_error("stride 0"));
@@ -1143,7 +1144,10 @@ impl<'m, 'a> Converter<'m, 'a> {
             return Err(self.op_error("input rank differs from the declared one"));
         }
         let total = numel(&static_in).ok_or_else(|| self.op_error("bad input shape"))? as i64;
-        let known_part: i64 = target.iter().filter(|&&d| d != -1).product();
+        // products that overflow cannot equal the input's element count
+        let Some(known_part) = target.iter().filter(|&&d| d != -1).try_fold(1i64, |acc, &d| acc.checked_mul(d)) else {
+            return Err(self.op_error(format!("cannot reshape {static_in:?} to {target:?}")));
+        };
         let mut resolved = target.clone();
         if let Some(p) = resolved.iter().position(|&d| d == -1) {
             if known_part == 0 || total % known_part != 0 {
@@ -1151,7 +1155,7 @@ impl<'m, 'a> Converter<'m, 'a> {
             }
             resolved[p] = total / known_part;
         }
-        if resolved.iter().product::<i64>() != total {
+        if resolved.iter().try_fold(1i64, |acc, &d| acc.checked_mul(d)) != Some(total) {
             return Err(self.op_error(format!("cannot reshape {static_in:?} to {target:?}")));
         }
         let (onnx_target, shape): (Vec<i64>, Shape) = if known(&xs).is_some() {

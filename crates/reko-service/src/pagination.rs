@@ -91,3 +91,89 @@ mod tests {
         assert!(decode("~abc").is_err());
     }
 }
+
+/// Property/fuzz tests: decoding arbitrary tokens never panics (an error is `InvalidPaginationToken`), and
+/// `encode` → `decode` round-trips for arbitrary ids. A longer campaign:
+/// `REKO_FUZZ_CASES=100000 cargo test --profile fuzz -p reko-service --lib pagination::fuzz` (or `scripts/fuzz`);
+/// the default is 256 cases per property.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Cases per property: `REKO_FUZZ_CASES`, 256 when unset.
+    fn cases() -> u32 {
+        std::env::var("REKO_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256)
+    }
+
+    /// Tokens: arbitrary strings, base64url-looking ones, and the hashed form with any prefix and hash.
+    fn token() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "[A-Za-z0-9_-]{0,300}",
+            "[A-Za-z0-9_+/=-]{0,40}",
+            "~[A-Za-z0-9_-]{0,60}~[0-9a-f]{14,18}",
+            "~?[ -~]{0,40}(~[ -~]{0,20})*",
+            "~\\PC{0,20}~\\PC{16}",
+        ]
+    }
+
+    /// Ids: arbitrary strings (multi-byte characters around the 150-byte cut), face ids, long ones.
+    fn id() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+            "[a-zA-Z0-9_.\\-:]{1,255}",
+            "\\PC{40,120}",
+            (140usize..200, "\\PC{0,4}").prop_map(|(n, tail)| format!("{}{tail}", "x".repeat(n))),
+            (0usize..4, 180usize..260, any::<char>()).prop_map(|(pad, n, c)| {
+                let mut s = "y".repeat(pad);
+                while s.len() < n {
+                    s.push(c);
+                }
+                s
+            }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+        #[test]
+        fn decoding_arbitrary_tokens_never_panics(token in token()) {
+            let decoded = decode(&token);
+            let resumed = resume_after(Some(&token));
+            match decoded {
+                Ok(Resume::After(id)) => prop_assert_eq!(resumed.ok(), Some(Some(id))),
+                Ok(Resume::AfterHashed { hash, .. }) => {
+                    prop_assert_eq!(hash.len(), 16);
+                    prop_assert!(matches!(resumed, Err(ServiceError::InvalidPaginationToken)));
+                }
+                Err(err) => {
+                    prop_assert!(matches!(err, ServiceError::InvalidPaginationToken), "{err:?}");
+                    prop_assert!(matches!(resumed, Err(ServiceError::InvalidPaginationToken)));
+                }
+            }
+        }
+
+        #[test]
+        fn tokens_round_trip(id in id()) {
+            let token = encode(&id);
+            // the model's PaginationToken holds at most 255 characters
+            prop_assert!(token.len() <= 255, "{} characters for an id of {} bytes", token.len(), id.len());
+            match decode(&token) {
+                Ok(Resume::After(after)) => {
+                    prop_assert!(id.len() <= WHOLE_ID_MAX);
+                    prop_assert_eq!(&after, &id);
+                    prop_assert_eq!(resume_after(Some(&token)).ok(), Some(Some(id)));
+                }
+                Ok(Resume::AfterHashed { prefix, hash }) => {
+                    prop_assert!(id.len() > WHOLE_ID_MAX);
+                    prop_assert!(id.starts_with(&prefix) && prefix.len() <= PREFIX_BYTES && prefix.len() > PREFIX_BYTES - 4);
+                    prop_assert_eq!(hash, id_hash(&id));
+                }
+                Err(err) => prop_assert!(false, "{token:?} of {id:?} does not decode: {err:?}"),
+            }
+        }
+    }
+}
