@@ -479,6 +479,26 @@ mod tests {
     }
 
     #[test]
+    fn an_ffmpeg_killed_mid_stream_ends_in_an_error_not_a_hang() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = make_video(dir.path(), "clip.mp4", "libx264");
+        let info = probe(&path).unwrap();
+        // Every frame, at full size: ffmpeg is still decoding after the first one.
+        let mut frames = frames(&path, &info, Sampling { fps: None, max_pixels: 1 << 30 }).unwrap();
+        assert!(frames.next().unwrap().is_ok());
+        let pid = frames.child.lock().unwrap().id();
+        let killed = Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+        assert!(killed.success());
+        let started = Instant::now();
+        let rest: Vec<Result<Frame, VideoError>> = frames.by_ref().collect();
+        assert!(started.elapsed() < Duration::from_secs(10), "the end came without waiting for a timeout");
+        // Frames already in the pipe may still arrive; the stream must then end in an error, not a clean end.
+        let last = rest.last().expect("the kill is reported");
+        assert!(last.is_err(), "{} frames, then a clean end", rest.len());
+        assert!(rest.len() < 49, "the stream stopped early");
+    }
+
+    #[test]
     fn other_codecs_text_and_truncated_files_are_refused_or_fail() {
         let dir = tempfile::tempdir().unwrap();
         let mpeg4 = make_video(dir.path(), "old.mp4", "mpeg4");
