@@ -153,9 +153,10 @@ async fn handle(
     fields.operation = Some(operation.to_owned());
     // An analysis waits for its turn before its body is read, so a refused one costs the node nothing
     // but its head (the signature is checked once the body is in; an account's share is the account's).
-    let ticket = match dispatch::ANALYSES.contains(&operation) {
-        true => Some(state.admission.admit(&claimed.account_id).await?),
-        false => None,
+    let ticket = if dispatch::ANALYSES.contains(&operation) {
+        Some(state.admission.admit(&claimed.account_id).await?)
+    } else {
+        None
     };
     let declared = declared_length(&parts.headers)?;
     let _room = state.bodies.reserve(declared.unwrap_or(MAX_BODY_BYTES))?;

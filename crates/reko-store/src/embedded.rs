@@ -263,37 +263,32 @@ impl EmbeddedStore {
         }
     }
 
-    /// A write transaction, on a database reopened first if an earlier I/O error broke it. The guard
-    /// keeps the database from being reopened under the transaction.
-    fn write(&self) -> Result<(MappedRwLockReadGuard<'_, Database>, WriteTransaction), StoreError> {
+    /// A transaction begun by `begin`, on a database reopened first if an earlier I/O error broke it. The
+    /// guard keeps the database from being reopened under the transaction.
+    fn begin<T>(
+        &self,
+        begin: impl Fn(&Database) -> Result<T, TransactionError>,
+    ) -> Result<(MappedRwLockReadGuard<'_, Database>, T), StoreError> {
         let db = self.database()?;
-        match db.begin_write() {
+        match begin(&db) {
             Ok(txn) => Ok((db, txn)),
             Err(error) if needs_reopen(&error) => {
                 drop(db);
                 self.reopen()?;
                 let db = self.database()?;
-                let txn = db.begin_write().map_err(backend)?;
+                let txn = begin(&db).map_err(backend)?;
                 Ok((db, txn))
             }
             Err(error) => Err(backend(error)),
         }
     }
 
-    /// A read transaction, the same way.
+    fn write(&self) -> Result<(MappedRwLockReadGuard<'_, Database>, WriteTransaction), StoreError> {
+        self.begin(Database::begin_write)
+    }
+
     fn read(&self) -> Result<(MappedRwLockReadGuard<'_, Database>, ReadTransaction), StoreError> {
-        let db = self.database()?;
-        match db.begin_read() {
-            Ok(txn) => Ok((db, txn)),
-            Err(error) if needs_reopen(&error) => {
-                drop(db);
-                self.reopen()?;
-                let db = self.database()?;
-                let txn = db.begin_read().map_err(backend)?;
-                Ok((db, txn))
-            }
-            Err(error) => Err(backend(error)),
-        }
+        self.begin(|db| db.begin_read())
     }
 }
 
