@@ -33,6 +33,13 @@ pub fn from_service(err: ServiceError, request_id: &str) -> ApiError {
                 "The analysis was cancelled: it did not finish within the request's deadline.",
             );
         }
+        ServiceError::ObjectStoreUnavailable(why) => {
+            tracing::warn!(request_id, why, "the object store cannot be read");
+            return ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                "The object store cannot be read right now; retry later.",
+            );
+        }
         ServiceError::ModelsUnavailable | ServiceError::Inference(_) => {
             tracing::error!(request_id, error = %err, "analysis failure");
             return internal(request_id);

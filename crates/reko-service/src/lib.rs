@@ -93,6 +93,9 @@ pub enum ServiceError {
     /// An `S3Object` that cannot be read.
     #[error("{0}")]
     InvalidS3Object(String),
+    /// The object store failed (down, or cut the answer) after the client's retries: retry later.
+    #[error("The object store cannot be read right now ({0}); retry later.")]
+    ObjectStoreUnavailable(String),
     /// A stored video over Rekognition's size limit.
     #[error("{0}")]
     VideoTooLarge(String),

@@ -5,6 +5,10 @@
 //!
 //! Videos are decoded from local files: the directory backend hands out the file itself; the S3 backend
 //! stages the object in a file of its staging directory, deleted when the job lets go of it.
+//!
+//! An object that does not exist (or may not be read) is the client's `InvalidS3ObjectException`; an
+//! endpoint that cannot be reached, or that fails mid-answer, is [`ServiceError::ObjectStoreUnavailable`]
+//! once the client's own retries (a resumed download included) are spent.
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
@@ -162,6 +166,21 @@ impl S3Objects {
         }
         let settings = &self.settings;
         let mut builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+        // A bounded wait for an endpoint that is down (the default retries for three minutes), and no
+        // overall timeout on a request: a long video downloads for as long as its bytes keep coming (a
+        // stalled or cut download is resumed from where it stopped, by the retries). The client options
+        // come first: the endpoint's settings below add to them.
+        builder = builder
+            .with_retry(object_store::RetryConfig {
+                backoff: object_store::BackoffConfig::default(),
+                max_retries: S3_RETRIES,
+                retry_timeout: S3_RETRY_TIMEOUT,
+            })
+            .with_client_options(
+                object_store::ClientOptions::new()
+                    .with_timeout_disabled()
+                    .with_connect_timeout(std::time::Duration::from_secs(5)),
+            );
         if let Some(endpoint) = &settings.endpoint {
             builder = builder
                 .with_endpoint(endpoint)
@@ -194,13 +213,39 @@ impl S3Objects {
         let store = self.bucket(bucket)?;
         let options = object_store::GetOptions { version: version.map(str::to_owned), head, ..Default::default() };
         let location = object_store::path::Path::from(key);
-        self.runtime.block_on(async move { store.get_opts(&location, options).await }).map_err(|e| {
-            if !matches!(e, object_store::Error::NotFound { .. }) {
-                tracing::warn!(bucket, key, error = %e, "S3 object");
-            }
-            missing(bucket, key)
-        })
+        self.runtime
+            .block_on(async move { store.get_opts(&location, options).await })
+            .map_err(|e| object_error(bucket, key, e))
     }
+}
+
+/// How many times the S3 client retries a request (or resumes a download), and for how long at most.
+const S3_RETRIES: usize = 4;
+const S3_RETRY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// What a failed S3 request means to the client: the object is not there for it, or the endpoint failed.
+fn object_error(bucket: &str, key: &str, error: object_store::Error) -> ServiceError {
+    use object_store::Error as E;
+    match error {
+        E::NotFound { .. } => missing(bucket, key),
+        E::PermissionDenied { .. }
+        | E::Unauthenticated { .. }
+        | E::Precondition { .. }
+        | E::NotModified { .. }
+        | E::InvalidPath { .. } => {
+            tracing::warn!(bucket, key, %error, "S3 object");
+            missing(bucket, key)
+        }
+        other => {
+            tracing::warn!(bucket, key, error = %other, "S3 endpoint");
+            ServiceError::ObjectStoreUnavailable(format!("s3://{bucket}/{key}: {}", first_line(&other.to_string())))
+        }
+    }
+}
+
+/// The first line of an error message, at most 300 characters.
+fn first_line(message: &str) -> String {
+    message.lines().next().unwrap_or("").chars().take(300).collect()
 }
 
 impl ObjectSource for S3Objects {
@@ -213,10 +258,7 @@ impl ObjectSource for S3Objects {
         // when it is too long).
         let found = self.get(bucket, key, version, false)?;
         check_image_size(found.meta.size, max_bytes)?;
-        let bytes = self.runtime.block_on(found.bytes()).map_err(|e| {
-            tracing::warn!(bucket, key, error = %e, "S3 object body");
-            missing(bucket, key)
-        })?;
+        let bytes = self.runtime.block_on(found.bytes()).map_err(|e| object_error(bucket, key, e))?;
         Ok(bytes.to_vec())
     }
 
@@ -230,10 +272,7 @@ impl ObjectSource for S3Objects {
         self.runtime.block_on(async {
             let mut body = found.into_stream();
             while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(|e| {
-                    tracing::warn!(bucket, key, error = %e, "S3 object body");
-                    missing(bucket, key)
-                })?;
+                let chunk = chunk.map_err(|e| object_error(bucket, key, e))?;
                 file.write_all(&chunk)
                     .map_err(|e| ServiceError::InvalidRequest(format!("cannot stage the video: {e}")))?;
             }

@@ -6,6 +6,10 @@
 //! full the reopen fails too and every call is `Unavailable`; once it has room, the next call reopens the
 //! database and works, without a restart.
 //!
+//! So that a full disk seldom comes to that, a write first checks the free space of the data directory's
+//! file system: under the reserve ([`EmbeddedStore::with_disk_reserve`]) it is refused as `Unavailable`
+//! before redb writes anything, and the open database keeps serving reads and searches.
+//!
 //! Tables (keys are tuples, so a scope's and a collection's records are one contiguous range):
 //! - `meta`: `schema_version` and other store-wide facts;
 //! - `collections`: (account, region, collection id) → [`CollectionRecord`] as JSON;
@@ -74,7 +78,12 @@ pub struct EmbeddedStore {
     db: RwLock<Option<Database>>,
     path: PathBuf,
     opener: Opener,
+    /// Writes are refused while the file system has fewer free bytes than this.
+    disk_reserve: u64,
 }
+
+/// The default [`EmbeddedStore::with_disk_reserve`]: 64 MiB.
+pub const DEFAULT_DISK_RESERVE: u64 = 64 << 20;
 
 fn backend<E: Into<redb::Error>>(err: E) -> StoreError {
     match err.into() {
@@ -232,7 +241,34 @@ impl EmbeddedStore {
             txn.open_table(JOB_RESULTS).map_err(backend)?;
         }
         commit(txn)?;
-        Ok(EmbeddedStore { db: RwLock::new(Some(db)), path, opener })
+        Ok(EmbeddedStore { db: RwLock::new(Some(db)), path, opener, disk_reserve: DEFAULT_DISK_RESERVE })
+    }
+
+    /// Refuses writes (as [`StoreError::Unavailable`]) while the data directory's file system has fewer
+    /// than `bytes` free (0: never; redb's own error is then the only guard).
+    pub fn with_disk_reserve(mut self, bytes: u64) -> EmbeddedStore {
+        self.disk_reserve = bytes;
+        self
+    }
+
+    /// `Unavailable` when the file system is under the reserve.
+    fn check_disk_reserve(&self) -> Result<(), StoreError> {
+        if self.disk_reserve == 0 {
+            return Ok(());
+        }
+        let Ok(stats) = rustix::fs::statvfs(&self.path) else {
+            return Ok(()); // an unknown file system: redb's error guards it
+        };
+        let free = stats.f_bavail.saturating_mul(stats.f_frsize);
+        if free < self.disk_reserve {
+            return Err(StoreError::Unavailable(format!(
+                "{} has {} KiB free, under the reserve of {} KiB",
+                self.path.display(),
+                free >> 10,
+                self.disk_reserve >> 10
+            )));
+        }
+        Ok(())
     }
 
     /// The open database, reopened first if a failed reopen left none.
@@ -284,6 +320,7 @@ impl EmbeddedStore {
     }
 
     fn write(&self) -> Result<(MappedRwLockReadGuard<'_, Database>, WriteTransaction), StoreError> {
+        self.check_disk_reserve()?;
         self.begin(Database::begin_write)
     }
 
@@ -1091,6 +1128,25 @@ mod tests {
         // nothing refused was kept.
         full.store(false, std::sync::atomic::Ordering::SeqCst);
         store.check_writable().unwrap();
+        assert!(store.insert_collection(&a, &record("after")).unwrap());
+        let ids: Vec<String> =
+            store.list_collections(&a, None, 10).unwrap().into_iter().map(|c| c.collection_id).collect();
+        assert_eq!(ids, ["after", "kept"]);
+    }
+
+    #[test]
+    fn under_the_disk_reserve_writes_are_refused_and_reads_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap().with_disk_reserve(1);
+        let a = scope("111122223333");
+        assert!(store.insert_collection(&a, &record("kept")).unwrap());
+        // No disk has this much free: every write is refused before redb writes anything.
+        let store = store.with_disk_reserve(u64::MAX);
+        let refused = store.insert_collection(&a, &record("lost"));
+        assert!(matches!(refused, Err(StoreError::Unavailable(_))), "{refused:?}");
+        assert!(matches!(store.check_writable(), Err(StoreError::Unavailable(_))));
+        assert_eq!(store.collection(&a, "kept").unwrap().unwrap().collection_id, "kept");
+        let store = store.with_disk_reserve(1);
         assert!(store.insert_collection(&a, &record("after")).unwrap());
         let ids: Vec<String> =
             store.list_collections(&a, None, 10).unwrap().into_iter().map(|c| c.collection_id).collect();

@@ -9,7 +9,7 @@
 mod embedded;
 mod record;
 
-pub use embedded::{CommitObserver, EmbeddedStore, observe_commits};
+pub use embedded::{CommitObserver, DEFAULT_DISK_RESERVE, EmbeddedStore, observe_commits};
 pub use record::{CollectionRecord, FaceRecord, JobRecord, JobStatus, RequestRecord, Scope, UserRecord};
 
 /// Errors of the storage layer. Not-found and already-exists are answers, not errors: they come back as

@@ -114,6 +114,9 @@ pub struct ServeArgs {
     /// Seconds a request may take once its body is in (default 60).
     #[arg(long, env = "REKO_REQUEST_TIMEOUT")]
     request_timeout: Option<u64>,
+    /// MiB the data directory's disk keeps free: writes are refused (503) below it (default 64; 0: off).
+    #[arg(long, env = "REKO_MIN_FREE_DISK_MIB")]
+    min_free_disk_mib: Option<u64>,
 }
 
 /// The optional configuration file; unknown keys are rejected.
@@ -145,6 +148,7 @@ struct FileConfig {
     max_analyses_per_account: Option<usize>,
     queue_timeout: Option<u64>,
     request_timeout: Option<u64>,
+    min_free_disk_mib: Option<u64>,
 }
 
 /// The validated configuration of `reko serve`.
@@ -152,6 +156,8 @@ struct FileConfig {
 pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// Bytes the data directory's disk keeps free (writes are refused below).
+    pub disk_reserve: u64,
     pub models_dir: PathBuf,
     pub keys: KeyRing,
     pub ort_dylib: Option<PathBuf>,
@@ -242,10 +248,13 @@ impl Config {
         {
             bail!("the endpoint of SNS topic {topic} must be an http:// or https:// URL, not {url:?}");
         }
+        let disk_reserve =
+            args.min_free_disk_mib.or(file.min_free_disk_mib).map_or(reko_store::DEFAULT_DISK_RESERVE, |mib| mib << 20);
         Ok(Config {
             limits,
             listen,
             data_dir,
+            disk_reserve,
             models_dir,
             keys,
             ort_dylib,

@@ -56,7 +56,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     })
     .await??;
     let store = EmbeddedStore::open(&config.data_dir)
-        .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
+        .with_context(|| format!("opening the store in {}", config.data_dir.display()))?
+        .with_disk_reserve(config.disk_reserve);
     let service = Service::new(Arc::new(store))
         .with_index_snapshots(config.data_dir.join("indexes"))
         .with_vision(reko_service::Vision::new(runtime))

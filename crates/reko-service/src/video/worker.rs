@@ -12,6 +12,9 @@ use crate::{Scope, Service, ServiceError, now_ms};
 
 /// A job started this many times without finishing (the server stopped each time) is failed.
 pub const MAX_ATTEMPTS: u32 = 3;
+/// A video the object store fails to hand over is asked for again after these pauses (each try has the
+/// S3 client's own retries), then the job fails with the store's error.
+const STAGING_PAUSES: [std::time::Duration; 2] = [std::time::Duration::from_secs(2), std::time::Duration::from_secs(8)];
 /// Results are stored in chunks of this many items.
 const CHUNK_ITEMS: usize = 500;
 
@@ -185,6 +188,30 @@ impl Service {
         );
     }
 
+    /// The job's video as a local file; an object store that fails is asked again after each of
+    /// [`STAGING_PAUSES`].
+    fn stage_video(&self, job: &JobRecord) -> Result<crate::objects::LocalObject, JobFailure> {
+        let objects = self.objects()?;
+        let mut pauses = STAGING_PAUSES.iter();
+        loop {
+            match objects.local_file(&job.bucket, &job.name, job.version.as_deref()) {
+                Err(ServiceError::ObjectStoreUnavailable(why)) => match pauses.next() {
+                    Some(pause) => {
+                        tracing::warn!(job_id = job.job_id, why, "video job: the object store failed, trying again");
+                        std::thread::sleep(*pause);
+                    }
+                    None => {
+                        return Err(JobFailure(format!(
+                            "The video could not be read from the object store ({} tries): {why}",
+                            STAGING_PAUSES.len() + 1
+                        )));
+                    }
+                },
+                other => return Ok(other?),
+            }
+        }
+    }
+
     /// Reads the video and runs the job's analysis over it; the video's metadata is stored (for `Get*`
     /// while the job runs) and kept in `job`.
     fn analyse_job(
@@ -195,7 +222,7 @@ impl Service {
     ) -> Result<Vec<StoredItem>, JobFailure> {
         let analysis: VideoAnalysis = serde_json::from_value(job.parameters.clone())
             .map_err(|e| JobFailure(format!("The job's settings cannot be read: {e}")))?;
-        let video = self.objects()?.local_file(&job.bucket, &job.name, job.version.as_deref())?;
+        let video = self.stage_video(job)?;
         let path = video.path();
         let info = reko_video::probe(path)?;
         let metadata = VideoMetadata {
