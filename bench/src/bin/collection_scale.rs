@@ -131,7 +131,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // SearchFaces (threshold 0, 10 matches) through the service against a brute-force scan of the store.
     let mut exact: Vec<(u64, Vec<f32>)> = Vec::with_capacity(faces);
-    store.scan_vectors(&scope, "scale", &mut |k, v| exact.push((k, v.to_vec())))?;
+    store.scan_vectors(&scope, "scale", 0, &mut |k, v| exact.push((k, v.to_vec())))?;
     let mut latencies = Vec::new();
     let (mut found, mut wanted) = (0usize, 0usize);
     for q in 0..queries {

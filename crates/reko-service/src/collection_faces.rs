@@ -259,7 +259,7 @@ impl Service {
                     let keys: Vec<u64> = new_faces.iter().map(|(k, _)| *k).collect();
                     let vectors: Vec<f32> = new_faces.iter().flat_map(|(_, v)| v.iter().copied()).collect();
                     index.insert_batch(&keys, &vectors);
-                    *changes = new_changes;
+                    crate::face_index::advance(changes, new_changes);
                     Ok((stored, false))
                 }
                 Some(Update::Abort) => Ok((stored, true)),
@@ -433,7 +433,7 @@ impl Service {
                         index.remove(*key);
                     }
                     if let Some(new_changes) = new_changes {
-                        *changes = new_changes;
+                        crate::face_index::advance(changes, new_changes);
                     }
                     Ok(result)
                 }

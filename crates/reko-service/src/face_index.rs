@@ -9,6 +9,13 @@
 //! and the index is rebuilt from the store. A rebuild of millions of faces takes long (hours at 10 M
 //! on two cores); searches of that collection meanwhile scan the store's vectors, exactly.
 //!
+//! Several nodes may share one store (PostgreSQL). Each keeps its own indexes, and before every search
+//! and write compares the collection's `vector_changes` with its index's: when another node changed the
+//! collection, the index adds the vectors stored since it last caught up (keys only grow, so that is a
+//! scan from a key), and a face deleted elsewhere is dropped from the index when a search meets its key
+//! without a vector (it is never returned: matches are re-ranked from the store). A collection deleted and
+//! created again elsewhere (another creation time) gets its index rebuilt.
+//!
 //! Locks are `parking_lot`'s, which are not poisoned: a panic inside index code releases the lock and the
 //! collection stays usable (the store, not the index, is the truth).
 
@@ -53,6 +60,14 @@ fn fit_expansion(index: &mut VectorIndex) {
     let wanted = expansion_search(index.len());
     if index.config().expansion_search != wanted {
         index.set_expansion_search(wanted);
+    }
+}
+
+/// Records a write of this node's that took the collection's change count to `new`: the index holds the
+/// store's state only if no other node's change came in between (else the next search catches up).
+pub(crate) fn advance(changes: &mut u64, new: u64) {
+    if new == *changes + 1 {
+        *changes = new;
     }
 }
 
@@ -104,6 +119,8 @@ struct Loaded {
     created_at_ms: i64,
     /// The collection's `vector_changes` count the index reflects.
     changes: u64,
+    /// Every stored key below this one is in the index (or was deleted): a catch-up scans from here.
+    synced_key: u64,
     /// The count the snapshot on disk reflects (`u64::MAX`: none).
     saved: AtomicU64,
 }
@@ -219,6 +236,7 @@ impl Service {
             index,
             created_at_ms: record.created_at_ms,
             changes: record.vector_changes,
+            synced_key: record.next_face_key,
             saved: AtomicU64::new(saved.unwrap_or(u64::MAX)),
         };
         self.save_snapshot(key, &loaded);
@@ -233,7 +251,7 @@ impl Service {
         let _searches_scan = self.indexes.mark_loading(&collection_key(scope, collection));
         let mut stored = HashSet::new();
         let (mut keys, mut vectors) = (Vec::new(), Vec::new());
-        self.store.scan_vectors(scope, collection, &mut |key, vector| {
+        self.store.scan_vectors(scope, collection, 0, &mut |key, vector| {
             stored.insert(key);
             if !index.contains(key) {
                 keys.push(key);
@@ -324,6 +342,58 @@ impl Service {
         Ok(collections.len())
     }
 
+    /// Catches the collection's loaded index up with changes other nodes made to the store (nothing to
+    /// do on one node: its own writes keep the index current).
+    fn sync_with_store(&self, scope: &Scope, collection: &str) -> Result<(), ServiceError> {
+        let slot = self.slot(scope, collection);
+        if !matches!(*slot.read(), Slot::Loaded(_)) {
+            return Ok(()); // loaded from the store on first use
+        }
+        let Some(record) = self.store.collection(scope, collection)? else {
+            return Ok(()); // the caller finds the collection gone
+        };
+        let current =
+            |loaded: &Loaded| loaded.created_at_ms == record.created_at_ms && loaded.changes >= record.vector_changes;
+        if let Slot::Loaded(loaded) = &*slot.read()
+            && current(loaded)
+        {
+            return Ok(());
+        }
+        let mut guard = slot.write();
+        let Slot::Loaded(loaded) = &mut *guard else { return Ok(()) };
+        if current(loaded) {
+            return Ok(());
+        }
+        if loaded.created_at_ms != record.created_at_ms {
+            tracing::info!(collection, "collection created again by another node: its index is rebuilt");
+            *guard = Slot::Unloaded;
+            return Ok(());
+        }
+        let (mut keys, mut vectors) = (Vec::new(), Vec::new());
+        let index = &loaded.index;
+        self.store.scan_vectors(scope, collection, loaded.synced_key, &mut |key, vector| {
+            if !index.contains(key) {
+                keys.push(key);
+                vectors.extend_from_slice(vector);
+            }
+        })?;
+        loaded.index.insert_batch(&keys, &vectors);
+        fit_expansion(&mut loaded.index);
+        tracing::debug!(collection, added = keys.len(), "index caught up with other nodes' writes");
+        loaded.changes = record.vector_changes;
+        loaded.synced_key = loaded.synced_key.max(record.next_face_key);
+        Ok(())
+    }
+
+    /// Drops keys whose vectors the store no longer has (faces deleted by another node).
+    fn drop_deleted_keys(&self, scope: &Scope, collection: &str, keys: &[u64]) {
+        if let Slot::Loaded(loaded) = &mut *self.slot(scope, collection).write() {
+            for key in keys {
+                loaded.index.remove(*key);
+            }
+        }
+    }
+
     /// Runs `f` with the collection's index locked for writing (loaded first if need be). Store writes
     /// that change vectors run inside `f`, so that the index and the store change in the same order.
     pub(crate) fn with_index_mut<T>(
@@ -332,6 +402,7 @@ impl Service {
         collection: &str,
         f: impl FnOnce(&mut VectorIndex, &mut u64) -> Result<T, ServiceError>,
     ) -> Result<T, ServiceError> {
+        self.sync_with_store(scope, collection)?;
         loop {
             let slot = self.slot(scope, collection);
             let mut guard = slot.write();
@@ -406,6 +477,7 @@ impl Service {
     ) -> Result<Vec<FaceMatch>, ServiceError> {
         let wanted = max + usize::from(exclude.is_some());
         let floor = similarity::cosine_at(threshold) - APPROXIMATION_SLACK;
+        self.sync_with_store(scope, collection)?;
         let key = collection_key(scope, collection);
         let hits = if self.indexes.is_loading(&key) {
             self.scan_store(scope, collection, vector, wanted + RERANK_MARGIN)?
@@ -413,10 +485,14 @@ impl Service {
             self.with_index(scope, collection, |index| index.search(vector, wanted + RERANK_MARGIN))?
         };
         let keys: Vec<u64> = hits.iter().filter(|h| h.cosine >= floor).map(|h| h.key).collect();
-        // The store has the exact vectors; a face deleted since the index answered is skipped.
-        let mut ranked: Vec<(f32, String)> = self
-            .store
-            .face_vectors(scope, collection, &keys)?
+        // The store has the exact vectors; a face deleted since the index answered is skipped (and, if
+        // another node deleted it, dropped from this node's index).
+        let stored = self.store.face_vectors(scope, collection, &keys)?;
+        let deleted: Vec<u64> = keys.iter().zip(&stored).filter(|(_, v)| v.is_none()).map(|(k, _)| *k).collect();
+        if !deleted.is_empty() {
+            self.drop_deleted_keys(scope, collection, &deleted);
+        }
+        let mut ranked: Vec<(f32, String)> = stored
             .into_iter()
             .flatten()
             .filter(|(face_id, _)| exclude != Some(face_id.as_str()))
@@ -446,7 +522,7 @@ impl Service {
     ) -> Result<Vec<reko_index::Hit>, ServiceError> {
         let mut best: Vec<reko_index::Hit> = Vec::with_capacity(2 * k + 1);
         let by_cosine = |a: &reko_index::Hit, b: &reko_index::Hit| b.cosine.total_cmp(&a.cosine);
-        self.store.scan_vectors(scope, collection, &mut |key, stored| {
+        self.store.scan_vectors(scope, collection, 0, &mut |key, stored| {
             best.push(reko_index::Hit { key, cosine: reko_index::dot(vector, stored) });
             if best.len() > 2 * k {
                 best.select_nth_unstable_by(k, by_cosine);
@@ -497,6 +573,45 @@ mod tests {
         // Once the load is over, the index answers again, the same.
         assert!(!restarted.indexes.is_loading(&key));
         assert_eq!(faces(&restarted.search_faces(&scope(), "c", &ids[7], 12, 0.0).unwrap()), faces(&from_index));
+    }
+
+    #[test]
+    fn nodes_on_one_store_see_each_others_writes_at_once() {
+        // Two services over one store: two nodes of a cluster, each with its own index cache.
+        let (_data, store, a) = collection_c();
+        let b = Service::new(store);
+        let first = store_faces(&a, 30);
+        let ids = |m: Vec<FaceMatch>| m.into_iter().map(|m| m.face.face_id).collect::<Vec<_>>();
+        // B loads its index now; A then adds faces of a new identity: B finds them at once.
+        assert_eq!(b.search_faces(&scope(), "c", &first[0], 100, 0.0).unwrap().len(), 29);
+        let face =
+            |sample| NewFace { bounding_box: [0.1, 0.1, 0.5, 0.5], confidence: 99.0, vector: vector(77, sample) };
+        let (added, _) = a.store_faces(&scope(), "c", &image_id(b"new"), None, &[face(0), face(1)]).unwrap();
+        let found = ids(b.search_faces(&scope(), "c", &added[0].face_id, 5, 90.0).unwrap());
+        assert_eq!(found, [added[1].face_id.clone()]);
+        // B writes too (its index was behind A's write when it did): both nodes find everything.
+        let (from_b, _) = b.store_faces(&scope(), "c", &image_id(b"b"), None, &[face(2)]).unwrap();
+        let (from_a, _) = a.store_faces(&scope(), "c", &image_id(b"a"), None, &[face(3)]).unwrap();
+        for node in [&a, &b] {
+            let mut found = ids(node.search_faces(&scope(), "c", &added[0].face_id, 10, 90.0).unwrap());
+            found.sort();
+            let mut wanted = vec![added[1].face_id.clone(), from_b[0].face_id.clone(), from_a[0].face_id.clone()];
+            wanted.sort();
+            assert_eq!(found, wanted);
+        }
+        // A face deleted on A is never returned by B.
+        a.delete_faces(&scope(), "c", std::slice::from_ref(&added[1].face_id)).unwrap();
+        assert!(!ids(b.search_faces(&scope(), "c", &added[0].face_id, 10, 0.0).unwrap()).contains(&added[1].face_id));
+        // The collection deleted and created again on A, with other faces: B's old index is not used.
+        a.delete_collection(&scope(), "c").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2)); // another creation time
+        a.create_collection(&scope(), "c", BTreeMap::new()).unwrap();
+        let renewed = store_faces(&a, 3);
+        let mut found = ids(b.search_faces(&scope(), "c", &renewed[0], 10, 0.0).unwrap());
+        found.sort();
+        let mut wanted = renewed[1..].to_vec();
+        wanted.sort();
+        assert_eq!(found, wanted);
     }
 
     #[test]

@@ -32,9 +32,9 @@ use redb::{
     Database, ReadTransaction, ReadableDatabase, ReadableTable, StorageError, Table, TableDefinition, TransactionError,
     WriteTransaction,
 };
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::codec::{decode, decode_vector, encode, encode_vector};
 use crate::{
     CollectionRecord, CollectionWrite, FaceRecord, JobInsert, JobRecord, RequestRecord, Scope, Store, StoreError,
     StoredVector, Update, UserRecord,
@@ -66,9 +66,6 @@ pub const DATABASE_FILE: &str = "reko.redb";
 /// system's page cache serves the rest) keeps memory per stored face low at millions of faces.
 const CACHE_BYTES: usize = 128 << 20;
 
-/// Face ids are UUIDs: 36 ASCII bytes in front of each stored vector.
-const FACE_ID_LEN: usize = 36;
-
 /// Opens the database file (the real one, or one over a test's storage backend).
 type Opener = Box<dyn Fn(&Path) -> Result<Database, redb::DatabaseError> + Send + Sync>;
 
@@ -92,23 +89,11 @@ fn backend<E: Into<redb::Error>>(err: E) -> StoreError {
     }
 }
 
-/// Called after every commit with how long it took, fsync included (the server's metrics).
-pub type CommitObserver = fn(std::time::Duration);
-
-static COMMIT_OBSERVER: std::sync::OnceLock<CommitObserver> = std::sync::OnceLock::new();
-
-/// Sets the process-wide observer of commits (once; later calls are ignored).
-pub fn observe_commits(observer: CommitObserver) {
-    let _ = COMMIT_OBSERVER.set(observer);
-}
-
 /// Commits `txn` (durably: redb fsyncs before it returns), timed for the observer.
 fn commit(txn: WriteTransaction) -> Result<(), StoreError> {
     let started = std::time::Instant::now();
     txn.commit().map_err(backend)?;
-    if let Some(observe) = COMMIT_OBSERVER.get() {
-        observe(started.elapsed());
-    }
+    crate::observe_commit(started.elapsed());
     Ok(())
 }
 
@@ -117,39 +102,8 @@ fn needs_reopen(error: &TransactionError) -> bool {
     matches!(error, TransactionError::Storage(StorageError::PreviousIo | StorageError::Io(_)))
 }
 
-fn decode<T: DeserializeOwned>(what: &str, key: &str, bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| StoreError::Corrupt { key: format!("{what}/{key}"), reason: e.to_string() })
-}
-
 fn decode_collection(key: Key<'_>, bytes: &[u8]) -> Result<CollectionRecord, StoreError> {
     decode("collections", &format!("{}/{}/{}", key.0, key.1, key.2), bytes)
-}
-
-fn encode<T: Serialize>(record: &T) -> Vec<u8> {
-    serde_json::to_vec(record).expect("records serialise")
-}
-
-fn encode_vector(face_id: &str, vector: &[f32]) -> Result<Vec<u8>, StoreError> {
-    if face_id.len() != FACE_ID_LEN {
-        return Err(StoreError::Backend(format!("face id {face_id:?} is not a UUID")));
-    }
-    let mut bytes = Vec::with_capacity(FACE_ID_LEN + vector.len() * 4);
-    bytes.extend_from_slice(face_id.as_bytes());
-    for v in vector {
-        bytes.extend_from_slice(&v.to_le_bytes());
-    }
-    Ok(bytes)
-}
-
-fn decode_vector(key: u64, bytes: &[u8]) -> Result<(String, Vec<f32>), StoreError> {
-    let corrupt = |reason: &str| StoreError::Corrupt { key: format!("vectors/{key}"), reason: reason.to_owned() };
-    if bytes.len() < FACE_ID_LEN || !(bytes.len() - FACE_ID_LEN).is_multiple_of(4) {
-        return Err(corrupt("bad length"));
-    }
-    let face_id = std::str::from_utf8(&bytes[..FACE_ID_LEN]).map_err(|_| corrupt("face id is not UTF-8"))?;
-    let vector = bytes[FACE_ID_LEN..].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-    Ok((face_id.to_owned(), vector))
 }
 
 /// Reads the records of one collection from an item table, in key order, strictly after `after`.
@@ -656,13 +610,15 @@ impl Store for EmbeddedStore {
         &self,
         scope: &Scope,
         collection: &str,
+        from_key: u64,
         visit: &mut dyn FnMut(u64, &[f32]),
     ) -> Result<(), StoreError> {
         let (_db, txn) = self.read()?;
         let table = txn.open_table(VECTORS).map_err(backend)?;
         let (a, r) = (scope.account_id.as_str(), scope.region.as_str());
-        for entry in
-            table.range::<VectorKey<'_>>((a, r, collection, 0)..=(a, r, collection, u64::MAX)).map_err(backend)?
+        for entry in table
+            .range::<VectorKey<'_>>((a, r, collection, from_key)..=(a, r, collection, u64::MAX))
+            .map_err(backend)?
         {
             let (key, value) = entry.map_err(backend)?;
             let key = key.value().3;
@@ -953,7 +909,7 @@ mod tests {
         let (id, vector) = store.face_vectors(&s, "a", &[1]).unwrap().remove(0).unwrap();
         assert_eq!((id, vector), (face_id(1), vec![1.0, 1.0, 2.0]));
         let mut seen = Vec::new();
-        store.scan_vectors(&s, "a", &mut |key, v| seen.push((key, v[0]))).unwrap();
+        store.scan_vectors(&s, "a", 0, &mut |key, v| seen.push((key, v[0]))).unwrap();
         assert_eq!(seen, [(0, 0.0), (1, 1.0), (2, 2.0)]);
 
         assert!(store.delete_collection(&s, "a").unwrap());
@@ -964,7 +920,7 @@ mod tests {
         assert_eq!(store.list_faces(&s, "b", None, 10).unwrap().len(), 3);
         assert!(store.user(&s, "b", "u").unwrap().is_some());
         let mut count = 0;
-        store.scan_vectors(&s, "b", &mut |_, _| count += 1).unwrap();
+        store.scan_vectors(&s, "b", 0, &mut |_, _| count += 1).unwrap();
         assert_eq!(count, 3);
     }
 

@@ -1,16 +1,36 @@
-//! Durable state of reko behind one trait, [`Store`], so that a second backend (PostgreSQL) can stand
-//! beside the embedded one later.
+//! Durable state of reko behind one trait, [`Store`], with two backends: [`EmbeddedStore`] (one redb
+//! file, the default for one machine) and [`PostgresStore`] (one database shared by several nodes).
 //!
 //! Invariants every backend keeps:
 //! - a write is durable before its call returns (an acknowledged write survives `kill -9`);
 //! - every record is scoped by [`Scope`] (account and region): no call reaches across scopes;
 //! - only feature vectors and metadata are ever stored, never image bytes.
 
+mod codec;
 mod embedded;
+mod postgres;
 mod record;
 
-pub use embedded::{CommitObserver, DEFAULT_DISK_RESERVE, EmbeddedStore, observe_commits};
+pub use embedded::{DEFAULT_DISK_RESERVE, EmbeddedStore};
+pub use postgres::{PostgresSettings, PostgresStore};
 pub use record::{CollectionRecord, FaceRecord, JobRecord, JobStatus, RequestRecord, Scope, UserRecord};
+
+/// Called after every commit with how long it took, fsync included (the server's metrics).
+pub type CommitObserver = fn(std::time::Duration);
+
+static COMMIT_OBSERVER: std::sync::OnceLock<CommitObserver> = std::sync::OnceLock::new();
+
+/// Sets the process-wide observer of commits (once; later calls are ignored).
+pub fn observe_commits(observer: CommitObserver) {
+    let _ = COMMIT_OBSERVER.set(observer);
+}
+
+/// Tells the observer how long a commit took.
+fn observe_commit(took: std::time::Duration) {
+    if let Some(observe) = COMMIT_OBSERVER.get() {
+        observe(took);
+    }
+}
 
 /// Errors of the storage layer. Not-found and already-exists are answers, not errors: they come back as
 /// `Option`/`bool` values so that the service decides what they mean to the client.
@@ -118,11 +138,13 @@ pub trait Store: Send + Sync + 'static {
     /// Faces by id, in one read transaction.
     fn faces(&self, scope: &Scope, collection: &str, face_ids: &[&str]) -> Result<Vec<Option<FaceRecord>>, StoreError>;
 
-    /// Calls `visit` with every (key, vector) of a collection, in key order.
+    /// Calls `visit` with every (key, vector) of a collection whose key is at least `from_key`, in key
+    /// order (keys are handed out in increasing order, so a `from_key` reads what was added since).
     fn scan_vectors(
         &self,
         scope: &Scope,
         collection: &str,
+        from_key: u64,
         visit: &mut dyn FnMut(u64, &[f32]),
     ) -> Result<(), StoreError>;
 

@@ -117,6 +117,13 @@ pub struct ServeArgs {
     /// MiB the data directory's disk keeps free: writes are refused (503) below it (default 64; 0: off).
     #[arg(long, env = "REKO_MIN_FREE_DISK_MIB")]
     min_free_disk_mib: Option<u64>,
+    /// Keep the state in this PostgreSQL database, shared with the other nodes
+    /// (`postgres://user:password@host:port/database`), instead of the embedded store.
+    #[arg(long, env = "REKO_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Connections to the database this node opens at most (default 16).
+    #[arg(long, env = "REKO_DATABASE_CONNECTIONS")]
+    database_connections: Option<u32>,
 }
 
 /// The optional configuration file; unknown keys are rejected.
@@ -149,6 +156,8 @@ struct FileConfig {
     queue_timeout: Option<u64>,
     request_timeout: Option<u64>,
     min_free_disk_mib: Option<u64>,
+    database_url: Option<String>,
+    database_connections: Option<u32>,
 }
 
 /// The validated configuration of `reko serve`.
@@ -158,6 +167,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Bytes the data directory's disk keeps free (writes are refused below).
     pub disk_reserve: u64,
+    /// The shared PostgreSQL database; none: the embedded store in the data directory.
+    pub database: Option<reko_store::PostgresSettings>,
     pub models_dir: PathBuf,
     pub keys: KeyRing,
     pub ort_dylib: Option<PathBuf>,
@@ -250,11 +261,19 @@ impl Config {
         }
         let disk_reserve =
             args.min_free_disk_mib.or(file.min_free_disk_mib).map_or(reko_store::DEFAULT_DISK_RESERVE, |mib| mib << 20);
+        let database = args.database_url.clone().or(file.database_url.clone()).map(|url| {
+            let mut settings = reko_store::PostgresSettings::new(url);
+            if let Some(n) = args.database_connections.or(file.database_connections) {
+                settings.max_connections = n.max(1);
+            }
+            settings
+        });
         Ok(Config {
             limits,
             listen,
             data_dir,
             disk_reserve,
+            database,
             models_dir,
             keys,
             ort_dylib,

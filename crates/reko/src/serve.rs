@@ -8,7 +8,7 @@ use anyhow::Context;
 use reko_inference::{Runtime, RuntimeOptions};
 use reko_server::AppState;
 use reko_service::Service;
-use reko_store::EmbeddedStore;
+use reko_store::{EmbeddedStore, PostgresStore, Store};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, LogFormat};
@@ -55,10 +55,23 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         Ok(runtime)
     })
     .await??;
-    let store = EmbeddedStore::open(&config.data_dir)
-        .with_context(|| format!("opening the store in {}", config.data_dir.display()))?
-        .with_disk_reserve(config.disk_reserve);
-    let service = Service::new(Arc::new(store))
+    let (data_dir, reserve, database) = (config.data_dir.clone(), config.disk_reserve, config.database.clone());
+    let store = tokio::task::spawn_blocking(move || -> anyhow::Result<Arc<dyn Store>> {
+        Ok(match database {
+            Some(settings) => {
+                let store = PostgresStore::connect(&settings).context("connecting to the database")?;
+                tracing::info!("the state is kept in PostgreSQL, shared with the other nodes");
+                Arc::new(store)
+            }
+            None => Arc::new(
+                EmbeddedStore::open(&data_dir)
+                    .with_context(|| format!("opening the store in {}", data_dir.display()))?
+                    .with_disk_reserve(reserve),
+            ),
+        })
+    })
+    .await??;
+    let service = Service::new(store)
         .with_index_snapshots(config.data_dir.join("indexes"))
         .with_vision(reko_service::Vision::new(runtime))
         .with_video_config(config.video);
@@ -85,7 +98,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let notifier = reko_service::Notifier::new(config.sns_topics.clone()).context("starting the SNS client")?;
         service.with_notifier(Arc::new(notifier))
     };
-    let requeued = service.start_video_workers(Arc::new(reko_server::Renderer))?;
+    let starting = service.clone();
+    let requeued =
+        tokio::task::spawn_blocking(move || starting.start_video_workers(Arc::new(reko_server::Renderer))).await??;
     tracing::info!(
         workers = config.video.workers,
         sample_fps = config.video.sample_fps,

@@ -1,0 +1,511 @@
+//! The `Store` conformance suite: every check runs unchanged against the embedded store (always) and
+//! PostgreSQL (`REKO_TEST_DATABASE_URL`, a server the tests may create databases on; `scripts/test` starts
+//! a throwaway one). Each PostgreSQL check gets a database of its own, dropped afterwards.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use reko_store::{
+    CollectionRecord, EmbeddedStore, FaceRecord, JobInsert, JobRecord, JobStatus, PostgresSettings, PostgresStore,
+    RequestRecord, Scope, Store, StoreError, Update, UserRecord,
+};
+
+fn scope(account: &str) -> Scope {
+    Scope { account_id: account.into(), region: "us-east-1".into() }
+}
+
+fn collection(id: &str) -> CollectionRecord {
+    CollectionRecord {
+        collection_id: id.into(),
+        face_model_version: "1.0".into(),
+        created_at_ms: 7,
+        face_count: 0,
+        user_count: 0,
+        tags: BTreeMap::from([("team".into(), "door".into())]),
+        next_face_key: 0,
+        vector_changes: 0,
+    }
+}
+
+fn face_id(n: u64) -> String {
+    format!("{n:08x}-0000-4000-8000-000000000000")
+}
+
+fn face(n: u64) -> FaceRecord {
+    FaceRecord {
+        face_id: face_id(n),
+        key: n,
+        image_id: format!("image-{n}"),
+        external_image_id: Some(format!("ext-{}", n % 3)),
+        bounding_box: [0.1, 0.2, 0.3, 0.4],
+        confidence: 99.5,
+        user_id: None,
+        model_version: "1.0".into(),
+        created_at_ms: 9,
+    }
+}
+
+fn vector(n: u64) -> Vec<f32> {
+    (0..8).map(|i| (n as f32) + i as f32 / 10.0).collect()
+}
+
+fn job(id: &str) -> JobRecord {
+    JobRecord {
+        job_id: id.into(),
+        operation: "LabelDetection".into(),
+        parameters: serde_json::json!({"min_confidence": 50}),
+        bucket: "videos".into(),
+        name: "a.mp4".into(),
+        version: None,
+        job_tag: None,
+        notification: None,
+        status: JobStatus::Queued,
+        status_message: None,
+        metadata: None,
+        created_at_ms: 1,
+        finished_at_ms: None,
+        attempts: 0,
+    }
+}
+
+fn request(parameters: &str) -> RequestRecord {
+    RequestRecord {
+        parameters: parameters.into(),
+        response: serde_json::json!({"JobId": parameters}),
+        created_at_ms: 3,
+    }
+}
+
+/// Adds faces `from..to` (with vectors) to a collection in one transaction, as IndexFaces does.
+fn add_faces(store: &dyn Store, s: &Scope, id: &str, faces: std::ops::Range<u64>) {
+    let done = store
+        .write_collection(s, id, &mut |w| {
+            for n in faces.clone() {
+                w.put_face(&face(n), Some(&vector(n)))?;
+                w.collection().face_count += 1;
+                w.collection().next_face_key = n + 1;
+            }
+            w.collection().vector_changes += 1;
+            Ok(Update::Commit)
+        })
+        .unwrap();
+    assert_eq!(done, Some(Update::Commit));
+}
+
+fn ids(records: Vec<CollectionRecord>) -> Vec<String> {
+    records.into_iter().map(|r| r.collection_id).collect()
+}
+
+fn collections_are_scoped_and_paged_in_byte_order(store: &dyn Store) {
+    let (a, b) = (scope("111111111111"), scope("222222222222"));
+    // Byte order: upper case before lower case, '-' before '_' before letters.
+    for id in ["b", "a_b", "a-b", "B", "a", "ä"] {
+        assert!(store.insert_collection(&a, &collection(id)).unwrap());
+    }
+    assert!(!store.insert_collection(&a, &collection("a")).unwrap());
+    assert!(store.insert_collection(&b, &collection("a")).unwrap());
+    let other_region = Scope { account_id: a.account_id.clone(), region: "eu-west-1".into() };
+    assert_eq!(ids(store.list_collections(&a, None, 100).unwrap()), ["B", "a", "a-b", "a_b", "b", "ä"]);
+    assert_eq!(ids(store.list_collections(&a, None, 2).unwrap()), ["B", "a"]);
+    assert_eq!(ids(store.list_collections(&a, Some("a"), 2).unwrap()), ["a-b", "a_b"]);
+    assert_eq!(ids(store.list_collections(&a, Some("b"), 10).unwrap()), ["ä"]);
+    assert!(store.list_collections(&a, Some("ä"), 10).unwrap().is_empty());
+    assert_eq!(ids(store.list_collections(&b, None, 10).unwrap()), ["a"]);
+    assert!(store.list_collections(&other_region, None, 10).unwrap().is_empty());
+    assert_eq!(store.collection(&a, "a").unwrap().unwrap(), collection("a"));
+    assert!(store.collection(&other_region, "a").unwrap().is_none());
+
+    let mut all = Vec::new();
+    store.each_collection(&mut |s, c| all.push((s.account_id.clone(), c.collection_id.clone()))).unwrap();
+    assert_eq!(all.len(), 7);
+    assert!(all.contains(&("222222222222".into(), "a".into())));
+
+    assert!(store.delete_collection(&a, "a").unwrap());
+    assert!(!store.delete_collection(&a, "a").unwrap());
+    assert!(store.collection(&b, "a").unwrap().is_some());
+    store.check_writable().unwrap();
+}
+
+fn updates_commit_or_abort(store: &dyn Store) {
+    let s = scope("111111111111");
+    assert!(store.update_collection(&s, "none", &mut |_| Update::Commit).unwrap().is_none());
+    store.insert_collection(&s, &collection("c")).unwrap();
+    let (record, outcome) = store
+        .update_collection(&s, "c", &mut |c| {
+            c.tags.insert("k".into(), "v".into());
+            Update::Commit
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!((record.tags.get("k").map(String::as_str), outcome), (Some("v"), Update::Commit));
+    let (record, outcome) = store
+        .update_collection(&s, "c", &mut |c| {
+            c.tags.clear();
+            Update::Abort
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!((record.tags.len(), outcome), (2, Update::Abort));
+    assert_eq!(store.collection(&s, "c").unwrap().unwrap().tags.len(), 2);
+}
+
+fn a_collection_write_is_atomic_and_sees_its_own_writes(store: &dyn Store) {
+    let s = scope("111111111111");
+    assert!(store.write_collection(&s, "none", &mut |_| Ok(Update::Commit)).unwrap().is_none());
+    store.insert_collection(&s, &collection("c")).unwrap();
+    add_faces(store, &s, "c", 0..5);
+
+    // Reads inside the transaction see its writes; an abort leaves nothing behind, nor does an error.
+    for ending in [Ok(Update::Abort), Err(StoreError::Backend("the closure failed".into()))] {
+        let mut ending = Some(ending);
+        let outcome = store.write_collection(&s, "c", &mut |w| {
+            w.put_face(&face(10), Some(&vector(10)))?;
+            assert_eq!(w.face(&face_id(10))?, Some(face(10)));
+            assert_eq!(w.delete_face(&face_id(0))?, Some(face(0)));
+            assert_eq!(w.face(&face_id(0))?, None);
+            w.put_image_faces("img", &[face_id(1)])?;
+            assert_eq!(w.image_faces("img")?, Some(vec![face_id(1)]));
+            w.put_user(&UserRecord { user_id: "u".into(), face_ids: vec![], created_at_ms: 1 })?;
+            w.put_request("op/t", &request("p"))?;
+            assert_eq!(w.request("op/t")?, Some(request("p")));
+            w.collection().face_count = 999;
+            ending.take().unwrap()
+        });
+        assert!(matches!(outcome, Ok(Some(Update::Abort)) | Err(StoreError::Backend(_))), "{outcome:?}");
+        assert!(store.face(&s, "c", &face_id(10)).unwrap().is_none());
+        assert_eq!(store.face(&s, "c", &face_id(0)).unwrap(), Some(face(0)));
+        assert!(store.user(&s, "c", "u").unwrap().is_none());
+        assert_eq!(store.collection(&s, "c").unwrap().unwrap().face_count, 5);
+    }
+
+    // Committed: everything at once, the collection's record included.
+    let outcome = store
+        .write_collection(&s, "c", &mut |w| {
+            assert_eq!(w.collection().face_count, 5);
+            assert_eq!(w.delete_face(&face_id(0))?, Some(face(0)));
+            assert_eq!(w.delete_face(&face_id(0))?, None);
+            w.put_image_faces("img", &[face_id(1), face_id(2)])?;
+            w.put_image_faces("gone", &[face_id(3)])?;
+            w.put_image_faces("gone", &[])?;
+            for user in ["u2", "u1"] {
+                w.put_user(&UserRecord { user_id: user.into(), face_ids: vec![face_id(1)], created_at_ms: 1 })?;
+            }
+            w.put_user(&UserRecord { user_id: "u3".into(), face_ids: vec![], created_at_ms: 1 })?;
+            assert!(w.delete_user("u3")?.is_some());
+            assert!(w.delete_user("u3")?.is_none());
+            w.put_request("op/t", &request("p"))?;
+            w.collection().face_count = 4;
+            w.collection().user_count = 2;
+            Ok(Update::Commit)
+        })
+        .unwrap();
+    assert_eq!(outcome, Some(Update::Commit));
+    let record = store.collection(&s, "c").unwrap().unwrap();
+    assert_eq!((record.face_count, record.user_count), (4, 2));
+    assert!(store.face(&s, "c", &face_id(0)).unwrap().is_none());
+    let users: Vec<String> = store.list_users(&s, "c", None, 10).unwrap().into_iter().map(|u| u.user_id).collect();
+    assert_eq!(users, ["u1", "u2"]);
+    let after: Vec<String> =
+        store.list_users(&s, "c", Some("u1"), 10).unwrap().into_iter().map(|u| u.user_id).collect();
+    assert_eq!(after, ["u2"]);
+    assert_eq!(store.user(&s, "c", "u1").unwrap().unwrap().face_ids, [face_id(1)]);
+    store
+        .write_collection(&s, "c", &mut |w| {
+            assert_eq!(w.image_faces("img")?, Some(vec![face_id(1), face_id(2)]));
+            assert_eq!(w.image_faces("gone")?, None);
+            assert_eq!(w.request("op/t")?, Some(request("p")));
+            assert_eq!(w.request("op/other")?, None);
+            Ok(Update::Abort)
+        })
+        .unwrap();
+}
+
+fn faces_and_vectors_read_back_in_order(store: &dyn Store) {
+    let s = scope("111111111111");
+    store.insert_collection(&s, &collection("c")).unwrap();
+    store.insert_collection(&s, &collection("d")).unwrap();
+    add_faces(store, &s, "c", 0..300);
+    add_faces(store, &s, "d", 1000..1003);
+
+    // Faces page in id order.
+    let mut listed = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.list_faces(&s, "c", after.as_deref(), 64).unwrap();
+        if page.is_empty() {
+            break;
+        }
+        after = Some(page.last().unwrap().face_id.clone());
+        listed.extend(page.into_iter().map(|f| f.face_id));
+    }
+    let expected: Vec<String> = (0..300).map(face_id).collect();
+    assert_eq!(listed, expected);
+    assert_eq!(store.list_faces(&s, "d", None, 10).unwrap().len(), 3);
+
+    // Vectors and faces by key and id, in the order asked, missing ones as None.
+    let found = store.face_vectors(&s, "c", &[7, 5000, 3]).unwrap();
+    assert_eq!(found[0], Some((face_id(7), vector(7))));
+    assert_eq!(found[1], None);
+    assert_eq!(found[2], Some((face_id(3), vector(3))));
+    assert!(store.face_vectors(&s, "c", &[1000]).unwrap()[0].is_none());
+    let (f9, nobody, f2) = (face_id(9), face_id(4000), face_id(2));
+    let faces = store.faces(&s, "c", &[&f9, &nobody, &f2]).unwrap();
+    assert_eq!(faces, [Some(face(9)), None, Some(face(2))]);
+
+    // A scan reads every vector in key order, or those from a key on.
+    let mut scanned = Vec::new();
+    store.scan_vectors(&s, "c", 0, &mut |key, v| scanned.push((key, v.to_vec()))).unwrap();
+    assert_eq!(scanned.len(), 300);
+    assert!(scanned.iter().enumerate().all(|(n, (key, v))| *key == n as u64 && *v == vector(n as u64)));
+    let mut from = Vec::new();
+    store.scan_vectors(&s, "c", 297, &mut |key, _| from.push(key)).unwrap();
+    assert_eq!(from, [297, 298, 299]);
+
+    // A deleted face takes its vector with it.
+    store.write_collection(&s, "c", &mut |w| w.delete_face(&face_id(7)).map(|_| Update::Commit)).unwrap();
+    assert!(store.face_vectors(&s, "c", &[7]).unwrap()[0].is_none());
+    let mut count = 0;
+    store.scan_vectors(&s, "c", 0, &mut |_, _| count += 1).unwrap();
+    assert_eq!(count, 299);
+}
+
+fn deleting_a_large_collection_removes_everything_in_it(store: &dyn Store) {
+    let s = scope("111111111111");
+    store.insert_collection(&s, &collection("big")).unwrap();
+    store.insert_collection(&s, &collection("kept")).unwrap();
+    for batch in 0..10 {
+        add_faces(store, &s, "big", batch * 500..(batch + 1) * 500);
+    }
+    add_faces(store, &s, "kept", 0..3);
+    store
+        .write_collection(&s, "big", &mut |w| {
+            w.put_user(&UserRecord { user_id: "u".into(), face_ids: vec![face_id(1)], created_at_ms: 1 })?;
+            w.put_image_faces("img", &[face_id(1)])?;
+            w.put_request("op/t", &request("p"))?;
+            Ok(Update::Commit)
+        })
+        .unwrap();
+    assert!(store.delete_collection(&s, "big").unwrap());
+    // A new collection of the same name starts empty.
+    assert!(store.insert_collection(&s, &collection("big")).unwrap());
+    assert!(store.list_faces(&s, "big", None, 10).unwrap().is_empty());
+    assert!(store.list_users(&s, "big", None, 10).unwrap().is_empty());
+    let mut vectors = 0;
+    store.scan_vectors(&s, "big", 0, &mut |_, _| vectors += 1).unwrap();
+    assert_eq!(vectors, 0);
+    store
+        .write_collection(&s, "big", &mut |w| {
+            assert_eq!(w.image_faces("img")?, None);
+            assert_eq!(w.request("op/t")?, None);
+            Ok(Update::Abort)
+        })
+        .unwrap();
+    assert_eq!(store.list_faces(&s, "kept", None, 10).unwrap().len(), 3);
+}
+
+fn jobs_keep_tokens_limits_and_results(store: &dyn Store) {
+    let (s, other) = (scope("111111111111"), scope("222222222222"));
+    assert_eq!(store.insert_job(&s, &job("j1"), Some(("op/t1", &request("j1"))), 2).unwrap(), JobInsert::Inserted);
+    // The same token: the first answer, nothing written.
+    assert_eq!(
+        store.insert_job(&s, &job("j9"), Some(("op/t1", &request("j9"))), 2).unwrap(),
+        JobInsert::Existing(request("j1"))
+    );
+    assert!(store.job(&s, "j9").unwrap().is_none());
+    assert_eq!(store.insert_job(&s, &job("j2"), None, 2).unwrap(), JobInsert::Inserted);
+    // Two unfinished jobs: the limit, per scope; a refused insert keeps no token either.
+    assert_eq!(store.insert_job(&s, &job("j3"), Some(("op/t3", &request("j3"))), 2).unwrap(), JobInsert::LimitReached);
+    assert_eq!(store.insert_job(&other, &job("j3"), None, 2).unwrap(), JobInsert::Inserted);
+
+    let updated = store
+        .update_job(&s, "j1", &mut |j| {
+            j.status = JobStatus::InProgress;
+            j.attempts += 1;
+            Update::Commit
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!((updated.status, updated.attempts), (JobStatus::InProgress, 1));
+    assert_eq!(store.job(&s, "j1").unwrap().unwrap().attempts, 1);
+    let aborted = store.update_job(&s, "j1", &mut |j| {
+        j.attempts = 50;
+        Update::Abort
+    });
+    assert_eq!(aborted.unwrap().unwrap().attempts, 50);
+    assert_eq!(store.job(&s, "j1").unwrap().unwrap().attempts, 1);
+    assert!(store.update_job(&s, "none", &mut |_| Update::Commit).unwrap().is_none());
+
+    let mut unfinished = Vec::new();
+    store.each_unfinished_job(&mut |sc, j| unfinished.push((sc.account_id.clone(), j.job_id.clone()))).unwrap();
+    unfinished.sort();
+    assert_eq!(unfinished.len(), 3);
+
+    let mut done = store.job(&s, "j1").unwrap().unwrap();
+    done.status = JobStatus::Succeeded;
+    done.finished_at_ms = Some(5);
+    let chunks: Vec<Vec<u8>> = (0..12u8).map(|n| vec![n; 100 + n as usize]).collect();
+    store.finish_job(&s, &done, &chunks).unwrap();
+    assert_eq!(store.job_results(&s, "j1").unwrap(), chunks);
+    assert_eq!(store.job(&s, "j1").unwrap().unwrap(), done);
+    assert!(store.job_results(&s, "j2").unwrap().is_empty());
+    let mut unfinished = Vec::new();
+    store.each_unfinished_job(&mut |_, j| unfinished.push(j.job_id.clone())).unwrap();
+    assert!(!unfinished.contains(&"j1".to_string()));
+    // A finished job no longer counts towards the limit.
+    assert_eq!(store.insert_job(&s, &job("j4"), None, 2).unwrap(), JobInsert::Inserted);
+}
+
+fn concurrent_writers_lose_nothing(store: Arc<dyn Store>) {
+    let s = scope("111111111111");
+    store.insert_collection(&s, &collection("c")).unwrap();
+    // Eight writers each add 25 faces, one transaction each, taking the next key from the record: every
+    // face is kept, no key twice.
+    let writers: Vec<_> = (0..8)
+        .map(|_| {
+            let (store, s) = (store.clone(), s.clone());
+            std::thread::spawn(move || {
+                for _ in 0..25 {
+                    store
+                        .write_collection(&s, "c", &mut |w| {
+                            let key = w.collection().next_face_key;
+                            w.put_face(&face(key), Some(&vector(key)))?;
+                            let record = w.collection();
+                            record.next_face_key += 1;
+                            record.face_count += 1;
+                            record.vector_changes += 1;
+                            Ok(Update::Commit)
+                        })
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    // Meanwhile, two request tokens are raced for by four threads each: one job per token.
+    let racers: Vec<_> = (0..8)
+        .map(|n| {
+            let (store, s) = (store.clone(), s.clone());
+            std::thread::spawn(move || {
+                let token = format!("op/token-{}", n % 2);
+                store.insert_job(&s, &job(&format!("racer-{n}")), Some((&token, &request(&token))), 20).unwrap()
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    let record = store.collection(&s, "c").unwrap().unwrap();
+    assert_eq!((record.face_count, record.next_face_key, record.vector_changes), (200, 200, 200));
+    let mut keys = HashSet::new();
+    store.scan_vectors(&s, "c", 0, &mut |key, _| assert!(keys.insert(key))).unwrap();
+    assert_eq!(keys.len(), 200);
+    let inserted = racers.into_iter().map(|r| r.join().unwrap()).filter(|r| *r == JobInsert::Inserted).count();
+    assert_eq!(inserted, 2);
+}
+
+/// A PostgreSQL database of its own for one check, dropped afterwards.
+struct TestDatabase {
+    admin: String,
+    name: String,
+    store: Option<Arc<PostgresStore>>,
+}
+
+impl TestDatabase {
+    fn new() -> TestDatabase {
+        let admin = std::env::var("REKO_TEST_DATABASE_URL")
+            .expect("REKO_TEST_DATABASE_URL must name a PostgreSQL server (scripts/test starts one)");
+        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let name = format!("reko_conformance_{}_{stamp}", std::process::id());
+        let mut client = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
+        client.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        let url = database_url(&admin, &name);
+        let store = PostgresStore::connect(&PostgresSettings::new(url)).unwrap();
+        TestDatabase { admin, name, store: Some(Arc::new(store)) }
+    }
+
+    fn store(&self) -> Arc<PostgresStore> {
+        self.store.clone().unwrap()
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        self.store.take();
+        if let Ok(mut client) = postgres::Client::connect(&self.admin, postgres::NoTls) {
+            let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+        }
+    }
+}
+
+/// `url` with its database replaced by `name`.
+fn database_url(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{base}/{name}?{query}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+fn embedded() -> (tempfile::TempDir, Arc<EmbeddedStore>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path()).unwrap().with_disk_reserve(0);
+    (dir, Arc::new(store))
+}
+
+macro_rules! conformance {
+    ($($check:ident),* $(,)?) => {
+        mod on_embedded {
+            $(
+                #[test]
+                fn $check() {
+                    let (_dir, store) = super::embedded();
+                    super::$check(&*store);
+                }
+            )*
+
+            #[test]
+            fn concurrent_writers_lose_nothing() {
+                let (_dir, store) = super::embedded();
+                super::concurrent_writers_lose_nothing(store);
+            }
+        }
+
+        mod on_postgres {
+            $(
+                #[test]
+                #[ignore = "needs PostgreSQL: REKO_TEST_DATABASE_URL (scripts/test starts one)"]
+                fn $check() {
+                    let db = super::TestDatabase::new();
+                    super::$check(&*db.store());
+                }
+            )*
+
+            #[test]
+            #[ignore = "needs PostgreSQL: REKO_TEST_DATABASE_URL (scripts/test starts one)"]
+            fn concurrent_writers_lose_nothing() {
+                let db = super::TestDatabase::new();
+                super::concurrent_writers_lose_nothing(db.store());
+            }
+        }
+    };
+}
+
+conformance!(
+    collections_are_scoped_and_paged_in_byte_order,
+    updates_commit_or_abort,
+    a_collection_write_is_atomic_and_sees_its_own_writes,
+    faces_and_vectors_read_back_in_order,
+    deleting_a_large_collection_removes_everything_in_it,
+    jobs_keep_tokens_limits_and_results,
+);
+
+#[test]
+fn database_urls_get_their_database_replaced() {
+    assert_eq!(database_url("postgres://reko@127.0.0.1:5432/postgres", "t"), "postgres://reko@127.0.0.1:5432/t");
+    assert_eq!(database_url("postgres://u:p@h/db?sslmode=disable", "t"), "postgres://u:p@h/t?sslmode=disable");
+    assert_eq!(database_url("postgresql://h", "t"), "postgresql://h/t");
+}

@@ -1,0 +1,229 @@
+"""Three `reko serve` nodes on one PostgreSQL (a database of their own on the server that scripts/test starts,
+REKO_TEST_DATABASE_URL): read-after-write across nodes with boto3 and the AWS CLI, concurrent IndexFaces
+through every node while one is killed with SIGKILL (clients move on to another node, as behind a load
+balancer), and one job for a ClientRequestToken sent to two nodes."""
+import json
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError, ConnectionClosedError, ReadTimeoutError
+from urllib3.exceptions import ProtocolError
+
+from conftest import ROOT, Server, write_credentials
+from test_aws_cli import aws
+
+DATABASE = os.environ.get("REKO_TEST_DATABASE_URL")
+FACES = ROOT.parent / "shared" / "eval" / "deepface_unit"
+pytestmark = [
+    pytest.mark.skipif(not DATABASE, reason="REKO_TEST_DATABASE_URL is not set (scripts/test starts a PostgreSQL)"),
+    pytest.mark.skipif(not FACES.exists(), reason="../shared/eval is not here"),
+]
+
+
+def psql(url: str, sql: str):
+    subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture
+def cluster(workdir):
+    """Three nodes on a fresh database; yields the list of Servers."""
+    name = f"reko_cluster_{uuid.uuid4().hex[:12]}"
+    psql(DATABASE, f"CREATE DATABASE {name}")
+    base, _, _ = DATABASE.rpartition("/")
+    url = f"{base}/{name}"
+    credentials = write_credentials(workdir)
+    nodes = []
+    try:
+        for n in range(3):
+            nodes.append(Server(workdir / f"node{n}", credentials, extra_args=("--database-url", url)).start())
+        yield nodes
+    finally:
+        for node in nodes:
+            if node.proc and node.proc.poll() is None:
+                node.stop(signal.SIGKILL)
+        psql(DATABASE, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def image(name: str) -> dict:
+    return {"Bytes": (FACES / name).read_bytes()}
+
+
+def listed(node, collection="door") -> list[str]:
+    faces, token = [], None
+    while True:
+        page = node.client().list_faces(CollectionId=collection, MaxResults=100, **({"NextToken": token} if token else {}))
+        faces += [f["FaceId"] for f in page["Faces"]]
+        token = page.get("NextToken")
+        if not token:
+            return faces
+
+
+def test_a_write_on_one_node_is_read_on_the_others_at_once(cluster):
+    a, b, c = (node.client() for node in cluster)
+    a.create_collection(CollectionId="door")
+    assert [n.client().describe_collection(CollectionId="door")["FaceCount"] for n in cluster] == [0, 0, 0]
+    # C loads its (empty) index now, so that what follows tests catching up, not a first load.
+    assert c.search_faces_by_image(CollectionId="door", Image=image("img1.jpg"))["FaceMatches"] == []
+
+    indexed = b.index_faces(CollectionId="door", Image=image("img1.jpg"), ExternalImageId="first", MaxFaces=1)
+    face_id = indexed["FaceRecords"][0]["Face"]["FaceId"]
+    matches = c.search_faces_by_image(CollectionId="door", Image=image("img2.jpg"), FaceMatchThreshold=80)
+    assert [m["Face"]["FaceId"] for m in matches["FaceMatches"]] == [face_id]
+    assert [m["Face"]["FaceId"] for m in a.search_faces(CollectionId="door", FaceId=face_id)["FaceMatches"]] == []
+    for node in cluster:
+        assert listed(node) == [face_id]
+
+    # Users across nodes.
+    a.create_user(CollectionId="door", UserId="alice")
+    b.associate_faces(CollectionId="door", UserId="alice", FaceIds=[face_id])
+    users = c.search_users_by_image(CollectionId="door", Image=image("img2.jpg"), UserMatchThreshold=80)
+    assert [u["User"]["UserId"] for u in users["UserMatches"]] == ["alice"]
+
+    # A delete on one node: no node returns the face any more.
+    c.disassociate_faces(CollectionId="door", UserId="alice", FaceIds=[face_id])
+    assert c.delete_faces(CollectionId="door", FaceIds=[face_id])["DeletedFaces"] == [face_id]
+    for node in cluster:
+        found = node.client().search_faces_by_image(CollectionId="door", Image=image("img2.jpg"), FaceMatchThreshold=0)
+        assert found["FaceMatches"] == []
+
+    # The AWS CLI sees the same state through any node.
+    a.index_faces(CollectionId="door", Image=image("img3.jpg"), ExternalImageId="cli", MaxFaces=1)
+    for node in cluster:
+        answer = aws(node, "list-faces", "--collection-id", "door")
+        assert answer.returncode == 0, answer.stderr
+        assert [f["ExternalImageId"] for f in json.loads(answer.stdout)["Faces"]] == ["cli"]
+
+
+RETRYABLE = (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError, ProtocolError, ConnectionError)
+
+
+def test_concurrent_index_faces_while_a_node_is_killed_loses_no_acknowledged_face(cluster):
+    cluster[0].client().create_collection(CollectionId="door")
+    pictures = sorted(p.name for p in FACES.glob("img*.jpg"))[:12]
+    acknowledged, errors = [], []
+    lock = threading.Lock()
+    dead = set()
+
+    def client_loop(worker: int):
+        clients = {n: cluster[n].client() for n in range(3)}
+        for step, picture in enumerate(pictures):
+            node = (worker + step) % 3
+            for _ in range(6):  # a load balancer's retry: the next node on a connection failure or a 503
+                if node in dead:
+                    node = (node + 1) % 3
+                    continue
+                try:
+                    answer = clients[node].index_faces(CollectionId="door", Image=image(picture),
+                                                       ExternalImageId=f"w{worker}-{step}", MaxFaces=1)
+                    with lock:
+                        acknowledged.extend(r["Face"]["FaceId"] for r in answer["FaceRecords"])
+                    break
+                except RETRYABLE:
+                    node = (node + 1) % 3
+                except ClientError as error:
+                    if error.response["ResponseMetadata"]["HTTPStatusCode"] != 503:
+                        with lock:
+                            errors.append(error.response["Error"])
+                        break
+                    node = (node + 1) % 3
+            else:
+                with lock:
+                    errors.append(f"w{worker}-{step}: no node answered")
+
+    threads = [threading.Thread(target=client_loop, args=(w,)) for w in range(3)]
+    for thread in threads:
+        thread.start()
+    time.sleep(3)
+    cluster[1].stop(signal.SIGKILL)
+    dead.add(1)
+    for thread in threads:
+        thread.join(timeout=600)
+    assert not errors, errors
+    assert len(acknowledged) >= 30  # most pictures have one face; every request was answered by some node
+    for n in (0, 2):
+        faces = listed(cluster[n])
+        assert len(faces) == len(set(faces)), "a face listed twice"
+        assert set(acknowledged) <= set(faces)
+        assert cluster[n].client().describe_collection(CollectionId="door")["FaceCount"] == len(faces)
+
+
+def test_a_request_token_sent_to_two_nodes_starts_one_job(cluster):
+    video = cluster[0].s3_root / "videos" / "clip.mp4"
+    video.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=10:duration=2",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", str(video)], check=True, timeout=120)
+    request = {"Video": {"S3Object": {"Bucket": "videos", "Name": "clip.mp4"}}, "ClientRequestToken": "once-only"}
+    answers = [cluster[n].client().start_label_detection(**request)["JobId"] for n in (0, 1, 2, 0)]
+    assert len(set(answers)) == 1
+    job = cluster[2].client().get_label_detection(JobId=answers[0])
+    assert job["JobStatus"] in ("IN_PROGRESS", "SUCCEEDED")
+
+
+def test_a_database_restart_under_load_is_a_retryable_error_and_heals_by_itself(workdir):
+    """A node on a PostgreSQL of its own, restarted while clients write: the writes that fail get a
+    retryable 503 (never a 500), every acknowledged one is kept, and the node works again without a restart."""
+    from conftest import free_port
+    postgres = ROOT / "scripts" / "postgres"
+    # Its own directory under /tmp: as root, the cluster belongs to the `postgres` user, who cannot enter
+    # workdir.
+    pg_dir = pathlib.Path(tempfile.mkdtemp(prefix="reko-test-pg-"))
+    url = subprocess.run([str(postgres), "start", str(pg_dir), str(free_port())], check=True, capture_output=True,
+                         text=True, timeout=120).stdout.strip()
+    node = None
+    try:
+        node = Server(workdir / "node", write_credentials(workdir), extra_args=("--database-url", url)).start()
+        rek = node.client()
+        acknowledged, failures = [], []
+        stop = threading.Event()
+
+        def writer():
+            n = 0
+            while not stop.is_set():
+                try:
+                    rek.create_collection(CollectionId=f"c{n}")
+                    acknowledged.append(f"c{n}")
+                except ClientError as error:
+                    failures.append((error.response["ResponseMetadata"]["HTTPStatusCode"],
+                                     error.response["Error"]["Code"]))
+                    time.sleep(0.1)
+                n += 1
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        time.sleep(1)
+        # A quick restart: requests wait for a new connection (up to 5 s) and go through.
+        subprocess.run([str(postgres), "restart", str(pg_dir)], check=True, timeout=120)
+        time.sleep(1)
+        quick = list(failures)
+        # Down for 10 s: requests that cannot get a connection in 5 s fail, retryably.
+        subprocess.run([str(postgres), "restart", str(pg_dir), "10"], check=True, timeout=120)
+        time.sleep(2)
+        stop.set()
+        thread.join(timeout=120)
+        assert len(failures) > len(quick), "the outage went unnoticed: no request failed"
+        codes = set(failures)
+        assert codes <= {(503, "ServiceUnavailableException"), (400, "ResourceAlreadyExistsException")}, codes
+        # Healed without a restart of the node; nothing acknowledged is lost.
+        rek.create_collection(CollectionId="after")
+        ids, token = [], None
+        while True:
+            page = rek.list_collections(MaxResults=100, **({"NextToken": token} if token else {}))
+            ids += page["CollectionIds"]
+            token = page.get("NextToken")
+            if not token:
+                break
+        assert set(acknowledged) | {"after"} <= set(ids)
+        assert node.proc.poll() is None
+    finally:
+        if node and node.proc and node.proc.poll() is None:
+            node.stop(signal.SIGKILL)
+        subprocess.run([str(postgres), "stop", str(pg_dir)], check=False, timeout=120)
+        shutil.rmtree(pg_dir, ignore_errors=True)
