@@ -44,6 +44,7 @@ def cluster(workdir):
     try:
         for n in range(3):
             nodes.append(Server(workdir / f"node{n}", credentials, extra_args=("--database-url", url)).start())
+            nodes[-1].database_url = url
         yield nodes
     finally:
         for node in nodes:
@@ -153,6 +154,41 @@ def test_concurrent_index_faces_while_a_node_is_killed_loses_no_acknowledged_fac
         assert len(faces) == len(set(faces)), "a face listed twice"
         assert set(acknowledged) <= set(faces)
         assert cluster[n].client().describe_collection(CollectionId="door")["FaceCount"] == len(faces)
+
+
+def job_owner(url: str, job_id: str) -> str | None:
+    """The node holding a job's lease, read from the database."""
+    answer = subprocess.run(["psql", url, "-Atc", "SELECT convert_from(record, 'UTF8')::json->>'owner' FROM jobs "
+                             f"WHERE job_id = '{job_id}'"], check=True, capture_output=True, text=True, timeout=60)
+    return answer.stdout.strip() or None
+
+
+def test_a_video_job_whose_node_is_killed_is_finished_by_another(cluster):
+    hamilton = ROOT.parent / "shared" / "eval" / "video_clips" / "face_recognition_hamilton" / "short_hamilton_clip.mp4"
+    video = cluster[0].s3_root / "videos" / "hamilton.mp4"
+    video.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(hamilton, video)
+    job_id = cluster[0].client().start_face_detection(
+        Video={"S3Object": {"Bucket": "videos", "Name": "hamilton.mp4"}}, JobTag="door")["JobId"]
+    names = {node.data_dir.joinpath("node-id").read_text().strip(): node for node in cluster}
+    deadline = time.monotonic() + 60
+    while (owner := job_owner(cluster[0].database_url, job_id)) is None:
+        assert time.monotonic() < deadline, "no node claimed the job"
+        time.sleep(0.1)
+    worker = names[owner]
+    worker.stop(signal.SIGKILL)
+    survivor = next(node for node in cluster if node is not worker)
+    # The lease (30 s) runs out, a scout (every 5 s) finds the job, another node runs it again.
+    deadline = time.monotonic() + 240
+    while True:
+        answer = survivor.client().get_face_detection(JobId=job_id)
+        if answer["JobStatus"] != "IN_PROGRESS":
+            break
+        assert time.monotonic() < deadline, "the job was not taken over"
+        time.sleep(0.5)
+    assert (answer["JobStatus"], answer["JobTag"]) == ("SUCCEEDED", "door"), answer.get("StatusMessage")
+    assert answer["Faces"]
+    assert names[job_owner(cluster[0].database_url, job_id)] is not worker
 
 
 def test_a_request_token_sent_to_two_nodes_starts_one_job(cluster):

@@ -173,6 +173,8 @@ pub struct Service {
     jobs: Arc<video::JobQueue>,
     results_cache: Arc<video::ResultsCache>,
     notifier: Option<Arc<Notifier>>,
+    /// This node's name in the store (video job leases).
+    node_id: Arc<str>,
 }
 
 impl Service {
@@ -187,7 +189,19 @@ impl Service {
             jobs: Default::default(),
             results_cache: Default::default(),
             notifier: None,
+            node_id: uuid::Uuid::new_v4().to_string().into(),
         }
+    }
+
+    /// The same service, naming its node `id` in the store (video job leases): keep it across restarts
+    /// (`reko serve` keeps it in the data directory) so that a restarted node resumes its own jobs at once.
+    pub fn with_node_id(self, id: impl Into<Arc<str>>) -> Service {
+        Service { node_id: id.into(), ..self }
+    }
+
+    /// This node's name in the store.
+    pub fn node_id(&self) -> &str {
+        &self.node_id
     }
 
     /// The same service, keeping snapshots of large collection indexes in `dir` (normally

@@ -172,6 +172,8 @@ mod tests {
             created_at_ms: 1,
             finished_at_ms: Some(2),
             attempts: 1,
+            owner: None,
+            lease_until_ms: None,
         };
         let failed = Completion::of(&job);
         assert!(!failed.succeeded);

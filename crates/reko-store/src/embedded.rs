@@ -723,9 +723,24 @@ impl Store for EmbeddedStore {
         Ok(Some(job))
     }
 
-    fn finish_job(&self, scope: &Scope, job: &JobRecord, results: &[Vec<u8>]) -> Result<(), StoreError> {
+    fn finish_job(
+        &self,
+        scope: &Scope,
+        job: &JobRecord,
+        results: &[Vec<u8>],
+        owner: Option<&str>,
+    ) -> Result<bool, StoreError> {
         let (account, region, job_id) = (scope.account_id.as_str(), scope.region.as_str(), job.job_id.as_str());
         let (_db, txn) = self.write()?;
+        if let Some(owner) = owner {
+            let jobs = txn.open_table(JOBS).map_err(backend)?;
+            if let Some(bytes) = jobs.get((account, region, job_id)).map_err(backend)? {
+                let stored: JobRecord = decode("jobs", job_id, bytes.value())?;
+                if stored.status.finished() || stored.owner.as_deref().is_some_and(|o| o != owner) {
+                    return Ok(false);
+                }
+            }
+        }
         {
             let mut chunks = txn.open_table(JOB_RESULTS).map_err(backend)?;
             chunks
@@ -744,7 +759,7 @@ impl Store for EmbeddedStore {
                 .map_err(backend)?;
         }
         commit(txn)?;
-        Ok(())
+        Ok(true)
     }
 
     fn job_results(&self, scope: &Scope, job_id: &str) -> Result<Vec<Vec<u8>>, StoreError> {
@@ -940,6 +955,8 @@ mod tests {
             created_at_ms: 1,
             finished_at_ms: None,
             attempts: 0,
+            owner: None,
+            lease_until_ms: None,
         }
     }
 
@@ -976,7 +993,7 @@ mod tests {
             assert_eq!(started.status, crate::JobStatus::InProgress);
             let mut done = started;
             done.status = crate::JobStatus::Succeeded;
-            store.finish_job(&a, &done, &[b"one".to_vec(), b"two".to_vec()]).unwrap();
+            assert!(store.finish_job(&a, &done, &[b"one".to_vec(), b"two".to_vec()], None).unwrap());
             // A finished job no longer counts against the limit.
             assert_eq!(store.insert_job(&a, &job("j3"), None, 2).unwrap(), JobInsert::Inserted);
         }

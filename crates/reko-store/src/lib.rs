@@ -184,14 +184,21 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<JobRecord>, StoreError>;
 
     /// Writes a finished job's record and its results (opaque chunks, read back in this order) in one
-    /// transaction.
-    fn finish_job(&self, scope: &Scope, job: &JobRecord, results: &[Vec<u8>]) -> Result<(), StoreError>;
+    /// transaction, unless `owner` is given and the stored job is already finished or held by another
+    /// owner (its lease was taken over): then `false`, nothing written.
+    fn finish_job(
+        &self,
+        scope: &Scope,
+        job: &JobRecord,
+        results: &[Vec<u8>],
+        owner: Option<&str>,
+    ) -> Result<bool, StoreError>;
 
     /// A job's result chunks, in the order they were written.
     fn job_results(&self, scope: &Scope, job_id: &str) -> Result<Vec<Vec<u8>>, StoreError>;
 
-    /// Calls `visit` with every unfinished job of every scope (start-up: queued jobs are run again, and
-    /// interrupted ones too).
+    /// Calls `visit` with every unfinished job of every scope (the workers look here for queued jobs and
+    /// for jobs whose owner's lease ran out).
     fn each_unfinished_job(&self, visit: &mut dyn FnMut(&Scope, &JobRecord)) -> Result<(), StoreError>;
 }
 

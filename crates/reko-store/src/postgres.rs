@@ -664,10 +664,30 @@ impl Store for PostgresStore {
         Ok(Some(job))
     }
 
-    fn finish_job(&self, scope: &Scope, job: &JobRecord, results: &[Vec<u8>]) -> Result<(), StoreError> {
+    fn finish_job(
+        &self,
+        scope: &Scope,
+        job: &JobRecord,
+        results: &[Vec<u8>],
+        owner: Option<&str>,
+    ) -> Result<bool, StoreError> {
         let mut client = self.client()?;
         let mut txn = client.transaction().map_err(pg_error)?;
         let (account, region, job_id) = (&scope.account_id, &scope.region, &job.job_id);
+        if let Some(owner) = owner {
+            let row = txn
+                .query_opt(
+                    "SELECT record FROM jobs WHERE account = $1 AND region = $2 AND job_id = $3 FOR UPDATE",
+                    &[account, region, job_id],
+                )
+                .map_err(pg_error)?;
+            if let Some(row) = row {
+                let stored: JobRecord = decode("jobs", job_id, row.get(0))?;
+                if stored.status.finished() || stored.owner.as_deref().is_some_and(|o| o != owner) {
+                    return Ok(false);
+                }
+            }
+        }
         txn.execute(
             "INSERT INTO jobs (account, region, job_id, finished, record) VALUES ($1, $2, $3, true, $4) \
              ON CONFLICT (account, region, job_id) DO UPDATE SET finished = true, record = EXCLUDED.record",
@@ -685,7 +705,8 @@ impl Store for PostgresStore {
         for (n, chunk) in results.iter().enumerate() {
             txn.execute(&insert, &[account, region, job_id, &(n as i64), chunk]).map_err(pg_error)?;
         }
-        commit(txn)
+        commit(txn)?;
+        Ok(true)
     }
 
     fn job_results(&self, scope: &Scope, job_id: &str) -> Result<Vec<Vec<u8>>, StoreError> {

@@ -122,4 +122,11 @@ pub struct JobRecord {
     /// How many times a worker has started the job (a restart interrupts one attempt).
     #[serde(default)]
     pub attempts: u32,
+    /// The node whose worker runs (or ran) the job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Until when the owner's claim holds (milliseconds since the Unix epoch); the owner renews it while
+    /// it works, and once it has passed, another node may take the job over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_until_ms: Option<i64>,
 }

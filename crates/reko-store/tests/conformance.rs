@@ -65,6 +65,8 @@ fn job(id: &str) -> JobRecord {
         created_at_ms: 1,
         finished_at_ms: None,
         attempts: 0,
+        owner: None,
+        lease_until_ms: None,
     }
 }
 
@@ -344,13 +346,28 @@ fn jobs_keep_tokens_limits_and_results(store: &dyn Store) {
     done.status = JobStatus::Succeeded;
     done.finished_at_ms = Some(5);
     let chunks: Vec<Vec<u8>> = (0..12u8).map(|n| vec![n; 100 + n as usize]).collect();
-    store.finish_job(&s, &done, &chunks).unwrap();
+    assert!(store.finish_job(&s, &done, &chunks, None).unwrap());
     assert_eq!(store.job_results(&s, "j1").unwrap(), chunks);
     assert_eq!(store.job(&s, "j1").unwrap().unwrap(), done);
     assert!(store.job_results(&s, "j2").unwrap().is_empty());
     let mut unfinished = Vec::new();
     store.each_unfinished_job(&mut |_, j| unfinished.push(j.job_id.clone())).unwrap();
     assert!(!unfinished.contains(&"j1".to_string()));
+    // Finishing from a lease holder: only while the job is unfinished and held by that owner.
+    store
+        .update_job(&s, "j2", &mut |j| {
+            j.owner = Some("node-b".into());
+            Update::Commit
+        })
+        .unwrap();
+    let mut j2 = store.job(&s, "j2").unwrap().unwrap();
+    j2.status = JobStatus::Failed;
+    assert!(!store.finish_job(&s, &j2, &[vec![1]], Some("node-a")).unwrap());
+    assert!(store.job(&s, "j2").unwrap().unwrap().status == JobStatus::Queued);
+    assert!(store.job_results(&s, "j2").unwrap().is_empty());
+    assert!(store.finish_job(&s, &j2, &[vec![2]], Some("node-b")).unwrap());
+    assert!(!store.finish_job(&s, &j2, &[vec![3]], Some("node-b")).unwrap());
+    assert_eq!(store.job_results(&s, "j2").unwrap(), [vec![2]]);
     // A finished job no longer counts towards the limit.
     assert_eq!(store.insert_job(&s, &job("j4"), None, 2).unwrap(), JobInsert::Inserted);
 }

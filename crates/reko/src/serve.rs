@@ -71,7 +71,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         })
     })
     .await??;
+    let node_id = node_id(&config.data_dir)?;
+    tracing::info!(node_id, "this node's name in the store");
     let service = Service::new(store)
+        .with_node_id(node_id)
         .with_index_snapshots(config.data_dir.join("indexes"))
         .with_vision(reko_service::Vision::new(runtime))
         .with_video_config(config.video);
@@ -174,4 +177,19 @@ async fn shutdown_signal() {
         _ = interrupt => tracing::info!("SIGINT: finishing in-flight requests"),
         _ = terminate => tracing::info!("SIGTERM: finishing in-flight requests"),
     }
+}
+
+/// This node's name in the store, kept in `<data-dir>/node-id` (made on first start): a restarted node
+/// resumes the video jobs it had claimed at once, without waiting for their leases to run out.
+fn node_id(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    let path = data_dir.join("node-id");
+    if let Ok(text) = std::fs::read_to_string(&path)
+        && !text.trim().is_empty()
+    {
+        return Ok(text.trim().to_owned());
+    }
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let id = uuid::Uuid::new_v4().to_string();
+    std::fs::write(&path, &id).with_context(|| format!("writing {}", path.display()))?;
+    Ok(id)
 }

@@ -328,6 +328,8 @@ impl Service {
             created_at_ms: now_ms(),
             finished_at_ms: None,
             attempts: 0,
+            owner: None,
+            lease_until_ms: None,
         };
         let token = start.client_request_token.as_ref().map(|token| {
             let digest = crate::users::digest(&(&parameters, video, &start.job_tag, &start.notification));
@@ -524,6 +526,50 @@ mod job_tests {
         Service::new(Arc::new(EmbeddedStore::open(data).unwrap()))
             .with_objects(Arc::new(DirectoryObjects::new(s3)))
             .with_video_config(VideoConfig { max_unfinished_jobs: 2, ..VideoConfig::default() })
+    }
+
+    #[test]
+    fn jobs_are_leased_and_a_dead_nodes_jobs_are_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let s3 = dir.path().join("s3");
+        make_video(&s3.join("videos"));
+        let store: Arc<dyn reko_store::Store> = Arc::new(EmbeddedStore::open(&dir.path().join("data")).unwrap());
+        let node =
+            |id: &str| Service::new(store.clone()).with_objects(Arc::new(DirectoryObjects::new(&s3))).with_node_id(id);
+        let (a, b) = (node("node-a"), node("node-b"));
+        let held = a.start_video_job(&scope(), segments_job("cuts.mp4", None)).unwrap();
+        let dead = a.start_video_job(&scope(), segments_job("cuts.mp4", None)).unwrap();
+        // Node A claimed both and stopped answering: one lease still runs, the other ran out.
+        let now = crate::now_ms();
+        for (job_id, lease_until) in [(&held, now + 60_000), (&dead, now - 1)] {
+            store
+                .update_job(&scope(), job_id, &mut |job| {
+                    job.status = JobStatus::InProgress;
+                    job.owner = Some("node-a".into());
+                    job.lease_until_ms = Some(lease_until);
+                    job.attempts = 1;
+                    reko_store::Update::Commit
+                })
+                .unwrap();
+        }
+        // B's scout takes over only the job whose lease ran out; B finishes it.
+        assert_eq!(b.start_video_workers(Arc::new(TestRenderer)).unwrap(), 1);
+        let taken = wait(&b, &dead);
+        assert_eq!(taken.status, JobStatus::Succeeded, "{:?}", taken.status_message);
+        let record = store.job(&scope(), &dead).unwrap().unwrap();
+        assert_eq!((record.owner.as_deref(), record.attempts), (Some("node-b"), 2));
+        let untouched = store.job(&scope(), &held).unwrap().unwrap();
+        assert_eq!((untouched.status, untouched.owner.as_deref()), (JobStatus::InProgress, Some("node-a")));
+        // A, back with its name, resumes its own job at once (no waiting for the lease); B never ran it.
+        // (Its queue still has both jobs from their Start: the finished one is skipped.)
+        assert_eq!(a.scout_jobs().unwrap(), 1);
+        a.run_queued_jobs(&TestRenderer);
+        let resumed = store.job(&scope(), &held).unwrap().unwrap();
+        assert_eq!((resumed.status, resumed.owner.as_deref()), (JobStatus::Succeeded, Some("node-a")));
+        // A worker whose lease was taken over does not store its outcome.
+        let mut late = resumed.clone();
+        late.status = JobStatus::Failed;
+        assert!(!store.finish_job(&scope(), &late, &[], Some("node-b")).unwrap());
     }
 
     fn segments_job(name: &str, token: Option<&str>) -> StartVideoJob {

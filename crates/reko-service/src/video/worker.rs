@@ -1,9 +1,17 @@
 //! The job queue and its workers: a bounded pool of threads, each taking the oldest queued job, running
-//! its analysis and storing the outcome. At start-up every unfinished job is queued again: a job that
-//! was queued runs, one that was interrupted starts over (and fails for good after [`MAX_ATTEMPTS`]).
+//! its analysis and storing the outcome.
+//!
+//! Jobs are leased, not owned: a worker claims a job in the store with its node's id and a lease
+//! ([`LEASE`]) that it renews while it works, and its outcome is stored only while it still holds the
+//! job. A scout looks through the store's unfinished jobs now and then ([`SCOUT_EVERY`]) and queues
+//! here the ones a worker may claim: queued ones (whichever node took the request), ones whose owner's
+//! lease ran out (that node died), and this node's own from before a restart. So on one node a
+//! restart resumes its jobs at once, and in a cluster a node's death leaves its jobs to the others. A
+//! job started this many times fails for good after [`MAX_ATTEMPTS`].
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use reko_store::{JobRecord, JobStatus, Update};
 
@@ -15,35 +23,72 @@ pub const MAX_ATTEMPTS: u32 = 3;
 /// A video the object store fails to hand over is asked for again after these pauses (each try has the
 /// S3 client's own retries), then the job fails with the store's error.
 const STAGING_PAUSES: [std::time::Duration; 2] = [std::time::Duration::from_secs(2), std::time::Duration::from_secs(8)];
+/// How long a worker's claim on a job holds without renewal.
+pub const LEASE: Duration = Duration::from_secs(30);
+/// How often a worker renews its lease while it works.
+const RENEW_EVERY: Duration = Duration::from_secs(10);
+/// How often the scout looks for jobs to take over.
+pub const SCOUT_EVERY: Duration = Duration::from_secs(5);
 /// Results are stored in chunks of this many items.
 const CHUNK_ITEMS: usize = 500;
 
-/// Jobs waiting for a worker, oldest first.
+/// Jobs waiting for a worker here, oldest first, and the ones this node has queued or is running (so that
+/// the scout does not queue them twice).
 #[derive(Default)]
 pub(crate) struct JobQueue {
-    queue: Mutex<VecDeque<(Scope, String)>>,
+    state: Mutex<QueueState>,
     ready: Condvar,
 }
 
+#[derive(Default)]
+struct QueueState {
+    queue: VecDeque<(Scope, String)>,
+    here: HashSet<(Scope, String)>,
+}
+
 impl JobQueue {
+    /// Queues a job unless this node has it queued or running already.
     pub(crate) fn push(&self, scope: Scope, job_id: String) {
-        self.queue.lock().unwrap_or_else(|p| p.into_inner()).push_back((scope, job_id));
-        self.ready.notify_one();
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if state.here.insert((scope.clone(), job_id.clone())) {
+            state.queue.push_back((scope, job_id));
+            self.ready.notify_one();
+        }
     }
 
     fn try_pop(&self) -> Option<(Scope, String)> {
-        self.queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front()
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).queue.pop_front()
     }
 
     fn pop(&self) -> (Scope, String) {
-        let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         loop {
-            if let Some(job) = queue.pop_front() {
+            if let Some(job) = state.queue.pop_front() {
                 return job;
             }
-            queue = self.ready.wait(queue).unwrap_or_else(|p| p.into_inner());
+            state = self.ready.wait(state).unwrap_or_else(|p| p.into_inner());
         }
     }
+
+    /// The job is no longer queued or running here.
+    fn done(&self, scope: &Scope, job_id: &str) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).here.remove(&(scope.clone(), job_id.to_owned()));
+    }
+}
+
+/// Whether a worker of node `me` may claim `job` now.
+fn claimable(job: &JobRecord, me: &str, now_ms: i64) -> bool {
+    match job.status {
+        JobStatus::Queued => true,
+        JobStatus::InProgress => {
+            job.owner.as_deref() == Some(me) || job.owner.is_none() || job.lease_until_ms.is_none_or(|t| t <= now_ms)
+        }
+        JobStatus::Succeeded | JobStatus::Failed => false,
+    }
+}
+
+fn lease_end(now_ms: i64) -> i64 {
+    now_ms + LEASE.as_millis() as i64
 }
 
 /// Why a job failed: the message `Get*` shows as `StatusMessage`.
@@ -79,18 +124,10 @@ impl From<reko_video::VideoError> for JobFailure {
 }
 
 impl Service {
-    /// Starts the workers (as many as the video configuration says) and queues every unfinished job of
-    /// the store; the number of jobs queued again.
+    /// Starts the workers (as many as the video configuration says) and the scout, which queues at once
+    /// the unfinished jobs of the store that this node may claim; how many there were.
     pub fn start_video_workers(&self, renderer: Arc<dyn VideoRenderer>) -> Result<usize, ServiceError> {
-        let mut unfinished = Vec::new();
-        self.store.each_unfinished_job(&mut |scope, job| {
-            unfinished.push((job.created_at_ms, scope.clone(), job.job_id.clone()));
-        })?;
-        unfinished.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.2.cmp(&b.2)));
-        let requeued = unfinished.len();
-        for (_, scope, job_id) in unfinished {
-            self.jobs.push(scope, job_id);
-        }
+        let found = self.scout_jobs()?;
         for n in 0..self.video_config.workers.max(1) {
             let (service, renderer) = (self.clone(), renderer.clone());
             std::thread::Builder::new()
@@ -103,7 +140,37 @@ impl Service {
                 })
                 .map_err(|e| ServiceError::InvalidRequest(format!("cannot start a video worker: {e}")))?;
         }
-        Ok(requeued)
+        let scout = self.clone();
+        std::thread::Builder::new()
+            .name("video-scout".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(SCOUT_EVERY);
+                    if let Err(error) = scout.scout_jobs() {
+                        tracing::warn!(%error, "video jobs: cannot look for jobs to run");
+                    }
+                }
+            })
+            .map_err(|e| ServiceError::InvalidRequest(format!("cannot start the video scout: {e}")))?;
+        Ok(found)
+    }
+
+    /// Queues here, oldest first, the store's unfinished jobs that this node may claim (those it has
+    /// queued or running already stay as they are); how many there are.
+    pub(crate) fn scout_jobs(&self) -> Result<usize, ServiceError> {
+        let now = now_ms();
+        let mut claimable_jobs = Vec::new();
+        self.store.each_unfinished_job(&mut |scope, job| {
+            if claimable(job, &self.node_id, now) {
+                claimable_jobs.push((job.created_at_ms, scope.clone(), job.job_id.clone()));
+            }
+        })?;
+        claimable_jobs.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.2.cmp(&b.2)));
+        let found = claimable_jobs.len();
+        for (_, scope, job_id) in claimable_jobs {
+            self.jobs.push(scope, job_id);
+        }
+        Ok(found)
     }
 
     /// Runs the queued jobs on this thread, oldest first, until none is left (evaluations and tools that
@@ -127,22 +194,35 @@ impl Service {
         Ok((queued, running))
     }
 
-    /// Runs one job to its end and stores the outcome.
+    /// Runs one job to its end and stores the outcome, if this node can claim it.
     pub(crate) fn run_job(&self, scope: &Scope, job_id: &str, renderer: &dyn VideoRenderer) {
+        self.claim_and_run(scope, job_id, renderer);
+        self.jobs.done(scope, job_id);
+    }
+
+    fn claim_and_run(&self, scope: &Scope, job_id: &str, renderer: &dyn VideoRenderer) {
         let started = std::time::Instant::now();
+        let me = self.node_id.as_ref();
+        let mut won = false;
         let claimed = self.store.update_job(scope, job_id, &mut |job| {
-            if job.status.finished() {
+            let now = now_ms();
+            // Finished, or claimed by another node since it was queued here: not this worker's. (One of
+            // this node's own in progress is from before a restart: what runs here is never queued twice.)
+            if !claimable(job, me, now) {
                 return Update::Abort;
             }
             job.status = JobStatus::InProgress;
+            job.owner = Some(me.to_owned());
+            job.lease_until_ms = Some(lease_end(now));
             job.attempts += 1;
+            won = true;
             Update::Commit
         });
         let mut job = match claimed {
-            Ok(Some(job)) if !job.status.finished() => job,
+            Ok(Some(job)) if won => job,
             Ok(_) => return,
             Err(error) => {
-                tracing::error!(%error, job_id, "video job: cannot read the job");
+                tracing::error!(%error, job_id, "video job: cannot claim the job");
                 return;
             }
         };
@@ -151,11 +231,21 @@ impl Service {
                 "The job was interrupted {MAX_ATTEMPTS} times (the server stopped while it ran) and is not tried again."
             )))
         } else {
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.analyse_job(scope, &mut job, renderer)))
-                .unwrap_or_else(|_| Err(JobFailure("Internal error while analysing the video.".into())))
+            // The lease is renewed until the analysis ends.
+            let (stop, stopped) = std::sync::mpsc::channel::<()>();
+            std::thread::scope(|threads| {
+                threads.spawn(|| self.renew_lease(scope, job_id, stopped));
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    self.analyse_job(scope, &mut job, renderer)
+                }))
+                .unwrap_or_else(|_| Err(JobFailure("Internal error while analysing the video.".into())));
+                drop(stop);
+                outcome
+            })
         };
         let mut done = job;
         done.finished_at_ms = Some(now_ms());
+        done.lease_until_ms = None;
         let items = match outcome {
             Ok(items) => {
                 done.status = JobStatus::Succeeded;
@@ -170,9 +260,16 @@ impl Service {
         };
         let chunks: Vec<Vec<u8>> =
             items.chunks(CHUNK_ITEMS).map(|chunk| serde_json::to_vec(chunk).expect("items serialise")).collect();
-        if let Err(error) = self.store.finish_job(scope, &done, &chunks) {
-            tracing::error!(%error, job_id, "video job: cannot store the outcome");
-            return;
+        match self.store.finish_job(scope, &done, &chunks, Some(me)) {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(job_id, "video job: another node took the job over (this node's lease ran out)");
+                return;
+            }
+            Err(error) => {
+                tracing::error!(%error, job_id, "video job: cannot store the outcome");
+                return;
+            }
         }
         if let Some(notifier) = &self.notifier {
             notifier.publish(&done, renderer);
@@ -186,6 +283,23 @@ impl Service {
             message = done.status_message.as_deref().unwrap_or(""),
             "video job finished"
         );
+    }
+
+    /// Renews this node's lease on a job every [`RENEW_EVERY`] until `stopped` closes.
+    fn renew_lease(&self, scope: &Scope, job_id: &str, stopped: std::sync::mpsc::Receiver<()>) {
+        let me = self.node_id.as_ref();
+        while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(RENEW_EVERY) {
+            let renewed = self.store.update_job(scope, job_id, &mut |job| {
+                if job.status.finished() || job.owner.as_deref() != Some(me) {
+                    return Update::Abort;
+                }
+                job.lease_until_ms = Some(lease_end(now_ms()));
+                Update::Commit
+            });
+            if let Err(error) = renewed {
+                tracing::warn!(%error, job_id, "video job: cannot renew the lease");
+            }
+        }
     }
 
     /// The job's video as a local file; an object store that fails is asked again after each of
