@@ -263,3 +263,92 @@ def test_a_database_restart_under_load_is_a_retryable_error_and_heals_by_itself(
             node.stop(signal.SIGKILL)
         subprocess.run([str(postgres), "stop", str(pg_dir)], check=False, timeout=120)
         shutil.rmtree(pg_dir, ignore_errors=True)
+
+
+HAPROXY = shutil.which("haproxy") or ("/usr/sbin/haproxy" if pathlib.Path("/usr/sbin/haproxy").exists() else None)
+
+
+@pytest.mark.skipif(not HAPROXY, reason="haproxy is not installed (scripts/test installs Debian's package)")
+def test_three_nodes_behind_haproxy_as_the_readme_deploys_them(cluster, workdir):
+    """The README's deployment: HAProxy (Debian's package) in front of three nodes, health-checked on
+    /healthz; boto3 with its standard retries talks only to HAProxy. A node killed under load costs no
+    acknowledged face, and HAProxy stops sending to it."""
+    import boto3
+    import botocore.config
+    from conftest import ALICE, REGION, free_port
+    port = free_port()
+    servers = "\n".join(f"    server node{n} 127.0.0.1:{node.port} check" for n, node in enumerate(cluster))
+    config = workdir / "haproxy.cfg"
+    config.write_text(f"""
+global
+    maxconn 256
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 120s
+    timeout server 120s
+    retries 3
+    option redispatch
+    retry-on conn-failure
+frontend rekognition
+    bind 127.0.0.1:{port}
+    default_backend nodes
+backend nodes
+    balance roundrobin
+    option httpchk GET /healthz
+    http-check expect status 200
+    default-server inter 500ms fall 2 rise 1
+{servers}
+""")
+    proxy = subprocess.Popen([HAPROXY, "-f", str(config), "-db"], stdout=subprocess.DEVNULL,
+                             stderr=open(workdir / "haproxy.log", "wb"))
+    try:
+        def client():
+            return boto3.client("rekognition", endpoint_url=f"http://127.0.0.1:{port}", region_name=REGION,
+                                aws_access_key_id=ALICE[0], aws_secret_access_key=ALICE[1],
+                                config=botocore.config.Config(retries={"mode": "standard", "max_attempts": 8}))
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                client().create_collection(CollectionId="door")
+                break
+            except Exception:
+                assert time.monotonic() < deadline and proxy.poll() is None, (workdir / "haproxy.log").read_text()
+                time.sleep(0.3)
+        pictures = sorted(p.name for p in FACES.glob("img*.jpg"))[:9]
+        acknowledged, errors = [], []
+
+        def worker(w):
+            rek = client()
+            for step, picture in enumerate(pictures):
+                try:
+                    answer = rek.index_faces(CollectionId="door", Image=image(picture),
+                                             ExternalImageId=f"w{w}-{step}", MaxFaces=1)
+                    acknowledged.extend(r["Face"]["FaceId"] for r in answer["FaceRecords"])
+                except Exception as error:  # noqa: BLE001 (any failure is the test's)
+                    errors.append(repr(error))
+
+        threads = [threading.Thread(target=worker, args=(w,)) for w in range(3)]
+        for thread in threads:
+            thread.start()
+        time.sleep(3)
+        cluster[1].stop(signal.SIGKILL)
+        for thread in threads:
+            thread.join(timeout=600)
+        assert not errors, errors
+        assert len(acknowledged) >= 20
+        rek = client()
+        faces, token = [], None
+        while True:
+            page = rek.list_faces(CollectionId="door", MaxResults=100, **({"NextToken": token} if token else {}))
+            faces += [f["FaceId"] for f in page["Faces"]]
+            token = page.get("NextToken")
+            if not token:
+                break
+        assert len(faces) == len(set(faces)) and set(acknowledged) <= set(faces)
+        # HAProxy has taken the dead node out: searches through it keep working, each answered by a live node.
+        for _ in range(6):
+            assert rek.search_faces_by_image(CollectionId="door", Image=image(pictures[0]))["FaceMatches"]
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=30)

@@ -7,7 +7,9 @@
 //! cd bench && cargo run --release --bin collection_scale -- --faces 100000
 //! ```
 //! Options: `--faces N` (100 000), `--single N` (requests of one face, 2 000), `--batch N` (faces per
-//! bulk request, 100), `--queries N` (300), `--data DIR` (default: a temporary directory).
+//! bulk request, 100), `--queries N` (300), `--data DIR` (default: a temporary directory),
+//! `--database-url URL` (the PostgreSQL store on that database, which should be empty, instead of the
+//! embedded one; its size per face is reported too).
 //!
 //! Data: identities with 1–19 photos (10 on average) at 0.6–0.8 cosine to their identity, as in
 //! `bench/index` (`bench/INDEX.md`).
@@ -17,7 +19,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use reko_service::{NewFace, Scope, Service};
-use reko_store::{EmbeddedStore, Store};
+use reko_store::{EmbeddedStore, PostgresSettings, PostgresStore, Store};
 
 const DIM: usize = 192;
 
@@ -84,7 +86,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let data =
         args.iter().position(|a| a == "--data").map_or(temporary.path().to_owned(), |i| args[i + 1].clone().into());
     let scope = Scope { account_id: "000000000000".into(), region: "us-east-1".into() };
-    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&data)?);
+    let database = args.iter().position(|a| a == "--database-url").map(|i| args[i + 1].clone());
+    let store: Arc<dyn Store> = match &database {
+        Some(url) => Arc::new(PostgresStore::connect(&PostgresSettings::new(url.clone()))?),
+        None => Arc::new(EmbeddedStore::open(&data)?),
+    };
     let service = Service::new(store.clone()).with_index_snapshots(data.join("indexes"));
     service.create_collection(&scope, "scale", BTreeMap::new())?;
 
@@ -206,7 +212,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut during = during;
     during.sort_by(f64::total_cmp);
 
-    println!("## Collection of {faces} faces through the service (store + index, no networks)\n");
+    let backend = if database.is_some() { "PostgreSQL" } else { "redb" };
+    println!("## Collection of {faces} faces through the service (store on {backend} + index, no networks)\n");
     println!("| what | figure |\n|---|---|");
     println!("| IndexFaces storing half, {batch} faces a request | {:.0} faces/s |", bulk as f64 / bulk_seconds);
     println!(
@@ -234,6 +241,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "| start-up: snapshot {behind} additions and {behind} deletions behind the store, caught up | {catch_up_seconds:.2} s |"
     );
     println!("| start-up: index rebuilt from the store (no snapshot) | {rebuild_seconds:.2} s |");
+    if let Some(url) = &database {
+        let mut client = postgres::Client::connect(url, postgres::NoTls)?;
+        let bytes: i64 = client.query_one("SELECT pg_database_size(current_database())", &[])?.get(0);
+        let tables: i64 = client
+            .query_one(
+                "SELECT sum(pg_total_relation_size(t))::bigint FROM unnest(ARRAY['faces', 'vectors', 'images']) AS t",
+                &[],
+            )?
+            .get(0);
+        println!(
+            "| PostgreSQL storage: faces, vectors and images tables with their indexes (whole database) | {:.0} B/face ({:.0} B/face) |",
+            tables as f64 / faces as f64,
+            bytes as f64 / faces as f64
+        );
+    }
     if !during.is_empty() {
         println!(
             "| SearchFaces during that rebuild (a scan of the store), {} queries | p50 {:.0} ms, max {:.0} ms |",

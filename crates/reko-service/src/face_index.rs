@@ -477,11 +477,12 @@ impl Service {
     ) -> Result<Vec<FaceMatch>, ServiceError> {
         let wanted = max + usize::from(exclude.is_some());
         let floor = similarity::cosine_at(threshold) - APPROXIMATION_SLACK;
-        self.sync_with_store(scope, collection)?;
         let key = collection_key(scope, collection);
         let hits = if self.indexes.is_loading(&key) {
+            // Exact, whatever any node wrote: no catching up to wait for.
             self.scan_store(scope, collection, vector, wanted + RERANK_MARGIN)?
         } else {
+            self.sync_with_store(scope, collection)?;
             self.with_index(scope, collection, |index| index.search(vector, wanted + RERANK_MARGIN))?
         };
         let keys: Vec<u64> = hits.iter().filter(|h| h.cosine >= floor).map(|h| h.key).collect();
