@@ -777,6 +777,77 @@ impl Store for EmbeddedStore {
         Ok(out)
     }
 
+    fn expire(&self, before_ms: i64, limit: usize) -> Result<usize, StoreError> {
+        let (_db, txn) = self.write()?;
+        let mut expired = 0;
+        {
+            let mut jobs = txn.open_table(JOBS).map_err(backend)?;
+            let mut old_jobs: Vec<(String, String, String)> = Vec::new();
+            for entry in jobs.iter().map_err(backend)? {
+                let (key, value) = entry.map_err(backend)?;
+                let key = key.value();
+                let job: JobRecord = decode("jobs", key.2, value.value())?;
+                if job.status.finished() && job.finished_at_ms.is_some_and(|t| t < before_ms) {
+                    old_jobs.push((key.0.to_owned(), key.1.to_owned(), key.2.to_owned()));
+                    if old_jobs.len() >= limit {
+                        break;
+                    }
+                }
+            }
+            let mut results = txn.open_table(JOB_RESULTS).map_err(backend)?;
+            for (a, r, id) in &old_jobs {
+                jobs.remove((a.as_str(), r.as_str(), id.as_str())).map_err(backend)?;
+                results
+                    .retain_in::<VectorKey<'_>, _>(
+                        (a.as_str(), r.as_str(), id.as_str(), 0)..=(a.as_str(), r.as_str(), id.as_str(), u64::MAX),
+                        |_, _| false,
+                    )
+                    .map_err(backend)?;
+            }
+            expired += old_jobs.len();
+            let mut tokens = txn.open_table(JOB_TOKENS).map_err(backend)?;
+            let mut old_tokens: Vec<(String, String, String)> = Vec::new();
+            for entry in tokens.iter().map_err(backend)? {
+                let (key, value) = entry.map_err(backend)?;
+                let key = key.value();
+                let token: RequestRecord = decode("job_tokens", key.2, value.value())?;
+                if token.created_at_ms < before_ms {
+                    old_tokens.push((key.0.to_owned(), key.1.to_owned(), key.2.to_owned()));
+                    if old_tokens.len() >= limit {
+                        break;
+                    }
+                }
+            }
+            for (a, r, t) in &old_tokens {
+                tokens.remove((a.as_str(), r.as_str(), t.as_str())).map_err(backend)?;
+            }
+            expired += old_tokens.len();
+            let mut requests = txn.open_table(REQUESTS).map_err(backend)?;
+            let mut old_requests: Vec<(String, String, String, String)> = Vec::new();
+            for entry in requests.iter().map_err(backend)? {
+                let (key, value) = entry.map_err(backend)?;
+                let key = key.value();
+                let request: RequestRecord = decode("requests", key.3, value.value())?;
+                if request.created_at_ms < before_ms {
+                    old_requests.push((key.0.to_owned(), key.1.to_owned(), key.2.to_owned(), key.3.to_owned()));
+                    if old_requests.len() >= limit {
+                        break;
+                    }
+                }
+            }
+            for (a, r, c, t) in &old_requests {
+                requests.remove((a.as_str(), r.as_str(), c.as_str(), t.as_str())).map_err(backend)?;
+            }
+            expired += old_requests.len();
+        }
+        if expired == 0 {
+            txn.abort().map_err(backend)?;
+        } else {
+            commit(txn)?;
+        }
+        Ok(expired)
+    }
+
     fn each_unfinished_job(&self, visit: &mut dyn FnMut(&Scope, &JobRecord)) -> Result<(), StoreError> {
         let (_db, txn) = self.read()?;
         let unfinished = txn.open_table(UNFINISHED_JOBS).map_err(backend)?;

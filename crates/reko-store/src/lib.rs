@@ -197,6 +197,11 @@ pub trait Store: Send + Sync + 'static {
     /// A job's result chunks, in the order they were written.
     fn job_results(&self, scope: &Scope, job_id: &str) -> Result<Vec<Vec<u8>>, StoreError>;
 
+    /// Deletes what has outlived its retention: finished jobs that finished before `before_ms` (with their
+    /// results), and remembered request tokens (collections' and jobs') recorded before it; at most
+    /// `limit` records of each kind a call. How many records went.
+    fn expire(&self, before_ms: i64, limit: usize) -> Result<usize, StoreError>;
+
     /// Calls `visit` with every unfinished job of every scope (the workers look here for queued jobs and
     /// for jobs whose owner's lease ran out).
     fn each_unfinished_job(&self, visit: &mut dyn FnMut(&Scope, &JobRecord)) -> Result<(), StoreError>;

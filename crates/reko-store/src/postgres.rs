@@ -97,6 +97,10 @@ fn limit(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
 fn commit(txn: Transaction<'_>) -> Result<(), StoreError> {
     let started = std::time::Instant::now();
     txn.commit().map_err(pg_error)?;
@@ -295,12 +299,23 @@ impl CollectionWrite for Writer<'_> {
     }
 
     fn put_request(&mut self, token: &str, record: &RequestRecord) -> Result<(), StoreError> {
-        self.put(
-            "INSERT INTO requests (account, region, collection_id, token, record) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (account, region, collection_id, token) DO UPDATE SET record = EXCLUDED.record",
-            token,
-            &encode(record),
-        )
+        self.txn
+            .borrow_mut()
+            .execute(
+                "INSERT INTO requests (account, region, collection_id, token, record, created_at_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account, region, collection_id, token) \
+                 DO UPDATE SET record = EXCLUDED.record, created_at_ms = EXCLUDED.created_at_ms",
+                &[
+                    &self.scope.account_id,
+                    &self.scope.region,
+                    &self.collection,
+                    &token,
+                    &encode(record),
+                    &record.created_at_ms,
+                ],
+            )
+            .map_err(pg_error)?;
+        Ok(())
     }
 }
 
@@ -600,8 +615,8 @@ impl Store for PostgresStore {
                 return decode("job_tokens", key, row.get(0)).map(JobInsert::Existing);
             }
             txn.execute(
-                "INSERT INTO job_tokens (account, region, token, record) VALUES ($1, $2, $3, $4)",
-                &[&scope.account_id, &scope.region, &key, &encode(record)],
+                "INSERT INTO job_tokens (account, region, token, record, created_at_ms) VALUES ($1, $2, $3, $4, $5)",
+                &[&scope.account_id, &scope.region, &key, &encode(record), &record.created_at_ms],
             )
             .map_err(pg_error)?;
         }
@@ -689,9 +704,10 @@ impl Store for PostgresStore {
             }
         }
         txn.execute(
-            "INSERT INTO jobs (account, region, job_id, finished, record) VALUES ($1, $2, $3, true, $4) \
-             ON CONFLICT (account, region, job_id) DO UPDATE SET finished = true, record = EXCLUDED.record",
-            &[account, region, job_id, &encode(job)],
+            "INSERT INTO jobs (account, region, job_id, finished, record, finished_at_ms) \
+             VALUES ($1, $2, $3, true, $4, $5) ON CONFLICT (account, region, job_id) \
+             DO UPDATE SET finished = true, record = EXCLUDED.record, finished_at_ms = EXCLUDED.finished_at_ms",
+            &[account, region, job_id, &encode(job), &job.finished_at_ms.unwrap_or_else(now_ms)],
         )
         .map_err(pg_error)?;
         txn.execute(
@@ -718,6 +734,20 @@ impl Store for PostgresStore {
             )
             .map_err(pg_error)?;
         Ok(rows.into_iter().map(|row| row.get(0)).collect())
+    }
+
+    fn expire(&self, before_ms: i64, count: usize) -> Result<usize, StoreError> {
+        let mut client = self.client()?;
+        let mut expired = 0;
+        // One statement per kind (each its own transaction): a job goes with its results (ON DELETE CASCADE).
+        for sql in [
+            "DELETE FROM jobs WHERE ctid IN (SELECT ctid FROM jobs WHERE finished AND finished_at_ms < $1 LIMIT $2)",
+            "DELETE FROM job_tokens WHERE ctid IN (SELECT ctid FROM job_tokens WHERE created_at_ms < $1 LIMIT $2)",
+            "DELETE FROM requests WHERE ctid IN (SELECT ctid FROM requests WHERE created_at_ms < $1 LIMIT $2)",
+        ] {
+            expired += client.execute(sql, &[&before_ms, &limit(count)]).map_err(pg_error)? as usize;
+        }
+        Ok(expired)
     }
 
     fn each_unfinished_job(&self, visit: &mut dyn FnMut(&Scope, &JobRecord)) -> Result<(), StoreError> {

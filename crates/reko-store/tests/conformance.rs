@@ -372,6 +372,63 @@ fn jobs_keep_tokens_limits_and_results(store: &dyn Store) {
     assert_eq!(store.insert_job(&s, &job("j4"), None, 2).unwrap(), JobInsert::Inserted);
 }
 
+fn expiry_removes_old_finished_jobs_and_tokens_only(store: &dyn Store) {
+    let s = scope("111111111111");
+    store.insert_collection(&s, &collection("c")).unwrap();
+    let token = |created_at_ms| RequestRecord { created_at_ms, ..request("p") };
+    store
+        .write_collection(&s, "c", &mut |w| {
+            w.put_request("op/old", &token(100))?;
+            w.put_request("op/new", &token(5_000))?;
+            Ok(Update::Commit)
+        })
+        .unwrap();
+    for (id, finished_at, created_at) in [("old", Some(100), 100), ("new", Some(5_000), 5_000), ("running", None, 100)]
+    {
+        let mut record = job(id);
+        assert_eq!(
+            store.insert_job(&s, &record, Some((&format!("op/{id}"), &token(created_at))), 20).unwrap(),
+            JobInsert::Inserted
+        );
+        if let Some(at) = finished_at {
+            record.status = JobStatus::Succeeded;
+            record.finished_at_ms = Some(at);
+            assert!(store.finish_job(&s, &record, &[vec![1], vec![2]], None).unwrap());
+        }
+    }
+    // Before 1 000: the old finished job, its results, the old job tokens ("old", "running") and the old
+    // collection token. A running job stays, whenever it began.
+    assert_eq!(store.expire(1_000, 100).unwrap(), 4);
+    assert!(store.job(&s, "old").unwrap().is_none());
+    assert!(store.job_results(&s, "old").unwrap().is_empty());
+    assert!(store.job(&s, "new").unwrap().is_some());
+    assert_eq!(store.job_results(&s, "new").unwrap().len(), 2);
+    assert!(store.job(&s, "running").unwrap().is_some());
+    assert_eq!(
+        store.insert_job(&s, &job("again"), Some(("op/old", &token(6_000))), 20).unwrap(),
+        JobInsert::Inserted,
+        "an expired token is free again"
+    );
+    assert!(matches!(
+        store.insert_job(&s, &job("again2"), Some(("op/new", &token(6_000))), 20).unwrap(),
+        JobInsert::Existing(_)
+    ));
+    store
+        .write_collection(&s, "c", &mut |w| {
+            assert!(w.request("op/old")?.is_none());
+            assert!(w.request("op/new")?.is_some());
+            Ok(Update::Abort)
+        })
+        .unwrap();
+    assert_eq!(store.expire(1_000, 100).unwrap(), 0);
+    // A limit per kind and call: two calls for three old tokens with a limit of two.
+    for n in 0..3 {
+        store.insert_job(&s, &job(&format!("t{n}")), Some((&format!("op/t{n}"), &token(10))), 20).unwrap();
+    }
+    assert_eq!(store.expire(1_000, 2).unwrap(), 2);
+    assert_eq!(store.expire(1_000, 2).unwrap(), 1);
+}
+
 fn concurrent_writers_lose_nothing(store: Arc<dyn Store>) {
     let s = scope("111111111111");
     store.insert_collection(&s, &collection("c")).unwrap();
@@ -518,6 +575,7 @@ conformance!(
     faces_and_vectors_read_back_in_order,
     deleting_a_large_collection_removes_everything_in_it,
     jobs_keep_tokens_limits_and_results,
+    expiry_removes_old_finished_jobs_and_tokens_only,
 );
 
 #[test]

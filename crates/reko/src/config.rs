@@ -87,6 +87,9 @@ pub struct ServeArgs {
     /// Unfinished video jobs one account may have [default: 20].
     #[arg(long, env = "REKO_MAX_VIDEO_JOBS")]
     max_video_jobs: Option<usize>,
+    /// Days a finished video job's results, and request tokens, are kept [default: 7].
+    #[arg(long, env = "REKO_RETENTION_DAYS")]
+    retention_days: Option<u64>,
     /// Open connections at once (default 1024).
     #[arg(long, env = "REKO_MAX_CONNECTIONS")]
     max_connections: Option<usize>,
@@ -146,6 +149,7 @@ struct FileConfig {
     video_sample_fps: Option<f32>,
     video_workers: Option<usize>,
     max_video_jobs: Option<usize>,
+    retention_days: Option<u64>,
     max_connections: Option<usize>,
     header_timeout: Option<u64>,
     body_timeout: Option<u64>,
@@ -229,13 +233,17 @@ impl Config {
             sample_fps: args.video_sample_fps.or(file.video_sample_fps).unwrap_or(defaults.sample_fps),
             workers: args.video_workers.or(file.video_workers).unwrap_or(defaults.workers),
             max_unfinished_jobs: args.max_video_jobs.or(file.max_video_jobs).unwrap_or(defaults.max_unfinished_jobs),
+            retention: args
+                .retention_days
+                .or(file.retention_days)
+                .map_or(defaults.retention, |days| std::time::Duration::from_secs(days.saturating_mul(86_400))),
             ..defaults
         };
         if !(video.sample_fps > 0.0 && video.sample_fps <= 60.0) {
             bail!("video_sample_fps must be above 0 and at most 60, not {}", video.sample_fps);
         }
-        if video.workers == 0 || video.max_unfinished_jobs == 0 {
-            bail!("video_workers and max_video_jobs must be at least 1");
+        if video.workers == 0 || video.max_unfinished_jobs == 0 || video.retention.is_zero() {
+            bail!("video_workers, max_video_jobs and retention_days must be at least 1");
         }
         let s3 = args.s3_endpoint.or(file.s3_endpoint).map(|endpoint| reko_service::S3Settings {
             endpoint: Some(endpoint),

@@ -52,6 +52,8 @@ pub struct VideoConfig {
     pub max_unfinished_jobs: usize,
     /// Frames larger than this many pixels are scaled down before analysis.
     pub max_pixels: u32,
+    /// How long a finished job's results (and request tokens) are kept: 7 days, as on Rekognition.
+    pub retention: std::time::Duration,
 }
 
 impl Default for VideoConfig {
@@ -62,6 +64,7 @@ impl Default for VideoConfig {
             frame_threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
             max_unfinished_jobs: 20,
             max_pixels: 1920 * 1080,
+            retention: std::time::Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -570,6 +573,29 @@ mod job_tests {
         let mut late = resumed.clone();
         late.status = JobStatus::Failed;
         assert!(!store.finish_job(&scope(), &late, &[], Some("node-b")).unwrap());
+    }
+
+    #[test]
+    fn finished_jobs_expire_after_the_retention() {
+        let dir = tempfile::tempdir().unwrap();
+        let s3 = dir.path().join("s3");
+        make_video(&s3.join("videos"));
+        let service = Service::new(Arc::new(EmbeddedStore::open(&dir.path().join("data")).unwrap()))
+            .with_objects(Arc::new(DirectoryObjects::new(&s3)))
+            .with_video_config(VideoConfig { retention: std::time::Duration::from_secs(5), ..Default::default() });
+        let job_id = service.start_video_job(&scope(), segments_job("cuts.mp4", Some("t"))).unwrap();
+        service.run_queued_jobs(&TestRenderer);
+        assert_eq!(wait(&service, &job_id).status, JobStatus::Succeeded);
+        // Within the retention nothing goes; after it, the job, its results and its token do.
+        assert_eq!(service.expire_old_records().unwrap(), 0);
+        std::thread::sleep(std::time::Duration::from_millis(5100));
+        assert_eq!(service.expire_old_records().unwrap(), 2);
+        assert!(matches!(
+            service.video_job(&scope(), &job_id, "SegmentDetection", &page()),
+            Err(ServiceError::JobNotFound(_))
+        ));
+        // The token is free again: the same request starts a new job.
+        assert_ne!(service.start_video_job(&scope(), segments_job("cuts.mp4", Some("t"))).unwrap(), job_id);
     }
 
     fn segments_job(name: &str, token: Option<&str>) -> StartVideoJob {

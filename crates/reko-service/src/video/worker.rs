@@ -7,7 +7,8 @@
 //! here the ones a worker may claim: queued ones (whichever node took the request), ones whose owner's
 //! lease ran out (that node died), and this node's own from before a restart. So on one node a
 //! restart resumes its jobs at once, and in a cluster a node's death leaves its jobs to the others. A
-//! job started this many times fails for good after [`MAX_ATTEMPTS`].
+//! job started this many times fails for good after [`MAX_ATTEMPTS`]. A sweeper deletes finished jobs and
+//! request tokens once they are older than the retention (7 days by default, as on Rekognition).
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Condvar, Mutex};
@@ -29,6 +30,10 @@ pub const LEASE: Duration = Duration::from_secs(30);
 const RENEW_EVERY: Duration = Duration::from_secs(10);
 /// How often the scout looks for jobs to take over.
 pub const SCOUT_EVERY: Duration = Duration::from_secs(5);
+/// How often the sweeper deletes what outlived its retention.
+const SWEEP_EVERY: Duration = Duration::from_secs(600);
+/// Records of one kind the sweeper deletes in one transaction.
+const SWEEP_BATCH: usize = 1000;
 /// Results are stored in chunks of this many items.
 const CHUNK_ITEMS: usize = 500;
 
@@ -140,6 +145,20 @@ impl Service {
                 })
                 .map_err(|e| ServiceError::InvalidRequest(format!("cannot start a video worker: {e}")))?;
         }
+        let sweeper = self.clone();
+        std::thread::Builder::new()
+            .name("retention-sweeper".into())
+            .spawn(move || {
+                loop {
+                    match sweeper.expire_old_records() {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(records = n, "expired video results and request tokens deleted"),
+                        Err(error) => tracing::warn!(%error, "cannot delete expired records"),
+                    }
+                    std::thread::sleep(SWEEP_EVERY);
+                }
+            })
+            .map_err(|e| ServiceError::InvalidRequest(format!("cannot start the sweeper: {e}")))?;
         let scout = self.clone();
         std::thread::Builder::new()
             .name("video-scout".into())
@@ -153,6 +172,20 @@ impl Service {
             })
             .map_err(|e| ServiceError::InvalidRequest(format!("cannot start the video scout: {e}")))?;
         Ok(found)
+    }
+
+    /// Deletes the finished jobs (with their results) and the request tokens older than the retention,
+    /// in batches (other writes go on between them); how many records went.
+    pub fn expire_old_records(&self) -> Result<usize, ServiceError> {
+        let before = now_ms().saturating_sub(self.video_config.retention.as_millis() as i64);
+        let mut total = 0;
+        loop {
+            let expired = self.store.expire(before, SWEEP_BATCH)?;
+            total += expired;
+            if expired == 0 {
+                return Ok(total);
+            }
+        }
     }
 
     /// Queues here, oldest first, the store's unfinished jobs that this node may claim (those it has
