@@ -57,10 +57,12 @@ def image(name: str) -> dict:
     return {"Bytes": (FACES / name).read_bytes()}
 
 
-def listed(node, collection="door") -> list[str]:
+def listed(node, collection="door", rek=None) -> list[str]:
+    """Every FaceId of a collection, page by page, through a node (or the given client)."""
+    rek = rek or node.client()
     faces, token = [], None
     while True:
-        page = node.client().list_faces(CollectionId=collection, MaxResults=100, **({"NextToken": token} if token else {}))
+        page = rek.list_faces(CollectionId=collection, MaxResults=100, **({"NextToken": token} if token else {}))
         faces += [f["FaceId"] for f in page["Faces"]]
         token = page.get("NextToken")
         if not token:
@@ -338,13 +340,7 @@ backend nodes
         assert not errors, errors
         assert len(acknowledged) >= 20
         rek = client()
-        faces, token = [], None
-        while True:
-            page = rek.list_faces(CollectionId="door", MaxResults=100, **({"NextToken": token} if token else {}))
-            faces += [f["FaceId"] for f in page["Faces"]]
-            token = page.get("NextToken")
-            if not token:
-                break
+        faces = listed(None, rek=rek)
         assert len(faces) == len(set(faces)) and set(acknowledged) <= set(faces)
         # HAProxy has taken the dead node out: searches through it keep working, each answered by a live node.
         for _ in range(6):

@@ -133,6 +133,14 @@ fn list_items<T: DeserializeOwned>(
     Ok(out)
 }
 
+/// Removes a job's result chunks.
+fn remove_job_results(table: &mut Table<VectorKey<'static>, &'static [u8]>, job: Key<'_>) -> Result<(), StoreError> {
+    let (account, region, job_id) = job;
+    table
+        .retain_in::<VectorKey<'_>, _>((account, region, job_id, 0)..=(account, region, job_id, u64::MAX), |_, _| false)
+        .map_err(backend)
+}
+
 /// Removes every record of one collection from an item table.
 fn remove_items(table: &mut Table<ItemKey<'static>, &'static [u8]>, prefix: Key<'_>) -> Result<(), StoreError> {
     let (account, region, collection) = prefix;
@@ -736,19 +744,14 @@ impl Store for EmbeddedStore {
             let jobs = txn.open_table(JOBS).map_err(backend)?;
             if let Some(bytes) = jobs.get((account, region, job_id)).map_err(backend)? {
                 let stored: JobRecord = decode("jobs", job_id, bytes.value())?;
-                if stored.status.finished() || stored.owner.as_deref().is_some_and(|o| o != owner) {
+                if !stored.may_be_finished_by(owner) {
                     return Ok(false);
                 }
             }
         }
         {
             let mut chunks = txn.open_table(JOB_RESULTS).map_err(backend)?;
-            chunks
-                .retain_in::<VectorKey<'_>, _>(
-                    (account, region, job_id, 0)..=(account, region, job_id, u64::MAX),
-                    |_, _| false,
-                )
-                .map_err(backend)?;
+            remove_job_results(&mut chunks, (account, region, job_id))?;
             for (n, chunk) in results.iter().enumerate() {
                 chunks.insert((account, region, job_id, n as u64), chunk.as_slice()).map_err(backend)?;
             }
@@ -797,12 +800,7 @@ impl Store for EmbeddedStore {
             let mut results = txn.open_table(JOB_RESULTS).map_err(backend)?;
             for (a, r, id) in &old_jobs {
                 jobs.remove((a.as_str(), r.as_str(), id.as_str())).map_err(backend)?;
-                results
-                    .retain_in::<VectorKey<'_>, _>(
-                        (a.as_str(), r.as_str(), id.as_str(), 0)..=(a.as_str(), r.as_str(), id.as_str(), u64::MAX),
-                        |_, _| false,
-                    )
-                    .map_err(backend)?;
+                remove_job_results(&mut results, (a, r, id))?;
             }
             expired += old_jobs.len();
             let mut tokens = txn.open_table(JOB_TOKENS).map_err(backend)?;

@@ -163,6 +163,7 @@ struct Writer<'c> {
 }
 
 impl Writer<'_> {
+    /// The record one statement over one item answers (a SELECT, or a DELETE ... RETURNING).
     fn get<T: serde::de::DeserializeOwned>(&self, sql: &str, what: &str, item: &str) -> Result<Option<T>, StoreError> {
         let row = self
             .txn
@@ -178,10 +179,6 @@ impl Writer<'_> {
             .execute(sql, &[&self.scope.account_id, &self.scope.region, &self.collection, &item, &bytes])
             .map_err(pg_error)?;
         Ok(())
-    }
-
-    fn take<T: serde::de::DeserializeOwned>(&self, sql: &str, what: &str, item: &str) -> Result<Option<T>, StoreError> {
-        self.get(sql, what, item)
     }
 }
 
@@ -220,7 +217,7 @@ impl CollectionWrite for Writer<'_> {
     }
 
     fn delete_face(&mut self, face_id: &str) -> Result<Option<FaceRecord>, StoreError> {
-        let removed: Option<FaceRecord> = self.take(
+        let removed: Option<FaceRecord> = self.get(
             "DELETE FROM faces WHERE account = $1 AND region = $2 AND collection_id = $3 AND face_id = $4 \
              RETURNING record",
             "faces",
@@ -248,12 +245,13 @@ impl CollectionWrite for Writer<'_> {
 
     fn put_image_faces(&mut self, image_key: &str, face_ids: &[String]) -> Result<(), StoreError> {
         if face_ids.is_empty() {
-            let _: Option<Vec<String>> = self.take(
-                "DELETE FROM images WHERE account = $1 AND region = $2 AND collection_id = $3 AND image_key = $4 \
-                 RETURNING face_ids",
-                "images",
-                image_key,
-            )?;
+            self.txn
+                .borrow_mut()
+                .execute(
+                    "DELETE FROM images WHERE account = $1 AND region = $2 AND collection_id = $3 AND image_key = $4",
+                    &[&self.scope.account_id, &self.scope.region, &self.collection, &image_key],
+                )
+                .map_err(pg_error)?;
             return Ok(());
         }
         self.put(
@@ -282,7 +280,7 @@ impl CollectionWrite for Writer<'_> {
     }
 
     fn delete_user(&mut self, user_id: &str) -> Result<Option<UserRecord>, StoreError> {
-        self.take(
+        self.get(
             "DELETE FROM users WHERE account = $1 AND region = $2 AND collection_id = $3 AND user_id = $4 \
              RETURNING record",
             "users",
@@ -342,8 +340,7 @@ fn store_collection(txn: &mut Transaction<'_>, scope: &Scope, record: &Collectio
 impl Store for PostgresStore {
     fn check_writable(&self) -> Result<(), StoreError> {
         let mut client = self.client()?;
-        let txn = client.transaction().map_err(pg_error)?;
-        let mut txn = txn;
+        let mut txn = client.transaction().map_err(pg_error)?;
         txn.execute(
             "INSERT INTO health (id, checked_at) VALUES (1, now()) ON CONFLICT (id) DO UPDATE SET checked_at = now()",
             &[],
@@ -698,7 +695,7 @@ impl Store for PostgresStore {
                 .map_err(pg_error)?;
             if let Some(row) = row {
                 let stored: JobRecord = decode("jobs", job_id, row.get(0))?;
-                if stored.status.finished() || stored.owner.as_deref().is_some_and(|o| o != owner) {
+                if !stored.may_be_finished_by(owner) {
                     return Ok(false);
                 }
             }

@@ -130,3 +130,11 @@ pub struct JobRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_until_ms: Option<i64>,
 }
+
+impl JobRecord {
+    /// Whether a worker of node `owner` may still store this job's outcome: the job is unfinished and
+    /// no other node holds it (its lease was not taken over).
+    pub fn may_be_finished_by(&self, owner: &str) -> bool {
+        !self.status.finished() && self.owner.as_deref().is_none_or(|o| o == owner)
+    }
+}

@@ -92,6 +92,15 @@ fn claimable(job: &JobRecord, me: &str, now_ms: i64) -> bool {
     }
 }
 
+/// Starts one of the service's long-lived threads.
+fn spawn(name: String, body: impl FnOnce() + Send + 'static) -> Result<(), ServiceError> {
+    std::thread::Builder::new()
+        .name(name.clone())
+        .spawn(body)
+        .map(drop)
+        .map_err(|e| ServiceError::InvalidRequest(format!("cannot start the thread {name}: {e}")))
+}
+
 fn lease_end(now_ms: i64) -> i64 {
     now_ms + LEASE.as_millis() as i64
 }
@@ -135,42 +144,33 @@ impl Service {
         let found = self.scout_jobs()?;
         for n in 0..self.video_config.workers.max(1) {
             let (service, renderer) = (self.clone(), renderer.clone());
-            std::thread::Builder::new()
-                .name(format!("video-worker-{n}"))
-                .spawn(move || {
-                    loop {
-                        let (scope, job_id) = service.jobs.pop();
-                        service.run_job(&scope, &job_id, renderer.as_ref());
-                    }
-                })
-                .map_err(|e| ServiceError::InvalidRequest(format!("cannot start a video worker: {e}")))?;
+            spawn(format!("video-worker-{n}"), move || {
+                loop {
+                    let (scope, job_id) = service.jobs.pop();
+                    service.run_job(&scope, &job_id, renderer.as_ref());
+                }
+            })?;
         }
         let sweeper = self.clone();
-        std::thread::Builder::new()
-            .name("retention-sweeper".into())
-            .spawn(move || {
-                loop {
-                    match sweeper.expire_old_records() {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(records = n, "expired video results and request tokens deleted"),
-                        Err(error) => tracing::warn!(%error, "cannot delete expired records"),
-                    }
-                    std::thread::sleep(SWEEP_EVERY);
+        spawn("retention-sweeper".into(), move || {
+            loop {
+                match sweeper.expire_old_records() {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(records = n, "expired video results and request tokens deleted"),
+                    Err(error) => tracing::warn!(%error, "cannot delete expired records"),
                 }
-            })
-            .map_err(|e| ServiceError::InvalidRequest(format!("cannot start the sweeper: {e}")))?;
+                std::thread::sleep(SWEEP_EVERY);
+            }
+        })?;
         let scout = self.clone();
-        std::thread::Builder::new()
-            .name("video-scout".into())
-            .spawn(move || {
-                loop {
-                    std::thread::sleep(SCOUT_EVERY);
-                    if let Err(error) = scout.scout_jobs() {
-                        tracing::warn!(%error, "video jobs: cannot look for jobs to run");
-                    }
+        spawn("video-scout".into(), move || {
+            loop {
+                std::thread::sleep(SCOUT_EVERY);
+                if let Err(error) = scout.scout_jobs() {
+                    tracing::warn!(%error, "video jobs: cannot look for jobs to run");
                 }
-            })
-            .map_err(|e| ServiceError::InvalidRequest(format!("cannot start the video scout: {e}")))?;
+            }
+        })?;
         Ok(found)
     }
 
