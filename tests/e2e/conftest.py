@@ -1,10 +1,13 @@
 """Fixtures that start a real `reko serve` on a free port and point boto3 and the AWS CLI at it."""
+import http.server
+import json
 import os
 import pathlib
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -77,6 +80,54 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class SnsEndpoint:
+    """An HTTP endpoint subscribed to an SNS topic: records every delivery as (headers, envelope, status answered).
+    It answers 503 while `accepting` is false, and to the first `refuse_first` deliveries."""
+
+    TOPIC = "arn:aws:sns:us-east-1:111111111111:video-done"
+
+    def __init__(self, accepting=True, refuse_first=0):
+        self.received = []
+        self.accepting = accepting
+        self.refuse_first = refuse_first
+        endpoint = self
+
+        class Hook(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                status = 200 if endpoint.accepting and len(endpoint.received) >= endpoint.refuse_first else 503
+                endpoint.received.append((dict(self.headers), json.loads(body), status))
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.http = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Hook)
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+
+    @property
+    def server_args(self) -> tuple:
+        """`reko serve` arguments that send the topic's notifications here."""
+        return ("--sns-topic", f"{self.TOPIC}=http://127.0.0.1:{self.http.server_port}/hook")
+
+    @property
+    def accepted(self) -> list:
+        return [(headers, envelope) for headers, envelope, status in self.received if status == 200]
+
+    def wait_for(self, count: int, accepted=False, timeout=60) -> list:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.accepted if accepted else self.received
+            if len(found) >= count:
+                return found
+            time.sleep(0.1)
+        raise AssertionError(f"{count} deliveries expected within {timeout} s: {self.received}")
+
+    def close(self):
+        self.http.shutdown()
 
 
 class Server:

@@ -1,7 +1,9 @@
 """Three `reko serve` nodes on one PostgreSQL (a database of their own on the server that scripts/test starts,
 REKO_TEST_DATABASE_URL): read-after-write across nodes with boto3 and the AWS CLI, concurrent IndexFaces
 through every node while one is killed with SIGKILL (clients move on to another node, as behind a load
-balancer), and one job for a ClientRequestToken sent to two nodes."""
+balancer), a killed node's video job and its completion notification taken over by another, and one job for a
+ClientRequestToken sent to two nodes."""
+import contextlib
 import json
 import os
 import pathlib
@@ -17,7 +19,7 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ConnectionClosedError, ReadTimeoutError
 from urllib3.exceptions import ProtocolError
 
-from conftest import ROOT, Server, write_credentials
+from conftest import ROOT, Server, SnsEndpoint, write_credentials
 from test_aws_cli import aws
 
 DATABASE = os.environ.get("REKO_TEST_DATABASE_URL")
@@ -32,9 +34,9 @@ def psql(url: str, sql: str):
     subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True, capture_output=True, timeout=60)
 
 
-@pytest.fixture
-def cluster(workdir):
-    """Three nodes on a fresh database; yields the list of Servers."""
+@contextlib.contextmanager
+def nodes_on_a_fresh_database(workdir, extra_args=()):
+    """Three nodes on a database of their own; yields the list of Servers."""
     name = f"reko_cluster_{uuid.uuid4().hex[:12]}"
     psql(DATABASE, f"CREATE DATABASE {name}")
     base, _, _ = DATABASE.rpartition("/")
@@ -43,7 +45,7 @@ def cluster(workdir):
     nodes = []
     try:
         for n in range(3):
-            nodes.append(Server(workdir / f"node{n}", credentials, extra_args=("--database-url", url)).start())
+            nodes.append(Server(workdir / f"node{n}", credentials, extra_args=("--database-url", url, *extra_args)).start())
             nodes[-1].database_url = url
         yield nodes
     finally:
@@ -51,6 +53,12 @@ def cluster(workdir):
             if node.proc and node.proc.poll() is None:
                 node.stop(signal.SIGKILL)
         psql(DATABASE, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def cluster(workdir):
+    with nodes_on_a_fresh_database(workdir) as nodes:
+        yield nodes
 
 
 def image(name: str) -> dict:
@@ -191,6 +199,34 @@ def test_a_video_job_whose_node_is_killed_is_finished_by_another(cluster):
     assert (answer["JobStatus"], answer["JobTag"]) == ("SUCCEEDED", "door"), answer.get("StatusMessage")
     assert answer["Faces"]
     assert names[job_owner(cluster[0].database_url, job_id)] is not worker
+
+
+def test_a_notification_owed_by_a_killed_node_is_delivered_by_another_once(workdir):
+    """The outbox: the job's node is killed while the topic's endpoint refuses; once the delivery lease (30 s) runs
+    out, one other node delivers the notification (the same MessageId), and only one."""
+    hook = SnsEndpoint(accepting=False)
+    try:
+        with nodes_on_a_fresh_database(workdir, hook.server_args) as cluster:
+            video = cluster[0].s3_root / "videos" / "clip.mp4"
+            video.parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=10:duration=2",
+                            "-c:v", "libx264", "-pix_fmt", "yuv420p", str(video)], check=True, timeout=120)
+            channel = {"SNSTopicArn": hook.TOPIC, "RoleArn": "arn:aws:iam::111111111111:role/rekognition"}
+            job_id = cluster[0].client().start_label_detection(
+                Video={"S3Object": {"Bucket": "videos", "Name": "clip.mp4"}}, NotificationChannel=channel)["JobId"]
+            (_, refused, _), *_ = hook.wait_for(1, timeout=240)
+            names = {node.data_dir.joinpath("node-id").read_text().strip(): node for node in cluster}
+            finisher = names[job_owner(cluster[0].database_url, job_id)]
+            finisher.stop(signal.SIGKILL)
+            tried = len(hook.received)
+            hook.accepting = True
+            ((headers, envelope),) = hook.wait_for(1, accepted=True, timeout=90)
+            assert envelope["MessageId"] == refused["MessageId"] == headers["x-amz-sns-message-id"]
+            assert json.loads(envelope["Message"])["JobId"] == job_id
+            time.sleep(8)  # more than a scout round on every survivor: nothing is sent again
+            assert len(hook.accepted) == 1 and len(hook.received) == tried + 1, hook.received
+    finally:
+        hook.close()
 
 
 def test_a_request_token_sent_to_two_nodes_starts_one_job(cluster):

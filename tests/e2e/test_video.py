@@ -1,17 +1,15 @@
 """Video jobs (Start*/Get*) over the directory object storage, with boto3 and the AWS CLI: face search on the
 Hamilton clip, paging and aggregation, segments, text, bad input, idempotency, accounts, and a restart."""
-import http.server
 import json
 import shutil
 import signal
 import subprocess
-import threading
 import time
 
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import BOB, ROOT, Server, free_port, write_credentials
+from conftest import BOB, ROOT, Server, SnsEndpoint, write_credentials
 from test_aws_cli import aws
 
 EVAL = ROOT.parent / "shared" / "eval"
@@ -248,24 +246,9 @@ def test_jobs_survive_a_restart(server):
 
 def test_completions_are_published_to_the_topic_endpoint(workdir):
     """NotificationChannel: the SNS notification reaches the configured endpoint, retried after a failure."""
-    received = []
-
-    class Hook(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append((dict(self.headers), json.loads(body)))
-            # The first delivery fails: reko must try again.
-            self.send_response(500 if len(received) == 1 else 200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    hook = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Hook)
-    threading.Thread(target=hook.serve_forever, daemon=True).start()
-    topic = "arn:aws:sns:us-east-1:111111111111:video-done"
-    server = Server(workdir / "data", write_credentials(workdir),
-                    extra_args=("--sns-topic", f"{topic}=http://127.0.0.1:{hook.server_port}/hook")).start()
+    hook = SnsEndpoint(refuse_first=1)  # the first delivery fails: reko must try again
+    topic = hook.TOPIC
+    server = Server(workdir / "data", write_credentials(workdir), extra_args=hook.server_args).start()
     try:
         rek = server.client()
         video = put(server, "walking.mp4", CLIPS / "intel_sample_videos" / "gif_as_mp4" / "face-demographics-walking.mp4")
@@ -275,13 +258,13 @@ def test_completions_are_published_to_the_topic_endpoint(workdir):
             rek.start_label_detection(Video=video, NotificationChannel={**channel, "SNSTopicArn": topic + "-other"})
         assert error.value.response["Error"]["Code"] == "InvalidParameterException"
         assert wait(rek.get_label_detection, job_id)["JobStatus"] == "SUCCEEDED"
-        deadline = time.monotonic() + 30
-        while len(received) < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert len(received) == 2, received
-        (first_headers, first), (headers, envelope) = received
+        hook.wait_for(1, accepted=True, timeout=30)
+        time.sleep(1)
+        assert len(hook.received) == 2, hook.received
+        (first_headers, first, _), (headers, envelope, _) = hook.received
         assert first == envelope  # the same notification, sent again
         assert headers["x-amz-sns-message-type"] == "Notification" and headers["x-amz-sns-topic-arn"] == topic
+        assert headers["x-amz-sns-message-id"] == envelope["MessageId"]
         assert (envelope["Type"], envelope["TopicArn"]) == ("Notification", topic)
         message = json.loads(envelope["Message"])
         assert message == {"JobId": job_id, "Status": "SUCCEEDED", "API": "LABEL_DETECTION", "Message": "", "JobTag": "lobby",
@@ -289,4 +272,29 @@ def test_completions_are_published_to_the_topic_endpoint(workdir):
                            "Video": {"S3ObjectName": "walking.mp4", "S3Bucket": "videos"}}
     finally:
         server.stop(signal.SIGKILL)
-        hook.shutdown()
+        hook.close()
+
+
+def test_a_notification_owed_by_a_killed_server_is_delivered_after_its_restart(workdir):
+    """The outbox: a job finishes while its topic's endpoint is down, the server is killed (SIGKILL) while it retries;
+    once restarted it delivers the notification, with the same MessageId, once."""
+    hook = SnsEndpoint(accepting=False)
+    server = Server(workdir / "data", write_credentials(workdir), extra_args=hook.server_args).start()
+    try:
+        rek = server.client()
+        video = ffmpeg(server, "short.mp4", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=10:duration=2")
+        channel = {"SNSTopicArn": hook.TOPIC, "RoleArn": "arn:aws:iam::111111111111:role/rekognition"}
+        job_id = rek.start_label_detection(Video=video, NotificationChannel=channel)["JobId"]
+        assert wait(rek.get_label_detection, job_id)["JobStatus"] == "SUCCEEDED"
+        (_, refused, _), *_ = hook.wait_for(1)
+        server.stop(signal.SIGKILL)
+        hook.accepting = True
+        server.start()
+        ((headers, envelope),) = hook.wait_for(1, accepted=True, timeout=30)
+        assert envelope["MessageId"] == refused["MessageId"] == headers["x-amz-sns-message-id"]
+        assert json.loads(envelope["Message"])["JobId"] == job_id
+        time.sleep(6)  # a scout round: nothing is sent again
+        assert len(hook.accepted) == 1, hook.received
+    finally:
+        server.stop(signal.SIGKILL)
+        hook.close()

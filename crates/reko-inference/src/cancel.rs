@@ -45,6 +45,11 @@ pub fn scope<T>(cancel: &Cancel, f: impl FnOnce() -> T) -> T {
     f()
 }
 
+/// The cancellation this thread's work runs under, if any (to carry it onto helper threads).
+pub fn current() -> Option<Cancel> {
+    CURRENT.with(|current| current.borrow().clone())
+}
+
 /// `Err(Cancelled)` if this thread's work has been cancelled.
 pub fn check() -> Result<(), InferenceError> {
     match CURRENT.with(|current| current.borrow().as_ref().is_some_and(Cancel::is_cancelled)) {

@@ -7,6 +7,7 @@ pub mod align;
 pub mod boxes;
 pub mod cancel;
 pub mod image;
+pub mod parallel;
 pub mod preprocess;
 pub mod runtime;
 

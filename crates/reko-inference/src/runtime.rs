@@ -118,6 +118,15 @@ fn tensor_info(outlet: &ort::value::Outlet) -> TensorInfo {
 }
 
 fn build_session(path: &Path, intra_threads: usize, model: &str) -> Result<Session, InferenceError> {
+    build_session_with(path, intra_threads, true, model)
+}
+
+fn build_session_with(
+    path: &Path,
+    intra_threads: usize,
+    spinning: bool,
+    model: &str,
+) -> Result<Session, InferenceError> {
     let ort_error = |message: String| InferenceError::Ort { model: model.to_owned(), message };
     let environment = match ENVIRONMENT.get() {
         Some(Ok(environment)) => environment,
@@ -131,6 +140,8 @@ fn build_session(path: &Path, intra_threads: usize, model: &str) -> Result<Sessi
     } else {
         builder
     };
+    let builder =
+        if spinning { builder } else { builder.with_intra_op_spinning(false).map_err(|e| ort_error(e.to_string()))? };
     // With the `cuda` feature and a CUDA build of ONNX Runtime (REKO_ORT_DYLIB), sessions prefer the GPU
     // and fall back to the CPU provider for anything it cannot run.
     #[cfg(feature = "cuda")]
@@ -157,6 +168,9 @@ pub struct ModelSession {
     intra_threads: usize,
     max_sessions: usize,
     sessions: Mutex<Vec<Arc<Mutex<Session>>>>,
+    /// A session whose operators use `max_sessions` threads, for runs that cannot be split
+    /// ([`ModelSession::run_batch_wide`]); built on first use.
+    wide: Mutex<Option<Arc<Mutex<Session>>>>,
 }
 
 impl Runtime {
@@ -168,6 +182,12 @@ impl Runtime {
         let dylib = runtime_library(models_dir, &installed, options.dylib.as_deref())?;
         init_runtime(&dylib)?;
         Ok(Runtime { models_dir: models_dir.to_path_buf(), installed, options, sessions: Mutex::new(HashMap::new()) })
+    }
+
+    /// How many runs of one model may go on at once: the threads worth giving one request's independent
+    /// runs ([`crate::parallel::map`]).
+    pub fn parallelism(&self) -> usize {
+        self.options.max_sessions.max(1)
     }
 
     pub fn installed(&self) -> &Installed {
@@ -195,6 +215,7 @@ impl Runtime {
             intra_threads: self.options.intra_threads,
             max_sessions: self.options.max_sessions.max(1),
             sessions: Mutex::new(vec![Arc::new(Mutex::new(session))]),
+            wide: Mutex::new(None),
         });
         sessions.insert(id.to_owned(), model.clone());
         tracing::info!(model = id, "model loaded");
@@ -259,10 +280,43 @@ impl ModelSession {
         self.run(vec![(name.as_str(), batch.view().into_dyn())])
     }
 
+    /// [`ModelSession::run_batch`] on the wide session (operators on as many threads as the model may
+    /// have sessions) when no other run holds it, so that a request alone uses the idle cores for a run
+    /// that cannot be split; else as `run_batch`, on one thread (another request is using the cores).
+    pub fn run_batch_wide(&self, items: &[ndarray::Array4<f32>]) -> Result<Vec<(String, ArrayD<f32>)>, InferenceError> {
+        if self.max_sessions <= 1 {
+            return self.run_batch(items);
+        }
+        let wide = {
+            let mut wide = self.wide.lock().unwrap_or_else(|p| p.into_inner());
+            if wide.is_none() {
+                let session = build_session_with(&self.path, self.max_sessions, false, &self.id)?;
+                *wide = Some(Arc::new(Mutex::new(session)));
+            }
+            wide.clone().expect("built above")
+        };
+        let Ok(session) = wide.try_lock() else { return self.run_batch(items) };
+        let views: Vec<_> = items.iter().map(|t| t.view()).collect();
+        let batch = ndarray::concatenate(ndarray::Axis(0), &views)
+            .map_err(|e| InferenceError::Ort { model: self.id.clone(), message: format!("batch: {e}") })?;
+        let name = self.info.inputs[0].name.clone();
+        self.run_on(session, vec![(name.as_str(), batch.view().into_dyn())])
+    }
+
     /// Runs the model on f32 inputs (by name) and returns every output as an owned f32 array, in the
     /// model's output order.
     pub fn run(
         &self,
+        inputs: Vec<(&str, ndarray::ArrayViewD<'_, f32>)>,
+    ) -> Result<Vec<(String, ArrayD<f32>)>, InferenceError> {
+        let slot = self.free_session()?;
+        let session = slot.lock().unwrap_or_else(|p| p.into_inner());
+        self.run_on(session, inputs)
+    }
+
+    fn run_on(
+        &self,
+        mut session: std::sync::MutexGuard<'_, Session>,
         inputs: Vec<(&str, ndarray::ArrayViewD<'_, f32>)>,
     ) -> Result<Vec<(String, ArrayD<f32>)>, InferenceError> {
         crate::cancel::check()?;
@@ -272,8 +326,6 @@ impl ModelSession {
             let tensor = TensorRef::from_array_view(array).map_err(|e| ort_error(e.to_string()))?;
             values.push((std::borrow::Cow::Borrowed(name), ort::session::SessionInputValue::from(tensor)));
         }
-        let slot = self.free_session()?;
-        let mut session = slot.lock().unwrap_or_else(|p| p.into_inner());
         let started = std::time::Instant::now();
         let outputs = session.run(values).map_err(|e| ort_error(e.to_string()))?;
         if let Some(observe) = RUN_OBSERVER.get() {

@@ -249,16 +249,24 @@ impl Service {
     /// wait; reading a current snapshot (seconds) is waited for.
     fn catch_up(&self, scope: &Scope, collection: &str, index: &mut VectorIndex) -> Result<(), ServiceError> {
         let _searches_scan = self.indexes.mark_loading(&collection_key(scope, collection));
+        // Keys only grow and are never reused: what the store added since the index was saved lies
+        // beyond its largest key, and what it deleted shows in the stored keys, read without vectors.
+        let held = index.keys();
+        let from = held.iter().max().map_or(0, |k| k + 1);
         let mut stored = HashSet::new();
+        if !held.is_empty() {
+            self.store.vector_keys(scope, collection, &mut |key| {
+                stored.insert(key);
+            })?;
+        }
         let (mut keys, mut vectors) = (Vec::new(), Vec::new());
-        self.store.scan_vectors(scope, collection, 0, &mut |key, vector| {
-            stored.insert(key);
+        self.store.scan_vectors(scope, collection, from, &mut |key, vector| {
             if !index.contains(key) {
                 keys.push(key);
                 vectors.extend_from_slice(vector);
             }
         })?;
-        let gone: Vec<u64> = index.keys().into_iter().filter(|k| !stored.contains(k)).collect();
+        let gone: Vec<u64> = held.into_iter().filter(|k| !stored.contains(k)).collect();
         for key in &gone {
             index.remove(*key);
         }

@@ -22,7 +22,16 @@
 //! - `jobs`: (account, region, job id) → [`JobRecord`] as JSON; `unfinished_jobs`: the same keys for
 //!   the jobs not yet finished (the per-account limit and the restart queue read it);
 //! - `job_tokens`: (account, region, operation/token) → [`RequestRecord`] of a `Start*` request;
-//! - `job_results`: (account, region, job id, chunk number) → one chunk of a finished job's results.
+//! - `job_results`: (account, region, job id, chunk number) → one chunk of a finished job's results;
+//! - `outbox`: (account, region, job id) → [`OutboxRecord`] of a completion notification not yet delivered;
+//! - `dropped`: (account, region, collection id) of a deleted collection whose records are still being
+//!   removed.
+//!
+//! Deleting a collection does not hold the database's one writer for as long as its records take to
+//! remove (seconds at a million faces): the collection's record goes at once, with a tombstone in
+//! `dropped`, and its records are then removed [`PURGE_BATCH`] at a time (by default), one transaction each, so other
+//! writes go on in between. A collection made again under the same id first finishes that removal, and
+//! a purge interrupted by a crash is finished when the store opens.
 
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
@@ -36,8 +45,8 @@ use serde::de::DeserializeOwned;
 
 use crate::codec::{decode, decode_vector, encode, encode_vector};
 use crate::{
-    CollectionRecord, CollectionWrite, FaceRecord, JobInsert, JobRecord, RequestRecord, Scope, Store, StoreError,
-    StoredVector, Update, UserRecord,
+    CollectionRecord, CollectionWrite, FaceRecord, JobInsert, JobRecord, OutboxRecord, RequestRecord, Scope, Store,
+    StoreError, StoredVector, Update, UserRecord,
 };
 
 type Key<'a> = (&'a str, &'a str, &'a str);
@@ -55,6 +64,11 @@ const JOBS: TableDefinition<Key<'static>, &[u8]> = TableDefinition::new("jobs");
 const UNFINISHED_JOBS: TableDefinition<Key<'static>, &[u8]> = TableDefinition::new("unfinished_jobs");
 const JOB_TOKENS: TableDefinition<Key<'static>, &[u8]> = TableDefinition::new("job_tokens");
 const JOB_RESULTS: TableDefinition<VectorKey<'static>, &[u8]> = TableDefinition::new("job_results");
+const OUTBOX: TableDefinition<Key<'static>, &[u8]> = TableDefinition::new("outbox");
+const DROPPED: TableDefinition<Key<'static>, ()> = TableDefinition::new("dropped");
+
+/// Records of a deleted collection removed in one transaction (of each table), by default.
+pub const PURGE_BATCH: usize = 2_000;
 
 /// The version of the table layout this code writes.
 const SCHEMA_VERSION: u64 = 1;
@@ -77,6 +91,8 @@ pub struct EmbeddedStore {
     opener: Opener,
     /// Writes are refused while the file system has fewer free bytes than this.
     disk_reserve: u64,
+    /// Records of each table a deleted collection's purge removes per transaction.
+    purge_batch: usize,
 }
 
 /// The default [`EmbeddedStore::with_disk_reserve`]: 64 MiB.
@@ -141,11 +157,15 @@ fn remove_job_results(table: &mut Table<VectorKey<'static>, &'static [u8]>, job:
         .map_err(backend)
 }
 
-/// Removes every record of one collection from an item table.
-fn remove_items(table: &mut Table<ItemKey<'static>, &'static [u8]>, prefix: Key<'_>) -> Result<(), StoreError> {
+/// Removes up to `limit` records of one collection from an item table; how many.
+fn remove_items(
+    table: &mut Table<ItemKey<'static>, &'static [u8]>,
+    prefix: Key<'_>,
+    limit: usize,
+) -> Result<usize, StoreError> {
     let (account, region, collection) = prefix;
     let mut keys = Vec::new();
-    for entry in table.range::<ItemKey<'_>>((account, region, collection, "")..).map_err(backend)? {
+    for entry in table.range::<ItemKey<'_>>((account, region, collection, "")..).map_err(backend)?.take(limit) {
         let (key, _) = entry.map_err(backend)?;
         let key = key.value();
         if (key.0, key.1, key.2) != prefix {
@@ -153,10 +173,10 @@ fn remove_items(table: &mut Table<ItemKey<'static>, &'static [u8]>, prefix: Key<
         }
         keys.push(key.3.to_owned());
     }
-    for key in keys {
+    for key in &keys {
         table.remove((account, region, collection, key.as_str())).map_err(backend)?;
     }
-    Ok(())
+    Ok(keys.len())
 }
 
 impl EmbeddedStore {
@@ -197,13 +217,119 @@ impl EmbeddedStore {
                 txn.open_table(table).map_err(backend)?;
             }
             txn.open_table(VECTORS).map_err(backend)?;
-            for table in [JOBS, UNFINISHED_JOBS, JOB_TOKENS] {
+            txn.open_table(DROPPED).map_err(backend)?;
+            for table in [JOBS, UNFINISHED_JOBS, JOB_TOKENS, OUTBOX] {
                 txn.open_table(table).map_err(backend)?;
             }
             txn.open_table(JOB_RESULTS).map_err(backend)?;
         }
         commit(txn)?;
-        Ok(EmbeddedStore { db: RwLock::new(Some(db)), path, opener, disk_reserve: DEFAULT_DISK_RESERVE })
+        let store = EmbeddedStore {
+            db: RwLock::new(Some(db)),
+            path,
+            opener,
+            disk_reserve: DEFAULT_DISK_RESERVE,
+            purge_batch: PURGE_BATCH,
+        };
+        // Deletes a crash interrupted.
+        for (account, region, id) in store.dropped()? {
+            store.purge(&Scope { account_id: account, region }, &id)?;
+        }
+        Ok(store)
+    }
+
+    /// Reads, changes and writes one job's record of `table` (jobs or the outbox) in one transaction;
+    /// `Ok(None)` when there is no such record.
+    fn update_record<T: serde::Serialize + DeserializeOwned>(
+        &self,
+        table: TableDefinition<Key<'static>, &[u8]>,
+        name: &str,
+        scope: &Scope,
+        job_id: &str,
+        update: &mut dyn FnMut(&mut T) -> Update,
+    ) -> Result<Option<T>, StoreError> {
+        let key = (scope.account_id.as_str(), scope.region.as_str(), job_id);
+        let (_db, txn) = self.write()?;
+        let record = {
+            let mut table = txn.open_table(table).map_err(backend)?;
+            let Some(mut record) =
+                table.get(key).map_err(backend)?.map(|bytes| decode::<T>(name, job_id, bytes.value())).transpose()?
+            else {
+                return Ok(None);
+            };
+            if update(&mut record) == Update::Abort {
+                return Ok(Some(record));
+            }
+            table.insert(key, encode(&record).as_slice()).map_err(backend)?;
+            record
+        };
+        commit(txn)?;
+        Ok(Some(record))
+    }
+
+    /// The deleted collections whose records are still being removed.
+    fn dropped(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+        let (_db, txn) = self.read()?;
+        let table = txn.open_table(DROPPED).map_err(backend)?;
+        let mut dropped = Vec::new();
+        for entry in table.iter().map_err(backend)? {
+            let (key, _) = entry.map_err(backend)?;
+            let (account, region, id) = key.value();
+            dropped.push((account.to_owned(), region.to_owned(), id.to_owned()));
+        }
+        Ok(dropped)
+    }
+
+    /// Removes a deleted collection's records, a batch of each table a transaction, then its
+    /// tombstone. Several purges of one collection may run at once (a delete and a create of the same id):
+    /// each transaction first checks the tombstone, so none removes a record of the collection made anew.
+    fn purge(&self, scope: &Scope, id: &str) -> Result<(), StoreError> {
+        let prefix = (scope.account_id.as_str(), scope.region.as_str(), id);
+        loop {
+            let (_db, txn) = self.write()?;
+            if txn.open_table(DROPPED).map_err(backend)?.get(prefix).map_err(backend)?.is_none() {
+                return Ok(());
+            }
+            let mut removed = 0;
+            for table in [FACES, USERS, IMAGES, REQUESTS] {
+                removed += remove_items(&mut txn.open_table(table).map_err(backend)?, prefix, self.purge_batch)?;
+            }
+            {
+                let mut vectors = txn.open_table(VECTORS).map_err(backend)?;
+                let range = (prefix.0, prefix.1, prefix.2, 0)..=(prefix.0, prefix.1, prefix.2, u64::MAX);
+                let mut last = None;
+                for entry in vectors.range::<VectorKey<'_>>(range).map_err(backend)?.take(self.purge_batch) {
+                    last = Some(entry.map_err(backend)?.0.value().3);
+                    removed += 1;
+                }
+                if let Some(last) = last {
+                    vectors
+                        .retain_in::<VectorKey<'_>, _>(
+                            (prefix.0, prefix.1, prefix.2, 0)..=(prefix.0, prefix.1, prefix.2, last),
+                            |_, _| false,
+                        )
+                        .map_err(backend)?;
+                }
+            }
+            let done = removed == 0;
+            if done {
+                txn.open_table(DROPPED).map_err(backend)?.remove(prefix).map_err(backend)?;
+            }
+            commit(txn)?;
+            drop(_db);
+            if done {
+                return Ok(());
+            }
+            // redb's writer lock is not fair: a pause lets the writes waiting meanwhile go first.
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    /// Removes a deleted collection's records `records` at a time (of each table) per transaction
+    /// (`usize::MAX`: all in one, which holds the writer for as long as they take).
+    pub fn with_purge_batch(mut self, records: usize) -> EmbeddedStore {
+        self.purge_batch = records.max(1);
+        self
     }
 
     /// Refuses writes (as [`StoreError::Unavailable`]) while the data directory's file system has fewer
@@ -418,6 +544,8 @@ impl Store for EmbeddedStore {
     }
 
     fn insert_collection(&self, scope: &Scope, record: &CollectionRecord) -> Result<bool, StoreError> {
+        // The records of a deleted collection of that id go first.
+        self.purge(scope, &record.collection_id)?;
         let (_db, txn) = self.write()?;
         {
             let mut table = txn.open_table(COLLECTIONS).map_err(backend)?;
@@ -484,24 +612,16 @@ impl Store for EmbeddedStore {
     fn delete_collection(&self, scope: &Scope, id: &str) -> Result<bool, StoreError> {
         let (_db, txn) = self.write()?;
         let prefix = (scope.account_id.as_str(), scope.region.as_str(), id);
-        let existed = {
-            let mut table = txn.open_table(COLLECTIONS).map_err(backend)?;
-            table.remove(prefix).map_err(backend)?.is_some()
-        };
-        if existed {
-            for table in [FACES, USERS, IMAGES, REQUESTS] {
-                remove_items(&mut txn.open_table(table).map_err(backend)?, prefix)?;
-            }
-            let mut vectors = txn.open_table(VECTORS).map_err(backend)?;
-            vectors
-                .retain_in::<VectorKey<'_>, _>(
-                    (prefix.0, prefix.1, prefix.2, 0)..=(prefix.0, prefix.1, prefix.2, u64::MAX),
-                    |_, _| false,
-                )
-                .map_err(backend)?;
+        let existed = txn.open_table(COLLECTIONS).map_err(backend)?.remove(prefix).map_err(backend)?.is_some();
+        if !existed {
+            return Ok(false);
         }
+        txn.open_table(DROPPED).map_err(backend)?.insert(prefix, ()).map_err(backend)?;
         commit(txn)?;
-        Ok(existed)
+        drop(_db);
+        // Gone for every reader now; its records go in batches, other writes in between.
+        self.purge(scope, id)?;
+        Ok(true)
     }
 
     fn update_collection(
@@ -636,6 +756,18 @@ impl Store for EmbeddedStore {
         Ok(())
     }
 
+    fn vector_keys(&self, scope: &Scope, collection: &str, visit: &mut dyn FnMut(u64)) -> Result<(), StoreError> {
+        let (_db, txn) = self.read()?;
+        let table = txn.open_table(VECTORS).map_err(backend)?;
+        let (a, r) = (scope.account_id.as_str(), scope.region.as_str());
+        for entry in
+            table.range::<VectorKey<'_>>((a, r, collection, 0)..=(a, r, collection, u64::MAX)).map_err(backend)?
+        {
+            visit(entry.map_err(backend)?.0.value().3);
+        }
+        Ok(())
+    }
+
     fn user(&self, scope: &Scope, collection: &str, user_id: &str) -> Result<Option<UserRecord>, StoreError> {
         let (_db, txn) = self.read()?;
         let table = txn.open_table(USERS).map_err(backend)?;
@@ -709,26 +841,7 @@ impl Store for EmbeddedStore {
         job_id: &str,
         update: &mut dyn FnMut(&mut JobRecord) -> Update,
     ) -> Result<Option<JobRecord>, StoreError> {
-        let key = (scope.account_id.as_str(), scope.region.as_str(), job_id);
-        let (_db, txn) = self.write()?;
-        let job = {
-            let mut table = txn.open_table(JOBS).map_err(backend)?;
-            let Some(mut job) = table
-                .get(key)
-                .map_err(backend)?
-                .map(|bytes| decode::<JobRecord>("jobs", job_id, bytes.value()))
-                .transpose()?
-            else {
-                return Ok(None);
-            };
-            if update(&mut job) == Update::Abort {
-                return Ok(Some(job));
-            }
-            table.insert(key, encode(&job).as_slice()).map_err(backend)?;
-            job
-        };
-        commit(txn)?;
-        Ok(Some(job))
+        self.update_record(JOBS, "jobs", scope, job_id, update)
     }
 
     fn finish_job(
@@ -737,6 +850,7 @@ impl Store for EmbeddedStore {
         job: &JobRecord,
         results: &[Vec<u8>],
         owner: Option<&str>,
+        notification: Option<&OutboxRecord>,
     ) -> Result<bool, StoreError> {
         let (account, region, job_id) = (scope.account_id.as_str(), scope.region.as_str(), job.job_id.as_str());
         let (_db, txn) = self.write()?;
@@ -756,6 +870,12 @@ impl Store for EmbeddedStore {
                 chunks.insert((account, region, job_id, n as u64), chunk.as_slice()).map_err(backend)?;
             }
             txn.open_table(UNFINISHED_JOBS).map_err(backend)?.remove((account, region, job_id)).map_err(backend)?;
+            if let Some(notification) = notification {
+                txn.open_table(OUTBOX)
+                    .map_err(backend)?
+                    .insert((account, region, job_id), encode(notification).as_slice())
+                    .map_err(backend)?;
+            }
             txn.open_table(JOBS)
                 .map_err(backend)?
                 .insert((account, region, job_id), encode(job).as_slice())
@@ -798,9 +918,11 @@ impl Store for EmbeddedStore {
                 }
             }
             let mut results = txn.open_table(JOB_RESULTS).map_err(backend)?;
+            let mut outbox = txn.open_table(OUTBOX).map_err(backend)?;
             for (a, r, id) in &old_jobs {
                 jobs.remove((a.as_str(), r.as_str(), id.as_str())).map_err(backend)?;
                 remove_job_results(&mut results, (a, r, id))?;
+                outbox.remove((a.as_str(), r.as_str(), id.as_str())).map_err(backend)?;
             }
             expired += old_jobs.len();
             let mut tokens = txn.open_table(JOB_TOKENS).map_err(backend)?;
@@ -860,6 +982,44 @@ impl Store for EmbeddedStore {
         }
         Ok(())
     }
+
+    fn each_pending_notification(&self, visit: &mut dyn FnMut(&Scope, &str, &OutboxRecord)) -> Result<(), StoreError> {
+        let (_db, txn) = self.read()?;
+        let outbox = txn.open_table(OUTBOX).map_err(backend)?;
+        for entry in outbox.iter().map_err(backend)? {
+            let (key, value) = entry.map_err(backend)?;
+            let key = key.value();
+            let scope = Scope { account_id: key.0.to_owned(), region: key.1.to_owned() };
+            visit(&scope, key.2, &decode("outbox", key.2, value.value())?);
+        }
+        Ok(())
+    }
+
+    fn update_notification(
+        &self,
+        scope: &Scope,
+        job_id: &str,
+        update: &mut dyn FnMut(&mut OutboxRecord) -> Update,
+    ) -> Result<Option<OutboxRecord>, StoreError> {
+        self.update_record(OUTBOX, "outbox", scope, job_id, update)
+    }
+
+    fn remove_notification(&self, scope: &Scope, job_id: &str, owner: Option<&str>) -> Result<bool, StoreError> {
+        let key = (scope.account_id.as_str(), scope.region.as_str(), job_id);
+        let (_db, txn) = self.write()?;
+        {
+            let mut table = txn.open_table(OUTBOX).map_err(backend)?;
+            let Some(bytes) = table.get(key).map_err(backend)? else { return Ok(false) };
+            let record: OutboxRecord = decode("outbox", job_id, bytes.value())?;
+            drop(bytes);
+            if !record.may_be_removed_by(owner) {
+                return Ok(false);
+            }
+            table.remove(key).map_err(backend)?;
+        }
+        commit(txn)?;
+        Ok(true)
+    }
 }
 
 #[cfg(test)]
@@ -907,6 +1067,40 @@ mod tests {
         assert!(store.delete_collection(&scope("111111111111"), "a").unwrap());
         assert!(!store.delete_collection(&scope("111111111111"), "a").unwrap());
         assert!(store.collection(&scope("222222222222"), "a").unwrap().is_some());
+    }
+
+    #[test]
+    fn a_delete_cut_short_by_a_crash_is_finished_when_the_store_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = scope("111111111111");
+        let count = PURGE_BATCH as u64 * 2 + 10;
+        {
+            let store = EmbeddedStore::open(dir.path()).unwrap();
+            store.insert_collection(&s, &record("big")).unwrap();
+            store
+                .write_collection(&s, "big", &mut |w| {
+                    for n in 0..count {
+                        let id = format!("{n:08x}-0000-4000-8000-000000000000");
+                        w.put_face(&face(&id, n), Some(&[n as f32, 1.0]))?;
+                    }
+                    Ok(Update::Commit)
+                })
+                .unwrap();
+            // The delete's first transaction, and no more: the crash.
+            let (_db, txn) = store.write().unwrap();
+            let key = ("111111111111", "us-east-1", "big");
+            txn.open_table(COLLECTIONS).unwrap().remove(key).unwrap();
+            txn.open_table(DROPPED).unwrap().insert(key, ()).unwrap();
+            commit(txn).unwrap();
+        }
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        assert!(store.dropped().unwrap().is_empty());
+        assert!(store.collection(&s, "big").unwrap().is_none());
+        assert!(store.insert_collection(&s, &record("big")).unwrap());
+        assert!(store.list_faces(&s, "big", None, 10).unwrap().is_empty());
+        let mut vectors = 0;
+        store.scan_vectors(&s, "big", 0, &mut |_, _| vectors += 1).unwrap();
+        assert_eq!(vectors, 0);
     }
 
     #[test]
@@ -1062,7 +1256,7 @@ mod tests {
             assert_eq!(started.status, crate::JobStatus::InProgress);
             let mut done = started;
             done.status = crate::JobStatus::Succeeded;
-            assert!(store.finish_job(&a, &done, &[b"one".to_vec(), b"two".to_vec()], None).unwrap());
+            assert!(store.finish_job(&a, &done, &[b"one".to_vec(), b"two".to_vec()], None, None).unwrap());
             // A finished job no longer counts against the limit.
             assert_eq!(store.insert_job(&a, &job("j3"), None, 2).unwrap(), JobInsert::Inserted);
         }

@@ -13,7 +13,7 @@ mod record;
 
 pub use embedded::{DEFAULT_DISK_RESERVE, EmbeddedStore};
 pub use postgres::{PostgresSettings, PostgresStore};
-pub use record::{CollectionRecord, FaceRecord, JobRecord, JobStatus, RequestRecord, Scope, UserRecord};
+pub use record::{CollectionRecord, FaceRecord, JobRecord, JobStatus, OutboxRecord, RequestRecord, Scope, UserRecord};
 
 /// Called after every commit with how long it took, fsync included (the server's metrics).
 pub type CommitObserver = fn(std::time::Duration);
@@ -148,6 +148,10 @@ pub trait Store: Send + Sync + 'static {
         visit: &mut dyn FnMut(u64, &[f32]),
     ) -> Result<(), StoreError>;
 
+    /// Calls `visit` with the key of every stored vector of a collection, in key order (what a loaded
+    /// index needs to find the faces deleted since it was saved, without reading the vectors).
+    fn vector_keys(&self, scope: &Scope, collection: &str, visit: &mut dyn FnMut(u64)) -> Result<(), StoreError>;
+
     /// The user `user_id` of a collection.
     fn user(&self, scope: &Scope, collection: &str, user_id: &str) -> Result<Option<UserRecord>, StoreError>;
 
@@ -183,15 +187,17 @@ pub trait Store: Send + Sync + 'static {
         update: &mut dyn FnMut(&mut JobRecord) -> Update,
     ) -> Result<Option<JobRecord>, StoreError>;
 
-    /// Writes a finished job's record and its results (opaque chunks, read back in this order) in one
-    /// transaction, unless `owner` is given and the stored job is already finished or held by another
-    /// owner (its lease was taken over): then `false`, nothing written.
+    /// Writes a finished job's record, its results (opaque chunks, read back in this order) and its
+    /// completion notification to deliver (into the outbox), in one transaction, unless `owner` is given
+    /// and the stored job is already finished or held by another owner (its lease was taken over): then
+    /// `false`, nothing written.
     fn finish_job(
         &self,
         scope: &Scope,
         job: &JobRecord,
         results: &[Vec<u8>],
         owner: Option<&str>,
+        notification: Option<&OutboxRecord>,
     ) -> Result<bool, StoreError>;
 
     /// A job's result chunks, in the order they were written.
@@ -205,6 +211,22 @@ pub trait Store: Send + Sync + 'static {
     /// Calls `visit` with every unfinished job of every scope (the workers look here for queued jobs and
     /// for jobs whose owner's lease ran out).
     fn each_unfinished_job(&self, visit: &mut dyn FnMut(&Scope, &JobRecord)) -> Result<(), StoreError>;
+
+    /// Calls `visit` with every notification in the outbox: (scope, job id, record).
+    fn each_pending_notification(&self, visit: &mut dyn FnMut(&Scope, &str, &OutboxRecord)) -> Result<(), StoreError>;
+
+    /// Reads, changes and writes a job's notification in the outbox in one transaction; `Ok(None)` when
+    /// there is none (delivered, given up, or the job never had one).
+    fn update_notification(
+        &self,
+        scope: &Scope,
+        job_id: &str,
+        update: &mut dyn FnMut(&mut OutboxRecord) -> Update,
+    ) -> Result<Option<OutboxRecord>, StoreError>;
+
+    /// Takes a job's notification out of the outbox (delivered or given up), unless `owner` is given and
+    /// another node holds it now; whether it was removed.
+    fn remove_notification(&self, scope: &Scope, job_id: &str, owner: Option<&str>) -> Result<bool, StoreError>;
 }
 
 /// What a [`Store::write_collection`] transaction can read and change. Reads see the transaction's own

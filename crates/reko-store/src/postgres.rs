@@ -23,8 +23,8 @@ use r2d2_postgres::PostgresConnectionManager;
 
 use crate::codec::{decode, decode_vector, encode, encode_vector};
 use crate::{
-    CollectionRecord, CollectionWrite, FaceRecord, JobInsert, JobRecord, RequestRecord, Scope, Store, StoreError,
-    StoredVector, Update, UserRecord,
+    CollectionRecord, CollectionWrite, FaceRecord, JobInsert, JobRecord, OutboxRecord, RequestRecord, Scope, Store,
+    StoreError, StoredVector, Update, UserRecord,
 };
 
 mod embedded {
@@ -109,6 +109,37 @@ fn commit(txn: Transaction<'_>) -> Result<(), StoreError> {
 }
 
 impl PostgresStore {
+    /// Reads, changes and writes one job's record of `table` (`jobs` or `outbox`) in one transaction,
+    /// its row locked meanwhile; `Ok(None)` when there is no such row.
+    fn update_record<T: serde::Serialize + serde::de::DeserializeOwned>(
+        &self,
+        table: &'static str,
+        scope: &Scope,
+        job_id: &str,
+        update: &mut dyn FnMut(&mut T) -> Update,
+    ) -> Result<Option<T>, StoreError> {
+        let mut client = self.client()?;
+        let mut txn = client.transaction().map_err(pg_error)?;
+        let row = txn
+            .query_opt(
+                &format!("SELECT record FROM {table} WHERE account = $1 AND region = $2 AND job_id = $3 FOR UPDATE"),
+                &[&scope.account_id, &scope.region, &job_id],
+            )
+            .map_err(pg_error)?;
+        let Some(row) = row else { return Ok(None) };
+        let mut record: T = decode(table, job_id, row.get(0))?;
+        if update(&mut record) == Update::Abort {
+            return Ok(Some(record));
+        }
+        txn.execute(
+            &format!("UPDATE {table} SET record = $4 WHERE account = $1 AND region = $2 AND job_id = $3"),
+            &[&scope.account_id, &scope.region, &job_id, &encode(&record)],
+        )
+        .map_err(pg_error)?;
+        commit(txn)?;
+        Ok(Some(record))
+    }
+
     /// Connects, and brings the schema up to date (the migrations run once, whatever the number of
     /// nodes starting).
     pub fn connect(settings: &PostgresSettings) -> Result<PostgresStore, StoreError> {
@@ -557,6 +588,21 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    fn vector_keys(&self, scope: &Scope, collection: &str, visit: &mut dyn FnMut(u64)) -> Result<(), StoreError> {
+        let mut client = self.client()?;
+        let params: [&(dyn postgres::types::ToSql + Sync); 3] = [&scope.account_id, &scope.region, &collection];
+        let mut rows = client
+            .query_raw(
+                "SELECT key FROM vectors WHERE account = $1 AND region = $2 AND collection_id = $3 ORDER BY key",
+                params,
+            )
+            .map_err(pg_error)?;
+        while let Some(row) = rows.next().map_err(pg_error)? {
+            visit(row.get::<_, i64>(0) as u64);
+        }
+        Ok(())
+    }
+
     fn user(&self, scope: &Scope, collection: &str, user_id: &str) -> Result<Option<UserRecord>, StoreError> {
         let row = self
             .client()?
@@ -654,26 +700,7 @@ impl Store for PostgresStore {
         job_id: &str,
         update: &mut dyn FnMut(&mut JobRecord) -> Update,
     ) -> Result<Option<JobRecord>, StoreError> {
-        let mut client = self.client()?;
-        let mut txn = client.transaction().map_err(pg_error)?;
-        let row = txn
-            .query_opt(
-                "SELECT record FROM jobs WHERE account = $1 AND region = $2 AND job_id = $3 FOR UPDATE",
-                &[&scope.account_id, &scope.region, &job_id],
-            )
-            .map_err(pg_error)?;
-        let Some(row) = row else { return Ok(None) };
-        let mut job: JobRecord = decode("jobs", job_id, row.get(0))?;
-        if update(&mut job) == Update::Abort {
-            return Ok(Some(job));
-        }
-        txn.execute(
-            "UPDATE jobs SET record = $4 WHERE account = $1 AND region = $2 AND job_id = $3",
-            &[&scope.account_id, &scope.region, &job_id, &encode(&job)],
-        )
-        .map_err(pg_error)?;
-        commit(txn)?;
-        Ok(Some(job))
+        self.update_record("jobs", scope, job_id, update)
     }
 
     fn finish_job(
@@ -682,6 +709,7 @@ impl Store for PostgresStore {
         job: &JobRecord,
         results: &[Vec<u8>],
         owner: Option<&str>,
+        notification: Option<&OutboxRecord>,
     ) -> Result<bool, StoreError> {
         let mut client = self.client()?;
         let mut txn = client.transaction().map_err(pg_error)?;
@@ -717,6 +745,14 @@ impl Store for PostgresStore {
             .map_err(pg_error)?;
         for (n, chunk) in results.iter().enumerate() {
             txn.execute(&insert, &[account, region, job_id, &(n as i64), chunk]).map_err(pg_error)?;
+        }
+        if let Some(notification) = notification {
+            txn.execute(
+                "INSERT INTO outbox (account, region, job_id, record) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (account, region, job_id) DO UPDATE SET record = EXCLUDED.record",
+                &[account, region, job_id, &encode(notification)],
+            )
+            .map_err(pg_error)?;
         }
         commit(txn)?;
         Ok(true)
@@ -757,5 +793,50 @@ impl Store for PostgresStore {
             visit(&scope, &decode("jobs", row.get::<_, &str>(2), row.get(3))?);
         }
         Ok(())
+    }
+
+    fn each_pending_notification(&self, visit: &mut dyn FnMut(&Scope, &str, &OutboxRecord)) -> Result<(), StoreError> {
+        let rows = self
+            .client()?
+            .query("SELECT account, region, job_id, record FROM outbox ORDER BY 1, 2, 3", &[])
+            .map_err(pg_error)?;
+        for row in rows {
+            let scope = Scope { account_id: row.get(0), region: row.get(1) };
+            let job_id: &str = row.get(2);
+            visit(&scope, job_id, &decode("outbox", job_id, row.get(3))?);
+        }
+        Ok(())
+    }
+
+    fn update_notification(
+        &self,
+        scope: &Scope,
+        job_id: &str,
+        update: &mut dyn FnMut(&mut OutboxRecord) -> Update,
+    ) -> Result<Option<OutboxRecord>, StoreError> {
+        self.update_record("outbox", scope, job_id, update)
+    }
+
+    fn remove_notification(&self, scope: &Scope, job_id: &str, owner: Option<&str>) -> Result<bool, StoreError> {
+        let mut client = self.client()?;
+        let mut txn = client.transaction().map_err(pg_error)?;
+        let row = txn
+            .query_opt(
+                "SELECT record FROM outbox WHERE account = $1 AND region = $2 AND job_id = $3 FOR UPDATE",
+                &[&scope.account_id, &scope.region, &job_id],
+            )
+            .map_err(pg_error)?;
+        let Some(row) = row else { return Ok(false) };
+        let record: OutboxRecord = decode("outbox", job_id, row.get(0))?;
+        if !record.may_be_removed_by(owner) {
+            return Ok(false);
+        }
+        txn.execute(
+            "DELETE FROM outbox WHERE account = $1 AND region = $2 AND job_id = $3",
+            &[&scope.account_id, &scope.region, &job_id],
+        )
+        .map_err(pg_error)?;
+        commit(txn)?;
+        Ok(true)
     }
 }

@@ -131,6 +131,37 @@ pub struct JobRecord {
     pub lease_until_ms: Option<i64>,
 }
 
+/// A finished job's completion notification not yet delivered (the outbox): written in the transaction
+/// that finishes the job, removed once delivered or given up. Delivery is leased like a job, so that one
+/// node at a time sends it and another takes over when that node dies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxRecord {
+    /// The SNS message id, the same on every attempt (a receiver can drop a repeat).
+    pub message_id: String,
+    /// Delivery attempts so far, on every node.
+    #[serde(default)]
+    pub attempts: u32,
+    /// The node delivering it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Until when that node's claim holds (milliseconds since the Unix epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_until_ms: Option<i64>,
+}
+
+impl OutboxRecord {
+    /// Whether node `me` may (go on) deliver it at `now_ms`: nobody holds it, it holds it, or the holder's
+    /// lease ran out.
+    pub fn may_be_sent_by(&self, me: &str, now_ms: i64) -> bool {
+        self.owner.as_deref().is_none_or(|o| o == me) || self.lease_until_ms.is_none_or(|t| t <= now_ms)
+    }
+
+    /// Whether `owner` (anyone when none) may take it out of the outbox: no other node holds it.
+    pub fn may_be_removed_by(&self, owner: Option<&str>) -> bool {
+        owner.is_none_or(|me| self.owner.as_deref().is_none_or(|o| o == me))
+    }
+}
+
 impl JobRecord {
     /// Whether a worker of node `owner` may still store this job's outcome: the job is unfinished and
     /// no other node holds it (its lease was not taken over).

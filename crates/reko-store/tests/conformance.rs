@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use reko_store::{
-    CollectionRecord, EmbeddedStore, FaceRecord, JobInsert, JobRecord, JobStatus, PostgresSettings, PostgresStore,
-    RequestRecord, Scope, Store, StoreError, Update, UserRecord,
+    CollectionRecord, EmbeddedStore, FaceRecord, JobInsert, JobRecord, JobStatus, OutboxRecord, PostgresSettings,
+    PostgresStore, RequestRecord, Scope, Store, StoreError, Update, UserRecord,
 };
 
 fn scope(account: &str) -> Scope {
@@ -269,14 +269,20 @@ fn faces_and_vectors_read_back_in_order(store: &dyn Store) {
     let mut count = 0;
     store.scan_vectors(&s, "c", 0, &mut |_, _| count += 1).unwrap();
     assert_eq!(count, 299);
+    // The keys alone, in order, of this collection only.
+    let mut keys = Vec::new();
+    store.vector_keys(&s, "c", &mut |key| keys.push(key)).unwrap();
+    assert_eq!(keys, (0..300).filter(|&k| k != 7).collect::<Vec<u64>>());
+    store.vector_keys(&s, "none", &mut |_| panic!("no collection, no keys")).unwrap();
 }
 
 fn deleting_a_large_collection_removes_everything_in_it(store: &dyn Store) {
     let s = scope("111111111111");
     store.insert_collection(&s, &collection("big")).unwrap();
     store.insert_collection(&s, &collection("kept")).unwrap();
+    // More faces than the embedded store removes in one transaction.
     for batch in 0..10 {
-        add_faces(store, &s, "big", batch * 500..(batch + 1) * 500);
+        add_faces(store, &s, "big", batch * 600..(batch + 1) * 600);
     }
     add_faces(store, &s, "kept", 0..3);
     store
@@ -346,7 +352,7 @@ fn jobs_keep_tokens_limits_and_results(store: &dyn Store) {
     done.status = JobStatus::Succeeded;
     done.finished_at_ms = Some(5);
     let chunks: Vec<Vec<u8>> = (0..12u8).map(|n| vec![n; 100 + n as usize]).collect();
-    assert!(store.finish_job(&s, &done, &chunks, None).unwrap());
+    assert!(store.finish_job(&s, &done, &chunks, None, None).unwrap());
     assert_eq!(store.job_results(&s, "j1").unwrap(), chunks);
     assert_eq!(store.job(&s, "j1").unwrap().unwrap(), done);
     assert!(store.job_results(&s, "j2").unwrap().is_empty());
@@ -362,11 +368,11 @@ fn jobs_keep_tokens_limits_and_results(store: &dyn Store) {
         .unwrap();
     let mut j2 = store.job(&s, "j2").unwrap().unwrap();
     j2.status = JobStatus::Failed;
-    assert!(!store.finish_job(&s, &j2, &[vec![1]], Some("node-a")).unwrap());
+    assert!(!store.finish_job(&s, &j2, &[vec![1]], Some("node-a"), Some(&notification("a"))).unwrap());
     assert!(store.job(&s, "j2").unwrap().unwrap().status == JobStatus::Queued);
     assert!(store.job_results(&s, "j2").unwrap().is_empty());
-    assert!(store.finish_job(&s, &j2, &[vec![2]], Some("node-b")).unwrap());
-    assert!(!store.finish_job(&s, &j2, &[vec![3]], Some("node-b")).unwrap());
+    assert!(store.finish_job(&s, &j2, &[vec![2]], Some("node-b"), None).unwrap());
+    assert!(!store.finish_job(&s, &j2, &[vec![3]], Some("node-b"), None).unwrap());
     assert_eq!(store.job_results(&s, "j2").unwrap(), [vec![2]]);
     // A finished job no longer counts towards the limit.
     assert_eq!(store.insert_job(&s, &job("j4"), None, 2).unwrap(), JobInsert::Inserted);
@@ -393,7 +399,7 @@ fn expiry_removes_old_finished_jobs_and_tokens_only(store: &dyn Store) {
         if let Some(at) = finished_at {
             record.status = JobStatus::Succeeded;
             record.finished_at_ms = Some(at);
-            assert!(store.finish_job(&s, &record, &[vec![1], vec![2]], None).unwrap());
+            assert!(store.finish_job(&s, &record, &[vec![1], vec![2]], None, Some(&notification(id))).unwrap());
         }
     }
     // Before 1 000: the old finished job, its results, the old job tokens ("old", "running") and the old
@@ -401,6 +407,7 @@ fn expiry_removes_old_finished_jobs_and_tokens_only(store: &dyn Store) {
     assert_eq!(store.expire(1_000, 100).unwrap(), 4);
     assert!(store.job(&s, "old").unwrap().is_none());
     assert!(store.job_results(&s, "old").unwrap().is_empty());
+    assert_eq!(pending(store), [("111111111111".to_string(), "new".to_string(), notification("new"))]);
     assert!(store.job(&s, "new").unwrap().is_some());
     assert_eq!(store.job_results(&s, "new").unwrap().len(), 2);
     assert!(store.job(&s, "running").unwrap().is_some());
@@ -427,6 +434,71 @@ fn expiry_removes_old_finished_jobs_and_tokens_only(store: &dyn Store) {
     }
     assert_eq!(store.expire(1_000, 2).unwrap(), 2);
     assert_eq!(store.expire(1_000, 2).unwrap(), 1);
+}
+
+fn notification(id: &str) -> OutboxRecord {
+    OutboxRecord { message_id: format!("message-{id}"), attempts: 0, owner: None, lease_until_ms: None }
+}
+
+fn pending(store: &dyn Store) -> Vec<(String, String, OutboxRecord)> {
+    let mut found = Vec::new();
+    store
+        .each_pending_notification(&mut |sc, id, n| found.push((sc.account_id.clone(), id.to_owned(), n.clone())))
+        .unwrap();
+    found
+}
+
+fn the_outbox_is_written_with_the_finished_job_and_leased(store: &dyn Store) {
+    let (s, other) = (scope("111111111111"), scope("222222222222"));
+    for (scope, id) in [(&s, "j1"), (&s, "j2"), (&other, "j1")] {
+        assert_eq!(store.insert_job(scope, &job(id), None, 10).unwrap(), JobInsert::Inserted);
+    }
+    let finished = |id: &str| JobRecord { status: JobStatus::Succeeded, finished_at_ms: Some(5), ..job(id) };
+    // A finish that is refused writes no notification either.
+    store
+        .update_job(&s, "j1", &mut |j| {
+            j.owner = Some("node-b".into());
+            Update::Commit
+        })
+        .unwrap();
+    assert!(!store.finish_job(&s, &finished("j1"), &[], Some("node-a"), Some(&notification("x"))).unwrap());
+    assert!(pending(store).is_empty());
+    let held = OutboxRecord { owner: Some("node-b".into()), lease_until_ms: Some(1_000), ..notification("1") };
+    assert!(store.finish_job(&s, &finished("j1"), &[], Some("node-b"), Some(&held)).unwrap());
+    assert!(store.finish_job(&s, &finished("j2"), &[], None, None).unwrap());
+    assert!(store.finish_job(&other, &finished("j1"), &[], None, Some(&notification("2"))).unwrap());
+    assert_eq!(
+        pending(store),
+        [
+            ("111111111111".to_string(), "j1".to_string(), held.clone()),
+            ("222222222222".to_string(), "j1".to_string(), notification("2")),
+        ]
+    );
+    // Leases: the holder goes on; another node only once the lease ran out.
+    assert!(held.may_be_sent_by("node-b", 500) && !held.may_be_sent_by("node-a", 500));
+    assert!(held.may_be_sent_by("node-a", 1_000));
+    let claimed = store
+        .update_notification(&s, "j1", &mut |n| {
+            n.owner = Some("node-a".into());
+            n.attempts += 1;
+            Update::Commit
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!((claimed.owner.as_deref(), claimed.attempts), (Some("node-a"), 1));
+    let aborted = store.update_notification(&s, "j1", &mut |n| {
+        n.attempts = 9;
+        Update::Abort
+    });
+    assert_eq!(aborted.unwrap().unwrap().attempts, 9);
+    assert!(store.update_notification(&s, "j2", &mut |_| Update::Commit).unwrap().is_none());
+    // Only the holder (or anyone, unasked) takes it out, once.
+    assert!(!store.remove_notification(&s, "j1", Some("node-b")).unwrap());
+    assert!(store.remove_notification(&s, "j1", Some("node-a")).unwrap());
+    assert!(!store.remove_notification(&s, "j1", Some("node-a")).unwrap());
+    assert!(store.remove_notification(&other, "j1", None).unwrap());
+    assert!(pending(store).is_empty());
+    assert_eq!(store.job(&s, "j1").unwrap().unwrap().status, JobStatus::Succeeded);
 }
 
 fn concurrent_writers_lose_nothing(store: Arc<dyn Store>) {
@@ -576,6 +648,7 @@ conformance!(
     deleting_a_large_collection_removes_everything_in_it,
     jobs_keep_tokens_limits_and_results,
     expiry_removes_old_finished_jobs_and_tokens_only,
+    the_outbox_is_written_with_the_finished_job_and_leased,
 );
 
 #[test]

@@ -4,6 +4,8 @@
 //! underwear. Violence, drugs, alcohol, gestures, gambling, hate symbols and the rest are never reported:
 //! no model here detects them.
 
+use std::time::{Duration, Instant};
+
 use image::RgbImage;
 use reko_inference::boxes::{BBox, nms};
 use reko_inference::preprocess::prepare;
@@ -74,15 +76,39 @@ pub fn taxonomy(class: &str) -> Option<[&'static str; 3]> {
     })
 }
 
+/// Where one detection's time went.
+#[derive(Debug, Clone, Default)]
+pub struct ModerationProfile {
+    /// Padding, resizing and the tensor.
+    pub prepare: Duration,
+    pub model: Duration,
+    /// Decoding the output and NMS.
+    pub boxes: Duration,
+}
+
 /// NudeNet's detections in `image`.
 pub fn detect(runtime: &Runtime, image: &RgbImage) -> Result<Vec<BodyPart>, InferenceError> {
+    detect_timed(runtime, image, &mut ModerationProfile::default())
+}
+
+/// [`detect`], adding its stages' times to `profile`.
+pub fn detect_timed(
+    runtime: &Runtime,
+    image: &RgbImage,
+    profile: &mut ModerationProfile,
+) -> Result<Vec<BodyPart>, InferenceError> {
+    let started = Instant::now();
     let session = runtime.session(MODEL)?;
     let spec = session.info.preprocessing.clone().ok_or_else(|| InferenceError::Ort {
         model: MODEL.into(),
         message: "no preprocessing in the manifest".into(),
     })?;
     let (tensor, placement) = prepare(image, &spec, 0);
-    let outputs = session.run_batch(std::slice::from_ref(&tensor))?;
+    profile.prepare += started.elapsed();
+    let started = Instant::now();
+    let outputs = session.run_batch_wide(std::slice::from_ref(&tensor))?;
+    profile.model += started.elapsed();
+    let started = Instant::now();
     let output = &outputs[0].1;
     // (1, 4 + classes, anchors): centre x, centre y, width, height in input pixels, then class scores.
     let (rows, anchors) = (output.shape()[1], output.shape()[2]);
@@ -104,7 +130,9 @@ pub fn detect(runtime: &Runtime, image: &RgbImage) -> Result<Vec<BodyPart>, Infe
     // Class-agnostic, as NudeNet's `cv2.dnn.NMSBoxes` call.
     let boxes: Vec<BBox> = candidates.iter().map(|c| c.bbox).collect();
     let scores: Vec<f32> = candidates.iter().map(|c| c.score).collect();
-    Ok(nms(&boxes, &scores, NMS_IOU).into_iter().map(|i| candidates[i].clone()).collect())
+    let kept = nms(&boxes, &scores, NMS_IOU).into_iter().map(|i| candidates[i].clone()).collect();
+    profile.boxes += started.elapsed();
+    Ok(kept)
 }
 
 /// The moderation labels body parts stand for, each at the highest score among them, with every

@@ -10,7 +10,7 @@ use reko_vision::eval::{coco, text, widerface};
 use reko_vision::faces::{DetectorKind, FaceDetector};
 use reko_vision::labels;
 use reko_vision::moderation;
-use reko_vision::text::TextPipeline;
+use reko_vision::text::{TextPipeline, TextProfile};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Detector {
@@ -108,8 +108,18 @@ pub fn widerface(models_dir: &Path, eval_dir: &Path, detector: Detector, options
 }
 
 /// DetectText's pipeline on a text set: lines against SROIE's lines, words against ICDAR's words.
-pub fn text(models_dir: &Path, eval_dir: &Path, limit: Option<usize>, rotate: f32) -> anyhow::Result<()> {
-    let runtime = Runtime::load(models_dir, RuntimeOptions::default())?;
+pub fn text(
+    models_dir: &Path,
+    eval_dir: &Path,
+    limit: Option<usize>,
+    rotate: f32,
+    parallel: Option<usize>,
+) -> anyhow::Result<()> {
+    let mut options = RuntimeOptions::default();
+    if let Some(threads) = parallel {
+        options.max_sessions = threads.max(1);
+    }
+    let runtime = Runtime::load(models_dir, options)?;
     let mut images = text::load(eval_dir).map_err(anyhow::Error::msg).context("loading the text set")?;
     if let Some(limit) = limit {
         images.truncate(limit);
@@ -118,6 +128,7 @@ pub fn text(models_dir: &Path, eval_dir: &Path, limit: Option<usize>, rotate: f3
     let pipeline = TextPipeline::default();
     let mut score = text::TextScore::default();
     let mut elapsed = std::time::Duration::ZERO;
+    let mut profile = TextProfile::default();
     for image in &images {
         let bytes = std::fs::read(&image.path).with_context(|| image.path.display().to_string())?;
         let decoded = reko_inference::image::decode(&bytes)?;
@@ -127,7 +138,7 @@ pub fn text(models_dir: &Path, eval_dir: &Path, limit: Option<usize>, rotate: f3
             text::rotated(&decoded.rgb, &image.truth, rotate, [255, 255, 255])
         };
         let started = Instant::now();
-        let read = pipeline.read(&runtime, &rgb)?;
+        let read = pipeline.read_timed(&runtime, &rgb, &mut profile)?;
         elapsed += started.elapsed();
         let predictions: Vec<_> = if lines {
             read.into_iter().map(|l| (l.polygon, l.text)).collect()
@@ -160,9 +171,66 @@ pub fn text(models_dir: &Path, eval_dir: &Path, limit: Option<usize>, rotate: f3
         score.character_error_rate()
     );
     println!("  end to end: {:.3} of the {level} found and read exactly", score.end_to_end_recall());
+    let n = images.len().max(1) as f64;
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0 / n;
     println!(
-        "  {:.0} ms/image (decode excluded; debug builds are slower)",
-        elapsed.as_secs_f64() * 1000.0 / images.len().max(1) as f64
+        "  {:.0} ms/image (decode excluded; debug builds are slower), {} threads for an image's batches",
+        elapsed.as_secs_f64() * 1000.0 / n,
+        runtime.parallelism()
+    );
+    println!(
+        "  per image: detector resize {:.0} ms, detector {:.0} ms, boxes {:.0} ms, cut {:.0} ms, classifier {:.0} ms, \
+         recogniser {:.0} ms ({:.1} lines, {:.1} runs)",
+        ms(profile.detect_prepare),
+        ms(profile.detect_model),
+        ms(profile.detect_boxes),
+        ms(profile.cut),
+        ms(profile.classify),
+        ms(profile.recognize),
+        profile.crops as f64 / n,
+        profile.recognizer_runs as f64 / n
+    );
+    Ok(())
+}
+
+/// DetectText's and DetectModerationLabels' time per stage on one JPEG, the mean of `runs` runs after a
+/// warm-up.
+fn stages(models_dir: &Path, jpeg: &[u8], runs: usize) -> anyhow::Result<()> {
+    let runtime = Runtime::load(models_dir, RuntimeOptions::default())?;
+    let pipeline = TextPipeline::default();
+    let rgb = reko_inference::image::decode(jpeg)?.rgb;
+    pipeline.read(&runtime, &rgb)?;
+    moderation::detect(&runtime, &rgb)?;
+    let (mut decode, mut text, mut nudity) = (std::time::Duration::ZERO, TextProfile::default(), Default::default());
+    for _ in 0..runs {
+        let started = Instant::now();
+        let rgb = reko_inference::image::decode(jpeg)?.rgb;
+        decode += started.elapsed();
+        pipeline.read_timed(&runtime, &rgb, &mut text)?;
+        moderation::detect_timed(&runtime, &rgb, &mut nudity)?;
+    }
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0 / runs as f64;
+    println!(
+        "  stages, mean of {runs} (threads for an image's batches: {}): JPEG decode {:.1} ms",
+        runtime.parallelism(),
+        ms(decode)
+    );
+    println!(
+        "    DetectText: detector resize {:.1} ms, detector {:.1} ms, boxes {:.1} ms, cut {:.1} ms, classifier {:.1} ms, \
+         recogniser {:.1} ms ({:.0} lines)",
+        ms(text.detect_prepare),
+        ms(text.detect_model),
+        ms(text.detect_boxes),
+        ms(text.cut),
+        ms(text.classify),
+        ms(text.recognize),
+        text.crops as f64 / runs as f64
+    );
+    println!(
+        "    DetectModerationLabels: pad, resize and tensor {:.1} ms, detector {:.1} ms, boxes {:.1} ms",
+        ms(nudity.prepare),
+        ms(nudity.model),
+        ms(nudity.boxes)
     );
     Ok(())
 }
@@ -233,6 +301,7 @@ pub fn speed(
         times.sort_by(f64::total_cmp);
         println!("  {name:<32} {:7.1} ms", times[times.len() / 2]);
     }
+    stages(models_dir, &jpeg, runs.max(1))?;
     if concurrency > 1 {
         let detect = || service.detect_faces(&jpeg, false).map(drop);
         // `concurrency` threads, each sending `runs` requests one after another; the first round warms

@@ -151,6 +151,9 @@ enum EvalCommand {
         /// Turn every image (and its ground truth) this many degrees anticlockwise first.
         #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
         rotate: f32,
+        /// Threads one image's independent model runs may use (default: as the server, min(cores, 4)).
+        #[arg(long)]
+        parallel: Option<usize>,
     },
     /// DetectLabels' object detector on the COCO val2017 development images: AP at IoU 0.5 per class, mAP,
     /// and image-level label recall and precision.
@@ -332,9 +335,9 @@ fn main() -> anyhow::Result<()> {
             let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("coco_val2017_first128"));
             eval::moderation(&dir.resolve()?, &eval_dir, parts)
         }
-        Command::Eval(EvalCommand::Text { dir, eval_dir, limit, rotate }) => {
+        Command::Eval(EvalCommand::Text { dir, eval_dir, limit, rotate, parallel }) => {
             let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("text_sroie_receipts100"));
-            eval::text(&dir.resolve()?, &eval_dir, limit, rotate)
+            eval::text(&dir.resolve()?, &eval_dir, limit, rotate, parallel)
         }
     }
 }

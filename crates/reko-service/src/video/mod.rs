@@ -572,7 +572,7 @@ mod job_tests {
         // A worker whose lease was taken over does not store its outcome.
         let mut late = resumed.clone();
         late.status = JobStatus::Failed;
-        assert!(!store.finish_job(&scope(), &late, &[], Some("node-b")).unwrap());
+        assert!(!store.finish_job(&scope(), &late, &[], Some("node-b"), None).unwrap());
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! here the ones a worker may claim: queued ones (whichever node took the request), ones whose owner's
 //! lease ran out (that node died), and this node's own from before a restart. So on one node a
 //! restart resumes its jobs at once, and in a cluster a node's death leaves its jobs to the others. A
-//! job started this many times fails for good after [`MAX_ATTEMPTS`]. A sweeper deletes finished jobs and
+//! job started this many times fails for good after [`MAX_ATTEMPTS`]. The scout also takes over the
+//! completion notifications left in the outbox (see [`crate::notify`]). A sweeper deletes finished jobs and
 //! request tokens once they are older than the retention (7 days by default, as on Rekognition).
 
 use std::collections::{HashSet, VecDeque};
@@ -142,6 +143,7 @@ impl Service {
     /// the unfinished jobs of the store that this node may claim; how many there were.
     pub fn start_video_workers(&self, renderer: Arc<dyn VideoRenderer>) -> Result<usize, ServiceError> {
         let found = self.scout_jobs()?;
+        self.scout_notifications(renderer.as_ref())?;
         for n in 0..self.video_config.workers.max(1) {
             let (service, renderer) = (self.clone(), renderer.clone());
             spawn(format!("video-worker-{n}"), move || {
@@ -162,12 +164,15 @@ impl Service {
                 std::thread::sleep(SWEEP_EVERY);
             }
         })?;
-        let scout = self.clone();
+        let (scout, scout_renderer) = (self.clone(), renderer.clone());
         spawn("video-scout".into(), move || {
             loop {
                 std::thread::sleep(SCOUT_EVERY);
                 if let Err(error) = scout.scout_jobs() {
                     tracing::warn!(%error, "video jobs: cannot look for jobs to run");
+                }
+                if let Err(error) = scout.scout_notifications(scout_renderer.as_ref()) {
+                    tracing::warn!(%error, "video jobs: cannot look for notifications to deliver");
                 }
             }
         })?;
@@ -293,7 +298,9 @@ impl Service {
         };
         let chunks: Vec<Vec<u8>> =
             items.chunks(CHUNK_ITEMS).map(|chunk| serde_json::to_vec(chunk).expect("items serialise")).collect();
-        match self.store.finish_job(scope, &done, &chunks, Some(me)) {
+        // The completion notification goes into the outbox with the outcome, held by this node.
+        let notification = done.notification.is_some().then(|| crate::notify::outbox_entry(me));
+        match self.store.finish_job(scope, &done, &chunks, Some(me), notification.as_ref()) {
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!(job_id, "video job: another node took the job over (this node's lease ran out)");
@@ -304,8 +311,8 @@ impl Service {
                 return;
             }
         }
-        if let Some(notifier) = &self.notifier {
-            notifier.publish(&done, renderer);
+        if notification.is_some() {
+            self.deliver_notification(scope, job_id, renderer);
         }
         tracing::info!(
             job_id,
