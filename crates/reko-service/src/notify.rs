@@ -134,10 +134,6 @@ impl Notifier {
         false
     }
 
-    fn is_here(&self, scope: &Scope, job_id: &str) -> bool {
-        self.here.lock().unwrap_or_else(|p| p.into_inner()).contains(&(scope.clone(), job_id.to_owned()))
-    }
-
     /// Marks a delivery as running here; false when it was already.
     fn start_here(&self, scope: &Scope, job_id: &str) -> bool {
         self.here.lock().unwrap_or_else(|p| p.into_inner()).insert((scope.clone(), job_id.to_owned()))
@@ -309,13 +305,16 @@ impl Service {
     }
 
     /// Starts delivering the outbox's notifications that this node may send (its own from before a
-    /// restart, and those whose holder's lease ran out); how many.
+    /// restart, and those whose holder's lease ran out); how many it may send.
     pub(crate) fn scout_notifications(&self, renderer: &dyn VideoRenderer) -> Result<usize, ServiceError> {
-        let Some(notifier) = &self.notifier else { return Ok(0) };
+        if self.notifier.is_none() {
+            return Ok(0);
+        }
         let now = now_ms();
         let mut found = Vec::new();
         self.store.each_pending_notification(&mut |scope, job_id, record| {
-            if record.may_be_sent_by(&self.node_id, now) && !notifier.is_here(scope, job_id) {
+            // Those this node is delivering already are skipped by `deliver_notification` itself.
+            if record.may_be_sent_by(&self.node_id, now) {
                 found.push((scope.clone(), job_id.to_owned()));
             }
         })?;
