@@ -42,7 +42,7 @@ def test_detect_labels_finds_coco_objects(server):
     hits = right = said = 0
     for file, classes in files:
         reply = rek.detect_labels(Image={"Bytes": (COCO / "images" / file).read_bytes()})
-        assert reply["LabelModelVersion"] == "2.0"
+        assert reply["LabelModelVersion"] == "3.0"
         check_shape(reply["Labels"])
         assert all(label["Confidence"] >= 55 for label in reply["Labels"])
         with_instances = {label["Name"] for label in reply["Labels"] if label["Instances"]}
@@ -138,7 +138,8 @@ def test_index_labels_then_find_label(tmp_path):
 
     photos = tmp_path / "photos"
     (photos / "nested").mkdir(parents=True)
-    files = sorted(truth())[:3]
+    # A bedroom, teddy bears, and a photo with a person in it.
+    files = ["000000000632.jpg", "000000000776.jpg", "000000008532.jpg"]
     for file in files[:2]:
         shutil.copy(COCO / "images" / file, photos / file)
     shutil.copy(COCO / "images" / files[2], photos / "nested" / files[2])
@@ -225,3 +226,19 @@ def test_detect_labels_names_imagenet_classes_or_their_parents(server):
     assert right >= 0.75 * len(cases), (right, named, len(cases))
     assert named >= 0.5 * len(cases), (right, named, len(cases))
     assert aliases, "WordNet synonyms come back as Aliases"
+
+
+def test_person_free_photos_get_no_person_label(server):
+    """Calibrated confidences: the detector's weak person boxes on a stop sign, a sandwich or a sink are not a
+    `Person` label at the default MinConfidence. `reko eval calibrate-labels` measured none of these 24 development
+    photos with Person at 55 (cross-validated), against 8 with LabelModelVersion 2.0."""
+    rek = server.client()
+    free = [file for file, classes in sorted(truth().items()) if "Person" not in classes]
+    assert len(free) >= 20
+    said = {}
+    for file in free:
+        labels = rek.detect_labels(Image={"Bytes": (COCO / "images" / file).read_bytes()})["Labels"]
+        person = [label["Confidence"] for label in labels if label["Name"] == "Person"]
+        if person:
+            said[file] = person[0]
+    assert not said, said

@@ -12,8 +12,9 @@ use crate::results::{Color, ImageQuality, Label};
 use crate::{Service, ServiceError};
 
 /// reko's label model version (1.0: CenterNet MobileNetV3 over the 80 COCO classes; 2.0: and the
-/// EfficientNet-Lite0 ImageNet classifier with the WordNet taxonomy).
-pub const LABEL_MODEL_VERSION: &str = "2.0";
+/// EfficientNet-Lite0 ImageNet classifier with the WordNet taxonomy; 3.0: the same models with
+/// confidences calibrated to the share of labels that are right, `labels::Calibration`).
+pub const LABEL_MODEL_VERSION: &str = "3.0";
 /// `MinConfidence` when the request gives none, as on Rekognition.
 pub const DEFAULT_LABEL_CONFIDENCE: f32 = 55.0;
 

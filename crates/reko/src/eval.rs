@@ -432,23 +432,32 @@ pub fn labels(models_dir: &Path, eval_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The ImageNet development images (`labels.csv`: class index, file): class and path of each.
+pub fn imagenet_images(eval_dir: &Path) -> anyhow::Result<Vec<(usize, PathBuf)>> {
+    let csv = std::fs::read_to_string(eval_dir.join("labels.csv")).context("reading labels.csv")?;
+    csv.lines()
+        .skip(1)
+        .map(|line| {
+            let fields: Vec<&str> = line.split(',').collect();
+            match (fields.first().map(|c| c.parse::<usize>()), fields.last()) {
+                (Some(Ok(class)), Some(file)) => Ok((class, eval_dir.join("images").join(file))),
+                _ => anyhow::bail!("bad labels.csv line {line:?}"),
+            }
+        })
+        .collect()
+}
+
 /// The ImageNet classifier on one image per class (`labels.csv`: class index, file): top-1 and top-5,
 /// how well its probability predicts a right top-1 (by probability band), and whether DetectLabels (the
 /// detector and the classifier, Confidence 55) names the class, or the class or one of its parents.
 pub fn imagenet(models_dir: &Path, eval_dir: &Path) -> anyhow::Result<()> {
     let runtime = Runtime::load(models_dir, RuntimeOptions::default())?;
-    let csv = std::fs::read_to_string(eval_dir.join("labels.csv")).context("reading labels.csv")?;
     let classes = labels::imagenet_classes();
     let bands = [0.0f32, 0.3, 0.5, 0.7, 0.9, 1.01];
     let mut band_counts = vec![(0usize, 0usize, 0.0f64); bands.len() - 1];
     let (mut n, mut top1, mut top5, mut named, mut named_or_parent) = (0usize, 0, 0, 0, 0);
     let mut elapsed = std::time::Duration::ZERO;
-    for line in csv.lines().skip(1) {
-        let fields: Vec<&str> = line.split(',').collect();
-        let (Some(Ok(class)), Some(file)) = (fields.first().map(|c| c.parse::<usize>()), fields.last()) else {
-            anyhow::bail!("bad labels.csv line {line:?}");
-        };
-        let path = eval_dir.join("images").join(file);
+    for (class, path) in imagenet_images(eval_dir)? {
         let decoded =
             reko_inference::image::decode(&std::fs::read(&path).with_context(|| path.display().to_string())?)?;
         let started = Instant::now();

@@ -41,6 +41,31 @@ pub fn load(dir: &Path, class_of: impl Fn(&str) -> Option<usize>) -> Result<Vec<
     Ok(images)
 }
 
+/// Whether each of an image's detections (class, score, box) is right: it overlaps an object of its class
+/// with IoU 0.5 or more that no better-scored detection has taken (greedily by score, as in
+/// [`average_precision`]).
+pub fn matches(image: &CocoImage, detections: &[(usize, f32, BBox)]) -> Vec<bool> {
+    let mut order: Vec<usize> = (0..detections.len()).collect();
+    order.sort_by(|&a, &b| detections[b].1.total_cmp(&detections[a].1));
+    let mut taken = vec![false; image.objects.len()];
+    let mut right = vec![false; detections.len()];
+    for d in order {
+        let (class, _, bbox) = detections[d];
+        let best = image
+            .objects
+            .iter()
+            .enumerate()
+            .filter(|(k, o)| o.0 == class && !taken[*k])
+            .map(|(k, o)| (k, bbox.iou(&o.1)))
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        if let Some((k, _)) = best.filter(|b| b.1 >= 0.5) {
+            taken[k] = true;
+            right[d] = true;
+        }
+    }
+    right
+}
+
 /// Per-class AP at IoU 0.5 over the classes present in the ground truth: `predictions[i]` holds image
 /// `i`'s (class, score, box). Returns (class, AP, ground-truth count) sorted by class.
 pub fn average_precision(images: &[CocoImage], predictions: &[Vec<(usize, f32, BBox)>]) -> Vec<(usize, f64, usize)> {
@@ -102,6 +127,7 @@ mod tests {
         assert_eq!(average_precision(&images, &perfect), [(0, 1.0, 2)]);
         let noisy = vec![vec![(0, 0.95, b(200.0)), (0, 0.9, b(0.0)), (0, 0.8, b(50.0))]];
         let ap = average_precision(&images, &noisy)[0].1;
+        assert_eq!(matches(&images[0], &noisy[0]), [false, true, true]);
         // Recall 0.5 at precision 1/2, recall 1 at precision 2/3: the envelope is 2/3 throughout.
         assert!((ap - 2.0 / 3.0).abs() < 1e-9, "{ap}");
     }
