@@ -119,5 +119,5 @@ def test_metrics_show_model_runs_and_requests(server):
         assert response.headers["Content-Type"].startswith("application/openmetrics-text")
         text = response.read().decode()
     assert 'reko_requests_total{operation="DetectFaces",error="none"} 1' in text
-    assert 'reko_inference_duration_seconds_count{model="faceapi-ssd"}' in text
+    assert 'reko_inference_duration_seconds_count{model="centerface"}' in text
     assert "reko_analyses_running 0" in text

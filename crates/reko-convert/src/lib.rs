@@ -1,10 +1,12 @@
 //! Offline model conversion for reko: TensorFlow.js graph models ([`convert_tfjs_graph`]), face-api
-//! weights, TFLite flatbuffers and legacy PyTorch state dicts ([`convert_efficientnet_lite0`]) to ONNX,
+//! weights, TFLite flatbuffers and legacy PyTorch state dicts ([`convert_efficientnet_lite0`]) to ONNX, ONNX
+//! models with a fixed interface re-declared for any size ([`convert_onnx`]),
 //! on top of a general ONNX writer ([`onnx`]) that other converters reuse.
 
 pub mod faceapi;
 pub mod onnx;
 pub mod pytorch;
+pub mod redeclare;
 pub mod tfjs;
 pub mod tflite;
 
@@ -12,6 +14,7 @@ use std::path::PathBuf;
 
 pub use faceapi::{FaceApiNet, convert_faceapi};
 pub use pytorch::{convert_efficientnet_lite0, read_legacy_state_dict};
+pub use redeclare::{OnnxOptions, convert_onnx, convert_onnx_bytes};
 pub use tfjs::{ConvertOptions, convert_tfjs_graph, convert_tfjs_graph_with};
 pub use tflite::{TfliteOptions, convert_tflite, convert_tflite_bytes};
 

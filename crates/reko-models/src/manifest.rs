@@ -53,7 +53,7 @@ pub struct PipTarget {
 pub enum ModelKind {
     /// The ONNX Runtime shared library itself.
     Runtime,
-    /// An ONNX model used as shipped.
+    /// An ONNX model, used as shipped or (with a `convert` entry) re-declared for any input size.
     Onnx,
     /// A TF.js graph model converted to ONNX at fetch time.
     TfjsGraph,
@@ -89,10 +89,10 @@ pub struct ConvertSpec {
     pub outputs: Option<Vec<String>>,
     /// face-api weights and PyTorch state dicts: which network (`FaceRecognition`, `EfficientNetLite0`, ...).
     pub net: Option<String>,
-    /// TFLite: make the batch dimension dynamic.
+    /// TFLite and ONNX: make the batch dimension dynamic.
     #[serde(default)]
     pub dynamic_batch: bool,
-    /// TFLite: make height and width dynamic (fully convolutional networks).
+    /// TFLite and ONNX: make height and width dynamic (fully convolutional networks).
     #[serde(default)]
     pub dynamic_spatial: bool,
 }

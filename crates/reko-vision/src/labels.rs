@@ -11,6 +11,8 @@ use reko_inference::boxes::{BBox, nms};
 use reko_inference::preprocess::{ChannelOrder, Layout, Normalization, letterbox, resize_bilinear, to_tensor};
 use reko_inference::{InferenceError, Runtime};
 
+pub use crate::calibration::Platt;
+
 const MODEL: &str = "centernet";
 const INPUT: u32 = 512;
 /// The grey that pads an image to the detector's square. Letterboxing (rather than stretching the image to
@@ -259,22 +261,6 @@ fn class_names() -> &'static [Vec<&'static str>] {
             })
             .collect()
     })
-}
-
-/// A logistic (Platt) calibration of a probability-like score: `σ(slope · logit(p) + intercept)`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Platt {
-    pub slope: f32,
-    pub intercept: f32,
-}
-
-impl Platt {
-    /// The calibrated probability (0..1) of `p` (0..1).
-    pub fn apply(self, p: f32) -> f32 {
-        let p = p.clamp(1e-4, 1.0 - 1e-4);
-        let z = self.slope * (p / (1.0 - p)).ln() + self.intercept;
-        1.0 / (1.0 + (-z).exp())
-    }
 }
 
 /// How DetectLabels turns its models' outputs into `Confidence`, so that a label returned at

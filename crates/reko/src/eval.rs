@@ -18,6 +18,7 @@ pub enum Detector {
     BlazefaceFront,
     FullRange,
     FaceapiSsd,
+    Centerface,
 }
 
 impl From<Detector> for DetectorKind {
@@ -27,6 +28,7 @@ impl From<Detector> for DetectorKind {
             Detector::BlazefaceFront => DetectorKind::BlazeFaceFront,
             Detector::FullRange => DetectorKind::FullRange,
             Detector::FaceapiSsd => DetectorKind::FaceApiSsd,
+            Detector::Centerface => DetectorKind::CenterFace,
         }
     }
 }
@@ -40,11 +42,14 @@ pub struct WiderOptions {
     pub min_score: f32,
     pub candidate_score: Option<f32>,
     pub limit: Option<usize>,
+    pub max_pixels: u32,
+    pub calibrated: bool,
 }
 
 /// Face detection AP on the WIDER FACE subset.
 pub fn widerface(models_dir: &Path, eval_dir: &Path, detector: Detector, options: WiderOptions) -> anyhow::Result<()> {
-    let WiderOptions { tiling, min_tile, verify, zoom_out, min_score, candidate_score, limit } = options;
+    let WiderOptions { tiling, min_tile, verify, zoom_out, min_score, candidate_score, limit, max_pixels, calibrated } =
+        options;
     let runtime = Runtime::load(models_dir, RuntimeOptions::default())?;
     let mut images = widerface::load(eval_dir).map_err(anyhow::Error::msg).context("loading WIDER FACE")?;
     if let Some(limit) = limit {
@@ -55,6 +60,8 @@ pub fn widerface(models_dir: &Path, eval_dir: &Path, detector: Detector, options
     face_detector.min_score = min_score;
     face_detector.verify = verify;
     face_detector.zoom_out = zoom_out;
+    face_detector.max_pixels = max_pixels;
+    face_detector.calibrated = calibrated;
     if let Some(candidate_score) = candidate_score {
         face_detector.candidate_score = candidate_score;
     }
@@ -73,7 +80,7 @@ pub fn widerface(models_dir: &Path, eval_dir: &Path, detector: Detector, options
     let ap = widerface::average_precision(&images, &predictions);
     println!(
         "WIDER FACE dev subset ({} images, {} faces), detector {detector:?}, tiling {tiling} down to {} px, \
-         O-Net verification {verify}, zoomed out {zoom_out}, min score {min_score}",
+         O-Net verification {verify}, zoomed out {zoom_out}, min score {min_score}, CenterFace at most {max_pixels} pixels",
         images.len(),
         images.iter().map(|i| i.faces.len()).sum::<usize>(),
         face_detector.min_tile
@@ -84,17 +91,20 @@ pub fn widerface(models_dir: &Path, eval_dir: &Path, detector: Detector, options
     // At the operating point: every detection returned, matched greedily (best score first) to an
     // unmatched annotated face of any level at IoU ≥ 0.5.
     let (mut detections, mut matched) = (0, 0);
+    let mut samples = Vec::new();
     for (image, faces) in images.iter().zip(&predictions) {
         let mut taken = vec![false; image.faces.len()];
-        for (bbox, _) in faces {
+        for (bbox, score) in faces {
             detections += 1;
             let best = (0..image.faces.len())
                 .filter(|&i| !taken[i])
                 .max_by(|&a, &b| bbox.iou(&image.faces[a]).total_cmp(&bbox.iou(&image.faces[b])));
-            if let Some(i) = best.filter(|&i| bbox.iou(&image.faces[i]) >= 0.5) {
+            let right = best.filter(|&i| bbox.iou(&image.faces[i]) >= 0.5);
+            if let Some(i) = right {
                 taken[i] = true;
                 matched += 1;
             }
+            samples.push((*score, right.is_some()));
         }
     }
     let annotated: usize = images.iter().map(|i| i.faces.len()).sum();
@@ -104,6 +114,22 @@ pub fn widerface(models_dir: &Path, eval_dir: &Path, detector: Detector, options
         matched as f64 / annotated.max(1) as f64
     );
     println!("  {per_image:.0} ms/image (single thread, debug builds are slower)");
+    use reko_vision::calibration::Platt;
+    use reko_vision::eval::calibration;
+    println!(
+        "  detection scores: calibration error {:.3} as they are; matched share by band (detections, mean score, \
+         share matched):",
+        calibration::expected_calibration_error(&samples)
+    );
+    for band in calibration::reliability(&samples, 10).iter().filter(|b| b.count > 0) {
+        println!("    {:.1}–{:.1} {:>5} {:.3} {:.3}", band.from, band.to, band.count, band.mean, band.right);
+    }
+    let fitted = Platt::fit(&samples);
+    let calibrated: Vec<_> = samples.iter().map(|&(s, r)| (fitted.apply(s), r)).collect();
+    println!(
+        "  fitted {fitted:?}: calibration error {:.3} (in-sample)",
+        calibration::expected_calibration_error(&calibrated)
+    );
     Ok(())
 }
 
@@ -601,10 +627,14 @@ pub fn lfw(
     pairs_file: &str,
     show_errors: bool,
     dump_embeddings: Option<&Path>,
+    detector: Option<Detector>,
 ) -> anyhow::Result<()> {
     use std::collections::BTreeMap;
     let runtime = Runtime::load(models_dir, RuntimeOptions::default())?;
     let mut pipeline = reko_vision::faces::FacePipeline::default();
+    if let Some(detector) = detector {
+        pipeline.detector = FaceDetector::new(detector.into());
+    }
     // Every LFW image shows its person: take the most central candidate even at a low score.
     pipeline.detector.min_score = 0.1;
     let pairs = lfw_pairs(eval_dir, pairs_file)?;

@@ -8,7 +8,7 @@ use anyhow::Context;
 use reko_inference::{Runtime, RuntimeOptions};
 use reko_vision::eval::calibration::{self, Sample, expected_calibration_error, reliability};
 use reko_vision::eval::coco;
-use reko_vision::labels::{self, Calibration, Object};
+use reko_vision::labels::{self, Calibration, Object, Platt};
 
 /// Cross-validation folds.
 const FOLDS: usize = 8;
@@ -79,7 +79,7 @@ struct ImagenetEvidence {
 fn fit(coco: &[&CocoEvidence], imagenet: &[&ImagenetEvidence]) -> Calibration {
     let boxes: Vec<Sample> =
         coco.iter().flat_map(|e| e.objects.iter().zip(&e.right).map(|(o, &r)| (o.score, r))).collect();
-    let boxes = calibration::fit(&boxes);
+    let boxes = Platt::fit(&boxes);
     let mut classes = Vec::new();
     for evidence in coco {
         for class in 0..labels::CLASSES.len() {
@@ -90,8 +90,8 @@ fn fit(coco: &[&CocoEvidence], imagenet: &[&ImagenetEvidence]) -> Calibration {
             }
         }
     }
-    let labels_fit = calibration::fit(&classes);
-    let classifier = calibration::fit(&classifier_samples(coco, imagenet, None));
+    let labels_fit = Platt::fit(&classes);
+    let classifier = Platt::fit(&classifier_samples(coco, imagenet, None));
     Calibration { boxes, labels: labels_fit, classifier }
 }
 

@@ -76,6 +76,9 @@ enum EvalCommand {
         /// line), for the index benchmark's `--real-statistics`.
         #[arg(long)]
         dump_embeddings: Option<PathBuf>,
+        /// Another face detector than the service's (CenterFace); the others run with O-Net verification.
+        #[arg(long, value_enum)]
+        detector: Option<eval::Detector>,
     },
     /// The face pipeline on the small photo sets with ground truth: dlib's face boxes, stated face
     /// counts, deepface's labelled pairs, face_recognition's identification examples.
@@ -137,6 +140,12 @@ enum EvalCommand {
         /// Only the first N images.
         #[arg(long)]
         limit: Option<usize>,
+        /// CenterFace: the most pixels an image runs at.
+        #[arg(long, default_value_t = reko_vision::faces::detect::CENTERFACE_MAX_PIXELS)]
+        max_pixels: u32,
+        /// CenterFace: its raw scores, not calibrated (to fit the calibration again).
+        #[arg(long)]
+        raw_scores: bool,
     },
     /// Text detection and recognition (DetectText's pipeline) on SROIE receipts (lines) or ICDAR 2015
     /// (words): precision, recall, exact reads and character error rate.
@@ -285,9 +294,9 @@ fn main() -> anyhow::Result<()> {
             label_index::index_labels(&dir.resolve()?, &folder, &index, threads)
         }
         Command::FindLabel { name, min_confidence, index } => label_index::find_label(&index, &name, min_confidence),
-        Command::Eval(EvalCommand::Lfw { dir, eval_dir, pairs, show_errors, dump_embeddings }) => {
+        Command::Eval(EvalCommand::Lfw { dir, eval_dir, pairs, show_errors, dump_embeddings, detector }) => {
             let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("lfw"));
-            eval::lfw(&dir.resolve()?, &eval_dir, &pairs, show_errors, dump_embeddings.as_deref())
+            eval::lfw(&dir.resolve()?, &eval_dir, &pairs, show_errors, dump_embeddings.as_deref(), detector)
         }
         Command::Eval(EvalCommand::FacePhotos { dir, eval_root }) => {
             let eval_root = eval_root.unwrap_or_else(|| PathBuf::from("../shared/eval"));
@@ -308,6 +317,8 @@ fn main() -> anyhow::Result<()> {
             min_score,
             candidate_score,
             limit,
+            max_pixels,
+            raw_scores,
         }) => {
             let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("widerface_val_subset"));
             let options = eval::WiderOptions {
@@ -318,6 +329,8 @@ fn main() -> anyhow::Result<()> {
                 min_score,
                 candidate_score,
                 limit,
+                max_pixels,
+                calibrated: !raw_scores,
             };
             eval::widerface(&dir.resolve()?, &eval_dir, detector, options)
         }

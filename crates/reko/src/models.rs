@@ -48,7 +48,14 @@ impl Toolchain for RekoToolchain {
                 Some("EfficientNetLite0") => reko_convert::convert_efficientnet_lite0(&source),
                 other => return Err(format!("unknown PyTorch network {other:?}")),
             },
-            ModelKind::Runtime | ModelKind::Onnx => return Err("nothing to convert".into()),
+            ModelKind::Onnx => {
+                let options = reko_convert::OnnxOptions {
+                    dynamic_batch: spec.dynamic_batch,
+                    dynamic_spatial: spec.dynamic_spatial,
+                };
+                reko_convert::convert_onnx(&source, &options)
+            }
+            ModelKind::Runtime => return Err("nothing to convert".into()),
         };
         converted.map(|c| c.onnx).map_err(|e| e.to_string())
     }

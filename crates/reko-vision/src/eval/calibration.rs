@@ -1,49 +1,10 @@
-//! Calibration of confidences: fitting a logistic (Platt) map from a score to the probability of being
-//! right, cross-validation folds by image, and the measures of how well a confidence means what it says
-//! (a reliability table and the expected calibration error).
+//! Measuring calibrated confidences: cross-validation folds by image, and how well a confidence means what
+//! it says (a reliability table and the expected calibration error).
 
-use crate::labels::Platt;
+#[cfg(test)]
+use crate::calibration::Platt;
 
-/// A score (0..1) and whether what it scored was right.
-pub type Sample = (f32, bool);
-
-/// The Platt map that maximises the likelihood of `samples` (Newton's method on logit(score)), with an
-/// L2 penalty of ½·slope² (scikit-learn's default `C = 1`), so that a handful of samples cannot make it
-/// a step.
-pub fn fit(samples: &[Sample]) -> Platt {
-    let points: Vec<(f64, f64)> = samples
-        .iter()
-        .map(|&(p, right)| {
-            let p = f64::from(p).clamp(1e-4, 1.0 - 1e-4);
-            ((p / (1.0 - p)).ln(), if right { 1.0 } else { 0.0 })
-        })
-        .collect();
-    let (mut slope, mut intercept) = (1.0f64, 0.0f64);
-    for _ in 0..100 {
-        // Gradient and Hessian of the penalised negative log-likelihood.
-        let (mut g0, mut g1, mut h00, mut h01, mut h11) = (slope, 0.0, 1.0, 0.0, 0.0);
-        for &(x, y) in &points {
-            let p = 1.0 / (1.0 + (-(slope * x + intercept)).exp());
-            let w = (p * (1.0 - p)).max(1e-12);
-            g0 += (p - y) * x;
-            g1 += p - y;
-            h00 += w * x * x;
-            h01 += w * x;
-            h11 += w;
-        }
-        let det = h00 * h11 - h01 * h01;
-        if det.abs() < 1e-12 {
-            break;
-        }
-        let (d0, d1) = ((h11 * g0 - h01 * g1) / det, (h00 * g1 - h01 * g0) / det);
-        slope -= d0;
-        intercept -= d1;
-        if d0.abs().max(d1.abs()) < 1e-9 {
-            break;
-        }
-    }
-    Platt { slope: slope as f32, intercept: intercept as f32 }
-}
+pub use crate::calibration::Sample;
 
 /// The fold (0..k) of the `i`-th of the images sorted by name: every k-th image, so that the folds do
 /// not depend on a random seed.
@@ -100,7 +61,7 @@ mod tests {
             let right = (p * 20.0).round() as usize;
             samples.extend((0..20).map(|k| (s, k < right)));
         }
-        let fitted = fit(&samples);
+        let fitted = Platt::fit(&samples);
         assert!((fitted.slope - 2.0).abs() < 0.1 && (fitted.intercept - 1.0).abs() < 0.1, "{fitted:?}");
         let calibrated: Vec<Sample> = samples.iter().map(|&(s, r)| (fitted.apply(s), r)).collect();
         let raw_error = expected_calibration_error(&samples);

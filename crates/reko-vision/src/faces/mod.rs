@@ -62,7 +62,7 @@ pub struct FacePipeline {
 
 impl Default for FacePipeline {
     fn default() -> Self {
-        FacePipeline { detector: FaceDetector::new(DetectorKind::FaceApiSsd) }
+        FacePipeline { detector: FaceDetector::new(DetectorKind::CenterFace) }
     }
 }
 
