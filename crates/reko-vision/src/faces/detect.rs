@@ -199,8 +199,8 @@ impl FaceDetector {
     pub fn detect(&self, runtime: &Runtime, image: &RgbImage) -> Result<Vec<DetectedFace>, InferenceError> {
         if self.kind == DetectorKind::CenterFace {
             let mut faces = nms_faces(self.detect_centerface(runtime, image)?, self.nms_iou);
-            for face in faces.iter_mut().filter(|_| self.calibrated) {
-                face.score = CENTERFACE_CALIBRATION.apply(face.score);
+            if self.calibrated {
+                faces.iter_mut().for_each(|face| face.score = CENTERFACE_CALIBRATION.apply(face.score));
             }
             return self.verified(runtime, image, faces);
         }
