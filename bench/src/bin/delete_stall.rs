@@ -21,16 +21,7 @@ const DIM: usize = 192;
 const FILL_BATCH: u64 = 10_000;
 
 fn collection(id: &str) -> CollectionRecord {
-    CollectionRecord {
-        collection_id: id.into(),
-        face_model_version: "bench".into(),
-        created_at_ms: 1,
-        face_count: 0,
-        user_count: 0,
-        tags: Default::default(),
-        next_face_key: 0,
-        vector_changes: 0,
-    }
+    CollectionRecord::new(id, "bench", 1)
 }
 
 fn face(n: u64) -> FaceRecord {

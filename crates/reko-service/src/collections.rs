@@ -53,16 +53,7 @@ impl Service {
         if tags.len() > MAX_TAGS_PER_RESOURCE {
             return Err(ServiceError::TooManyTags(tags.len()));
         }
-        let record = CollectionRecord {
-            collection_id: id.to_owned(),
-            face_model_version: FACE_MODEL_VERSION.to_owned(),
-            created_at_ms: now_ms(),
-            face_count: 0,
-            user_count: 0,
-            tags,
-            next_face_key: 0,
-            vector_changes: 0,
-        };
+        let record = CollectionRecord { tags, ..CollectionRecord::new(id, FACE_MODEL_VERSION, now_ms()) };
         if !self.store.insert_collection(scope, &record)? {
             return Err(ServiceError::CollectionAlreadyExists(id.to_owned()));
         }

@@ -1031,16 +1031,7 @@ mod tests {
     }
 
     fn record(id: &str) -> CollectionRecord {
-        CollectionRecord {
-            collection_id: id.into(),
-            face_model_version: "1.0".into(),
-            created_at_ms: 1,
-            face_count: 0,
-            user_count: 0,
-            tags: Default::default(),
-            next_face_key: 0,
-            vector_changes: 0,
-        }
+        CollectionRecord::new(id, "1.0", 1)
     }
 
     #[test]

@@ -13,7 +13,9 @@ mod record;
 
 pub use embedded::{DEFAULT_DISK_RESERVE, EmbeddedStore};
 pub use postgres::{PostgresSettings, PostgresStore};
-pub use record::{CollectionRecord, FaceRecord, JobRecord, JobStatus, OutboxRecord, RequestRecord, Scope, UserRecord};
+pub use record::{
+    CollectionRecord, FaceRecord, JobRecord, JobStatus, Lease, OutboxRecord, RequestRecord, Scope, UserRecord,
+};
 
 /// Called after every commit with how long it took, fsync included (the server's metrics).
 pub type CommitObserver = fn(std::time::Duration);

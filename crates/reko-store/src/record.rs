@@ -34,6 +34,22 @@ pub struct CollectionRecord {
     pub vector_changes: u64,
 }
 
+impl CollectionRecord {
+    /// A new, empty collection made with face model `face_model_version` at `created_at_ms`.
+    pub fn new(collection_id: &str, face_model_version: &str, created_at_ms: i64) -> CollectionRecord {
+        CollectionRecord {
+            collection_id: collection_id.to_owned(),
+            face_model_version: face_model_version.to_owned(),
+            created_at_ms,
+            face_count: 0,
+            user_count: 0,
+            tags: BTreeMap::new(),
+            next_face_key: 0,
+            vector_changes: 0,
+        }
+    }
+}
+
 /// One indexed face: metadata only. Its feature vector is stored beside it under `key`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FaceRecord {
@@ -149,23 +165,51 @@ pub struct OutboxRecord {
     pub lease_until_ms: Option<i64>,
 }
 
+/// A claim on a record that one node at a time works on (a job, a notification's delivery): the node that
+/// holds it and until when (milliseconds since the Unix epoch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease<'a> {
+    pub owner: Option<&'a str>,
+    pub until_ms: Option<i64>,
+}
+
+impl Lease<'_> {
+    /// Whether node `me` may (go on) work on it at `now_ms`: nobody holds it, `me` holds it, or the
+    /// holder's lease ran out.
+    pub fn may_be_taken_by(&self, me: &str, now_ms: i64) -> bool {
+        self.is_not_held_by_another(me) || self.until_ms.is_none_or(|t| t <= now_ms)
+    }
+
+    /// Whether no node but `me` holds it.
+    pub fn is_not_held_by_another(&self, me: &str) -> bool {
+        self.owner.is_none_or(|o| o == me)
+    }
+}
+
 impl OutboxRecord {
-    /// Whether node `me` may (go on) deliver it at `now_ms`: nobody holds it, it holds it, or the holder's
-    /// lease ran out.
+    pub fn lease(&self) -> Lease<'_> {
+        Lease { owner: self.owner.as_deref(), until_ms: self.lease_until_ms }
+    }
+
+    /// Whether node `me` may (go on) deliver it at `now_ms` ([`Lease::may_be_taken_by`]).
     pub fn may_be_sent_by(&self, me: &str, now_ms: i64) -> bool {
-        self.owner.as_deref().is_none_or(|o| o == me) || self.lease_until_ms.is_none_or(|t| t <= now_ms)
+        self.lease().may_be_taken_by(me, now_ms)
     }
 
     /// Whether `owner` (anyone when none) may take it out of the outbox: no other node holds it.
     pub fn may_be_removed_by(&self, owner: Option<&str>) -> bool {
-        owner.is_none_or(|me| self.owner.as_deref().is_none_or(|o| o == me))
+        owner.is_none_or(|me| self.lease().is_not_held_by_another(me))
     }
 }
 
 impl JobRecord {
+    pub fn lease(&self) -> Lease<'_> {
+        Lease { owner: self.owner.as_deref(), until_ms: self.lease_until_ms }
+    }
+
     /// Whether a worker of node `owner` may still store this job's outcome: the job is unfinished and
     /// no other node holds it (its lease was not taken over).
     pub fn may_be_finished_by(&self, owner: &str) -> bool {
-        !self.status.finished() && self.owner.as_deref().is_none_or(|o| o == owner)
+        !self.status.finished() && self.lease().is_not_held_by_another(owner)
     }
 }

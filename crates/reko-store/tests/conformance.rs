@@ -15,16 +15,7 @@ fn scope(account: &str) -> Scope {
 }
 
 fn collection(id: &str) -> CollectionRecord {
-    CollectionRecord {
-        collection_id: id.into(),
-        face_model_version: "1.0".into(),
-        created_at_ms: 7,
-        face_count: 0,
-        user_count: 0,
-        tags: BTreeMap::from([("team".into(), "door".into())]),
-        next_face_key: 0,
-        vector_changes: 0,
-    }
+    CollectionRecord { tags: BTreeMap::from([("team".into(), "door".into())]), ..CollectionRecord::new(id, "1.0", 7) }
 }
 
 fn face_id(n: u64) -> String {

@@ -86,9 +86,7 @@ impl JobQueue {
 fn claimable(job: &JobRecord, me: &str, now_ms: i64) -> bool {
     match job.status {
         JobStatus::Queued => true,
-        JobStatus::InProgress => {
-            job.owner.as_deref() == Some(me) || job.owner.is_none() || job.lease_until_ms.is_none_or(|t| t <= now_ms)
-        }
+        JobStatus::InProgress => job.lease().may_be_taken_by(me, now_ms),
         JobStatus::Succeeded | JobStatus::Failed => false,
     }
 }
