@@ -12,26 +12,19 @@ Only loopback addresses are used. Figures go to BENCHMARKS.md by hand, with the 
 import argparse
 import os
 import pathlib
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 
 import boto3
 from botocore.config import Config
 
+import reko_server
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 KEY = ("AKIDCLUSTERBENCH", "cluster-bench-secret", "123456789012")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -48,21 +41,9 @@ def percentile(values, p):
 
 
 def start_node(args, work: pathlib.Path, n: int, url: str, credentials: pathlib.Path):
-    port = free_port()
-    log = open(work / f"node{n}.log", "wb")
-    proc = subprocess.Popen([args.reko_bin, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(work / f"node{n}"),
-                             "--models-dir", args.models_dir, "--credentials-file", str(credentials),
-                             "--database-url", url], stdout=subprocess.DEVNULL, stderr=log,
-                            env={k: v for k, v in os.environ.items() if not k.startswith("REKO_")})
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                return proc, port
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"node {n} did not start: {(work / f'node{n}.log').read_text()[-2000:]}")
-            time.sleep(0.2)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REKO_")}
+    return reko_server.start(args.reko_bin, args.models_dir, work / f"node{n}", credentials, ["--database-url", url],
+                             env=env, log=work / f"node{n}.log", timeout=120)
 
 
 def run_phase(ports, images, clients: int, seconds: float, operation: str):
@@ -110,7 +91,7 @@ def main() -> int:
     args = parser.parse_args()
     images = [p.read_bytes() for p in sorted(args.faces.glob("*.jpg"))[:40]]
     pg_dir = pathlib.Path(tempfile.mkdtemp(prefix="reko-bench-pg-"))
-    admin = subprocess.run([str(ROOT / "scripts" / "postgres"), "start", str(pg_dir), str(free_port())],
+    admin = subprocess.run([str(ROOT / "scripts" / "postgres"), "start", str(pg_dir), str(reko_server.free_port())],
                            check=True, capture_output=True, text=True).stdout.strip()
     base = admin.rpartition("/")[0]
     rows = []
@@ -120,9 +101,7 @@ def main() -> int:
             subprocess.run(["psql", admin, "-qc", f"CREATE DATABASE {name}"], check=True, capture_output=True)
             with tempfile.TemporaryDirectory() as work:
                 work = pathlib.Path(work)
-                credentials = work / "keys.toml"
-                credentials.write_text(f'[[keys]]\naccess_key_id = "{KEY[0]}"\nsecret_access_key = "{KEY[1]}"\n'
-                                       f'account_id = "{KEY[2]}"\n')
+                credentials = reko_server.write_credentials(work / "keys.toml", [KEY])
                 nodes = [start_node(args, work, n, f"{base}/{name}", credentials) for n in range(count)]
                 try:
                     ports = [port for _, port in nodes]
@@ -140,8 +119,7 @@ def main() -> int:
                         print(rows[-1], file=sys.stderr, flush=True)
                 finally:
                     for proc, _ in nodes:
-                        proc.send_signal(signal.SIGTERM)
-                        proc.wait(timeout=60)
+                        reko_server.stop(proc)
     finally:
         subprocess.run([str(ROOT / "scripts" / "postgres"), "stop", str(pg_dir)], check=False)
         subprocess.run(["rm", "-rf", str(pg_dir)], check=False)

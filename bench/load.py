@@ -14,25 +14,17 @@ import argparse
 import collections
 import os
 import pathlib
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+import reko_server
 
 
 def rss_mib(pid: int, field: str) -> float:
@@ -67,28 +59,18 @@ def main() -> int:
     args = parser.parse_args()
 
     image = args.image.read_bytes()
-    port = free_port()
     data = tempfile.mkdtemp(prefix="reko-load-")
     env = dict(os.environ, REKO_LOG_FORMAT="json", RUST_LOG="warn")
     keys = [(f"AKIDLOAD{n:04d}", f"secret-{n}", f"{100000000000 + n}") for n in range(args.accounts)]
-    credentials = pathlib.Path(data) / "credentials.toml"
-    credentials.write_text("".join(
-        f'[[keys]]\naccess_key_id = "{k}"\nsecret_access_key = "{s}"\naccount_id = "{a}"\n\n' for k, s, a in keys))
-    server = subprocess.Popen(
-        [args.reko_bin, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", f"{data}/data",
-         "--models-dir", args.models_dir, "--credentials-file", str(credentials), *args.server_arg],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    credentials = reko_server.write_credentials(pathlib.Path(data) / "credentials.toml", keys)
+    try:
+        server, port = reko_server.start(args.reko_bin, args.models_dir, f"{data}/data", credentials,
+                                         args.server_arg, env=env)
+    except RuntimeError:
+        print("the server did not come up", file=sys.stderr)
+        return 1
     endpoint = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(f"{endpoint}/healthz", timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            print("the server did not come up", file=sys.stderr)
-            return 1
         attempts = 1 if args.retries == "none" else 5
         config = Config(retries={"mode": "standard", "max_attempts": attempts}, max_pool_connections=4,
                         read_timeout=300, connect_timeout=10)
@@ -160,11 +142,7 @@ def main() -> int:
               f"peak {peak:.0f} MiB (VmHWM)")
         return 0
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        reko_server.stop(server)
 
 
 if __name__ == "__main__":

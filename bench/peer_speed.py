@@ -16,25 +16,18 @@ scene photos, and COCO photos resized to 640 x 480 and 1920 x 1080 (JPEG quality
 import argparse
 import io
 import pathlib
-import socket
-import subprocess
 import tempfile
 import threading
 import time
-import urllib.request
 
 import boto3
 from botocore.config import Config
 from PIL import Image
 
+import reko_server
+
 EVAL = pathlib.Path(__file__).resolve().parents[2] / "shared" / "eval"
 KEY = ("AKIDPEERSPEED", "peer-speed-secret", "111111111111")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def jpeg(path: pathlib.Path, size=None) -> bytes:
@@ -81,20 +74,11 @@ def main():
     args = parser.parse_args()
 
     work = pathlib.Path(tempfile.mkdtemp(prefix="reko-peer-"))
-    (work / "keys.toml").write_text(f'[[keys]]\naccess_key_id = "{KEY[0]}"\nsecret_access_key = "{KEY[1]}"\n'
-                                    f'account_id = "{KEY[2]}"\n')
-    port = free_port()
-    server = subprocess.Popen([args.reko_bin, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(work / "data"),
-                               "--models-dir", args.models_dir, "--credentials-file", str(work / "keys.toml"),
-                               *args.server_arg], stdout=subprocess.DEVNULL, stderr=open(work / "reko.log", "wb"))
+    credentials = reko_server.write_credentials(work / "keys.toml", [KEY])
+    server, port = reko_server.start(args.reko_bin, args.models_dir, work / "data", credentials, args.server_arg,
+                                     log=work / "reko.log")
     endpoint = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(f"{endpoint}/healthz", timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.1)
         config = Config(retries={"max_attempts": 1}, read_timeout=300, max_pool_connections=4)
 
         def reko(operation):
@@ -132,8 +116,7 @@ def main():
                     print_row([f"COCO photos {size[0]}x{size[1]} ({len(images)})", "DetectModerationLabels", threads,
                                ours, theirs])
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        reko_server.stop(server)
 
 
 def print_row(row):
