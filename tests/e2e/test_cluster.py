@@ -1,8 +1,8 @@
 """Three `reko serve` nodes on one PostgreSQL (a database of their own on the server that scripts/test starts,
 REKO_TEST_DATABASE_URL): read-after-write across nodes with boto3 and the AWS CLI, concurrent IndexFaces
 through every node while one is killed with SIGKILL (clients move on to another node, as behind a load
-balancer), a killed node's video job and its completion notification taken over by another, and one job for a
-ClientRequestToken sent to two nodes."""
+balancer), a killed node's video job and its completion notification taken over by another, one job for a
+ClientRequestToken sent to two nodes, and a Custom Labels model read, trained and served across the nodes."""
 import contextlib
 import json
 import os
@@ -384,3 +384,31 @@ backend nodes
     finally:
         proxy.terminate()
         proxy.wait(timeout=30)
+
+
+@pytest.mark.skipif(not (ROOT.parent / "shared" / "eval" / "custom_labels_hymenoptera").exists(),
+                    reason="../shared/eval is not here")
+def test_a_custom_labels_model_trained_through_one_node_serves_on_every_node(cluster):
+    from test_custom_labels import photos, put_manifest, stage, wait_dataset, wait_version
+    first, second, third = (node.client() for node in cluster)
+    ants, bees = photos("ants"), photos("bees")
+    train = stage(cluster[0], {"ants": ants[:30], "bees": bees[:30]})
+    test = stage(cluster[0], {"ants": ants[30:40], "bees": bees[30:40]})
+    project = first.create_project(ProjectName="shared")["ProjectArn"]
+    datasets = [first.create_dataset(ProjectArn=project, DatasetType=kind,
+                                     DatasetSource=put_manifest(cluster[0], f"{kind}.manifest", lines))["DatasetArn"]
+                for kind, lines in (("TRAIN", train), ("TEST", test))]
+    for arn in datasets:
+        wait_dataset(second, arn, "CREATE_COMPLETE")
+    version = third.create_project_version(ProjectArn=project, VersionName="v1",
+                                           OutputConfig={"S3Bucket": "cl-data"})["ProjectVersionArn"]
+    assert wait_version(first, project, "v1")["Status"] == "TRAINING_COMPLETED"
+    second.start_project_version(ProjectVersionArn=version, MinInferenceUnits=1)
+    for client in (first, second, third):
+        labels = client.detect_custom_labels(ProjectVersionArn=version, Image={"Bytes": bees[50].read_bytes()},
+                                             MinConfidence=0)["CustomLabels"]
+        assert [label["Name"] for label in labels] == ["bees", "ants"], labels
+    third.stop_project_version(ProjectVersionArn=version)
+    with pytest.raises(ClientError) as stopped:
+        first.detect_custom_labels(ProjectVersionArn=version, Image={"Bytes": bees[50].read_bytes()})
+    assert stopped.value.response["Error"]["Code"] == "ResourceNotReadyException"

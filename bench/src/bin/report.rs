@@ -164,11 +164,11 @@ fn render(results: &Results, notes: &BTreeMap<String, String>) -> String {
 /// The benchmarks that are not criterion's (`bench/INDEX.md` by `bench/index`'s `index_scale`,
 /// `bench/COLLECTIONS.md` by `collection_scale`, `bench/LOAD.md` by `bench/load.py`, `bench/CLUSTER.md` by
 /// `collection_scale --database-url` and `bench/cluster.py`, `bench/PEERS.md` by `bench/peer_speed.py`
-/// and `reko eval text`/`speed`, `bench/FUZZING.md` by
+/// and `reko eval text`/`speed`, `bench/CUSTOM_LABELS.md` by `bench/custom_labels.py`, `bench/FUZZING.md` by
 /// `scripts/fuzz`), copied in with their headings one level down.
 fn scale_reports(md: &mut String) {
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for file in ["COLLECTIONS.md", "INDEX.md", "LOAD.md", "CLUSTER.md", "PEERS.md", "FUZZING.md"] {
+    for file in ["COLLECTIONS.md", "INDEX.md", "LOAD.md", "CLUSTER.md", "PEERS.md", "CUSTOM_LABELS.md", "FUZZING.md"] {
         let Ok(text) = std::fs::read_to_string(here.join(file)) else { continue };
         let _ = writeln!(
             md,

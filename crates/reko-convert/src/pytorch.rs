@@ -33,7 +33,8 @@
 //!
 //! Interface: `input` float32 NCHW `[batch, 3, 224, 224]`, RGB normalised as `(u - 127) / 128`
 //! (TensorFlow's EfficientNet-Lite preprocessing); outputs `logits` `[batch, 1000]` and
-//! `probabilities` (their softmax), in the standard ImageNet-1k class order (sorted WordNet ids).
+//! `probabilities` (their softmax), in the standard ImageNet-1k class order (sorted WordNet ids), and
+//! `features` `[batch, 1280]`, the pooled penultimate layer the logits are made from.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -501,7 +502,7 @@ pub fn convert_efficientnet_lite0(path: &Path) -> Res<Converted> {
     let x = b.conv_bn(&x, "_conv_head", "_bn1", 1, false)?;
     let x = relu6(&mut b, x);
     let pooled = b.g.op("GlobalAveragePool", &[&x.name], vec![], "pooled");
-    let flat = b.g.op("Flatten", &[&pooled], vec![onnx::attr_int("axis", 1)], "features");
+    let flat = b.g.op("Flatten", &[&pooled], vec![onnx::attr_int("axis", 1)], "flattened");
     let fc = b.take("_fc.weight", 2)?;
     if fc.shape[1] != x.c {
         return Err(bad(format!("_fc takes {} features, the head gives {}", fc.shape[1], x.c)));
@@ -517,6 +518,10 @@ pub fn convert_efficientnet_lite0(path: &Path) -> Res<Converted> {
     let batch_by = |n: i64| [Dim::Symbolic("batch".into()), Dim::Fixed(n)];
     b.g.add_output("logits", DataType::Float, &batch_by(classes));
     b.g.add_output("probabilities", DataType::Float, &batch_by(classes));
+    // The pooled penultimate layer, for Custom Labels' heads.
+    b.g.reserve_name("features");
+    b.g.add_node("Identity", &[&flat], &["features"], vec![]);
+    b.g.add_output("features", DataType::Float, &batch_by(x.c));
 
     b.weights.retain(|name, _| !name.ends_with(".num_batches_tracked"));
     if !b.weights.is_empty() {
@@ -537,6 +542,7 @@ pub fn convert_efficientnet_lite0(path: &Path) -> Res<Converted> {
         outputs: vec![
             TensorInfo { name: "logits".into(), shape: vec![-1, classes] },
             TensorInfo { name: "probabilities".into(), shape: vec![-1, classes] },
+            TensorInfo { name: "features".into(), shape: vec![-1, x.c] },
         ],
         report,
     })

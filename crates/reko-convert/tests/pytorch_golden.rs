@@ -93,6 +93,10 @@ fn converted_efficientnet_lite0_matches_pytorch() {
         for row in probabilities.chunks(classes) {
             assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-4, "probabilities sum to 1");
         }
+        // The pooled features the logits are made from: 1,280 averages of ReLU6 outputs an image.
+        let (shape, features) = outputs["features"].try_extract_tensor::<f32>().expect("features");
+        assert_eq!(shape.to_vec(), vec![items.len() as i64, 1280]);
+        assert!(features.iter().all(|v| (0.0..=6.0).contains(v)), "features are averages of ReLU6 outputs");
         logits.to_vec()
     };
 

@@ -1086,3 +1086,385 @@ pub struct ShotSegment {
     pub index: u64,
     pub confidence: f32,
 }
+
+// Custom Labels.
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateProjectRequest {
+    pub project_name: String,
+    pub feature: Option<String>,
+    pub auto_update: Option<String>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateProjectResponse {
+    pub project_arn: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeProjectsRequest {
+    pub next_token: Option<String>,
+    pub max_results: Option<u32>,
+    pub project_names: Option<Vec<String>>,
+    pub features: Option<Vec<String>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DatasetMetadata {
+    pub creation_timestamp: f64,
+    pub dataset_type: String,
+    pub dataset_arn: String,
+    pub status: String,
+    pub status_message: String,
+    pub status_message_code: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ProjectDescription {
+    pub project_arn: String,
+    pub creation_timestamp: f64,
+    pub status: String,
+    pub datasets: Vec<DatasetMetadata>,
+    pub feature: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_update: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeProjectsResponse {
+    pub project_descriptions: Vec<ProjectDescription>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ProjectArnRequest {
+    pub project_arn: String,
+}
+
+pub type DeleteProjectRequest = ProjectArnRequest;
+
+/// The answer of DeleteProject (a project status) and of Start/Stop/DeleteProjectVersion (a version
+/// status).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StatusResponse {
+    pub status: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DatasetSource {
+    pub ground_truth_manifest: Option<GroundTruthManifest>,
+    pub dataset_arn: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateDatasetRequest {
+    pub dataset_source: Option<DatasetSource>,
+    pub dataset_type: String,
+    pub project_arn: String,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateDatasetResponse {
+    pub dataset_arn: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DatasetArnRequest {
+    pub dataset_arn: String,
+}
+
+pub type DescribeDatasetRequest = DatasetArnRequest;
+pub type DeleteDatasetRequest = DatasetArnRequest;
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DatasetStats {
+    pub labeled_entries: u32,
+    pub total_entries: u32,
+    pub total_labels: u32,
+    pub error_entries: u32,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DatasetDescription {
+    pub creation_timestamp: f64,
+    pub last_updated_timestamp: f64,
+    pub status: String,
+    pub status_message: String,
+    pub status_message_code: String,
+    pub dataset_stats: DatasetStats,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeDatasetResponse {
+    pub dataset_description: DatasetDescription,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListDatasetEntriesRequest {
+    pub dataset_arn: String,
+    #[serde(default)]
+    pub contains_labels: Vec<String>,
+    pub labeled: Option<bool>,
+    pub source_ref_contains: Option<String>,
+    pub has_errors: Option<bool>,
+    pub next_token: Option<String>,
+    pub max_results: Option<u32>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListDatasetEntriesResponse {
+    pub dataset_entries: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListDatasetLabelsRequest {
+    pub dataset_arn: String,
+    pub next_token: Option<String>,
+    pub max_results: Option<u32>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DatasetLabelStats {
+    pub entry_count: u32,
+    pub bounding_box_count: u32,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DatasetLabelDescription {
+    pub label_name: String,
+    pub label_stats: DatasetLabelStats,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListDatasetLabelsResponse {
+    pub dataset_label_descriptions: Vec<DatasetLabelDescription>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DatasetChanges {
+    /// Base64 of the JSON lines.
+    pub ground_truth: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateDatasetEntriesRequest {
+    pub dataset_arn: String,
+    pub changes: DatasetChanges,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DistributeDataset {
+    pub arn: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DistributeDatasetEntriesRequest {
+    pub datasets: Vec<DistributeDataset>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct OutputConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub s3_bucket: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub s3_key_prefix: Option<String>,
+}
+
+/// `Asset`: a Ground Truth manifest.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Asset {
+    pub ground_truth_manifest: GroundTruthManifest,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GroundTruthManifest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub s3_object: Option<S3ObjectRef>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TrainingData {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assets: Option<Vec<Asset>>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TestingData {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assets: Option<Vec<Asset>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_create: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateProjectVersionRequest {
+    pub project_arn: String,
+    pub version_name: String,
+    pub output_config: OutputConfig,
+    pub training_data: Option<TrainingData>,
+    pub testing_data: Option<TestingData>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    pub kms_key_id: Option<String>,
+    pub version_description: Option<String>,
+    pub feature_config: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateProjectVersionResponse {
+    pub project_version_arn: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeProjectVersionsRequest {
+    pub project_arn: String,
+    pub version_names: Option<Vec<String>>,
+    pub next_token: Option<String>,
+    pub max_results: Option<u32>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Summary {
+    pub s3_object: S3ObjectRef,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EvaluationResult {
+    #[serde(rename = "F1Score")]
+    pub f1_score: f32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<Summary>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TrainingDataResult {
+    pub input: TrainingData,
+    pub output: TrainingData,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TestingDataResult {
+    pub input: TestingData,
+    pub output: TestingData,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ProjectVersionDescription {
+    pub project_version_arn: String,
+    pub creation_timestamp: f64,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_inference_units: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_inference_units: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub billable_training_time_in_seconds: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub training_end_timestamp: Option<f64>,
+    pub output_config: OutputConfig,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub training_data_result: Option<TrainingDataResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub testing_data_result: Option<TestingDataResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evaluation_result: Option<EvaluationResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_description: Option<String>,
+    pub feature: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeProjectVersionsResponse {
+    pub project_version_descriptions: Vec<ProjectVersionDescription>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StartProjectVersionRequest {
+    pub project_version_arn: String,
+    pub min_inference_units: u32,
+    pub max_inference_units: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ProjectVersionArnRequest {
+    pub project_version_arn: String,
+}
+
+pub type StopProjectVersionRequest = ProjectVersionArnRequest;
+pub type DeleteProjectVersionRequest = ProjectVersionArnRequest;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DetectCustomLabelsRequest {
+    pub project_version_arn: String,
+    pub image: Image,
+    pub max_results: Option<u32>,
+    pub min_confidence: Option<f32>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CustomLabel {
+    pub name: String,
+    pub confidence: f32,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DetectCustomLabelsResponse {
+    pub custom_labels: Vec<CustomLabel>,
+}

@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::handlers::{analysis, collections, faces, stored_faces, users, video};
+use crate::handlers::{analysis, collections, custom_labels, faces, stored_faces, users, video};
 use crate::limits::Ticket;
 use crate::{AppState, errors};
 
@@ -22,16 +22,27 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "AssociateFaces",
     "CompareFaces",
     "CreateCollection",
+    "CreateDataset",
+    "CreateProject",
+    "CreateProjectVersion",
     "CreateUser",
     "DeleteCollection",
+    "DeleteDataset",
     "DeleteFaces",
+    "DeleteProject",
+    "DeleteProjectVersion",
     "DeleteUser",
     "DescribeCollection",
+    "DescribeDataset",
+    "DescribeProjectVersions",
+    "DescribeProjects",
+    "DetectCustomLabels",
     "DetectFaces",
     "DetectLabels",
     "DetectModerationLabels",
     "DetectText",
     "DisassociateFaces",
+    "DistributeDatasetEntries",
     "GetContentModeration",
     "GetFaceDetection",
     "GetFaceSearch",
@@ -41,6 +52,8 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "GetTextDetection",
     "IndexFaces",
     "ListCollections",
+    "ListDatasetEntries",
+    "ListDatasetLabels",
     "ListFaces",
     "ListTagsForResource",
     "ListUsers",
@@ -53,16 +66,20 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "StartFaceSearch",
     "StartLabelDetection",
     "StartPersonTracking",
+    "StartProjectVersion",
     "StartSegmentDetection",
     "StartTextDetection",
+    "StopProjectVersion",
     "TagResource",
     "UntagResource",
+    "UpdateDatasetEntries",
 ];
 
 /// The operations that run the models: each waits for its turn on the node ([`crate::limits`]) before its
 /// body is read.
 pub const ANALYSES: &[&str] = &[
     "CompareFaces",
+    "DetectCustomLabels",
     "DetectFaces",
     "DetectLabels",
     "DetectModerationLabels",
@@ -122,6 +139,22 @@ pub(crate) async fn dispatch(
         | "GetTextDetection"
         | "GetSegmentDetection"
         | "GetPersonTracking" => video::get(&call, scope, operation, body).await,
+        "CreateProject" => custom_labels::create_project(&call, scope, decode(body)?).await,
+        "DescribeProjects" => custom_labels::describe_projects(&call, scope, decode(body)?).await,
+        "DeleteProject" => custom_labels::delete_project(&call, scope, decode(body)?).await,
+        "CreateDataset" => custom_labels::create_dataset(&call, scope, decode(body)?).await,
+        "DescribeDataset" => custom_labels::describe_dataset(&call, scope, decode(body)?).await,
+        "ListDatasetEntries" => custom_labels::list_dataset_entries(&call, scope, decode(body)?).await,
+        "ListDatasetLabels" => custom_labels::list_dataset_labels(&call, scope, decode(body)?).await,
+        "UpdateDatasetEntries" => custom_labels::update_dataset_entries(&call, scope, decode(body)?).await,
+        "DistributeDatasetEntries" => custom_labels::distribute_dataset_entries(&call, scope, decode(body)?).await,
+        "DeleteDataset" => custom_labels::delete_dataset(&call, scope, decode(body)?).await,
+        "CreateProjectVersion" => custom_labels::create_project_version(&call, scope, decode(body)?).await,
+        "DescribeProjectVersions" => custom_labels::describe_project_versions(&call, scope, decode(body)?).await,
+        "StartProjectVersion" => custom_labels::start_project_version(&call, scope, decode(body)?).await,
+        "StopProjectVersion" => custom_labels::stop_project_version(&call, scope, decode(body)?).await,
+        "DeleteProjectVersion" => custom_labels::delete_project_version(&call, scope, decode(body)?).await,
+        "DetectCustomLabels" => custom_labels::detect_custom_labels(&call, scope, decode(body)?).await,
         other => Err(ApiError::new(
             ErrorCode::UnsupportedOperation,
             format!("reko does not implement {other} yet; the README lists the operations it supports."),

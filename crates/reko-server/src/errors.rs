@@ -18,6 +18,9 @@ pub fn from_service(err: ServiceError, request_id: &str) -> ApiError {
         ServiceError::VideoTooLarge(_) => ErrorCode::VideoTooLarge,
         ServiceError::LimitExceeded(_) => ErrorCode::LimitExceeded,
         ServiceError::JobNotFound(_) => ErrorCode::ResourceNotFound,
+        ServiceError::ResourceInUse(_) => ErrorCode::ResourceInUse,
+        ServiceError::ResourceAlreadyExists(_) => ErrorCode::ResourceAlreadyExists,
+        ServiceError::ResourceNotReady(_) => ErrorCode::ResourceNotReady,
         ServiceError::NoFace(_)
         | ServiceError::NoFaceInImage
         | ServiceError::FaceNotFound(_)

@@ -124,6 +124,19 @@ impl Service {
     }
 
     pub fn tag_resource(&self, scope: &Scope, arn: &str, tags: BTreeMap<String, String>) -> Result<(), ServiceError> {
+        if is_custom_labels(arn) {
+            return self
+                .custom_tags(scope, arn, |current| {
+                    let mut merged = current.clone();
+                    merged.extend(tags.clone());
+                    if merged.len() > MAX_TAGS_PER_RESOURCE {
+                        return Err(ServiceError::TooManyTags(merged.len()));
+                    }
+                    *current = merged;
+                    Ok(())
+                })
+                .map(drop);
+        }
         let id = self.owned_collection(scope, arn)?;
         let mut too_many = None;
         let updated = self.store.update_collection(scope, &id, &mut |record| {
@@ -144,6 +157,14 @@ impl Service {
     }
 
     pub fn untag_resource(&self, scope: &Scope, arn: &str, keys: &[String]) -> Result<(), ServiceError> {
+        if is_custom_labels(arn) {
+            return self
+                .custom_tags(scope, arn, |current| {
+                    keys.iter().for_each(|key| drop(current.remove(key)));
+                    Ok(())
+                })
+                .map(drop);
+        }
         let id = self.owned_collection(scope, arn)?;
         let updated = self.store.update_collection(scope, &id, &mut |record| {
             for key in keys {
@@ -155,6 +176,9 @@ impl Service {
     }
 
     pub fn list_tags_for_resource(&self, scope: &Scope, arn: &str) -> Result<BTreeMap<String, String>, ServiceError> {
+        if is_custom_labels(arn) {
+            return self.custom_tags(scope, arn, |_| Ok(()));
+        }
         let id = self.owned_collection(scope, arn)?;
         let record =
             self.store.collection(scope, &id)?.ok_or_else(|| ServiceError::ResourceNotFound(arn.to_owned()))?;
@@ -170,6 +194,11 @@ impl Service {
         }
         Ok(parsed.resource_id)
     }
+}
+
+/// Whether an ARN names a Custom Labels project, dataset or model version (`...:project/...`).
+fn is_custom_labels(arn: &str) -> bool {
+    ResourceArn::parse(arn).is_ok_and(|parsed| parsed.resource_type == "project")
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 mod arn;
 mod collection_faces;
 mod collections;
+pub mod custom_labels;
 mod face_index;
 mod faces;
 mod labels;
@@ -102,6 +103,15 @@ pub enum ServiceError {
     /// Too many unfinished video jobs.
     #[error("{0}")]
     LimitExceeded(String),
+    /// The resource exists, or is busy, in a way that refuses the request (a Custom Labels project name
+    /// taken, a model version running).
+    #[error("{0}")]
+    ResourceInUse(String),
+    #[error("{0}")]
+    ResourceAlreadyExists(String),
+    /// The resource is not ready for the request yet (a dataset being read, a model not running).
+    #[error("{0}")]
+    ResourceNotReady(String),
     #[error("The job id {0} does not exist")]
     JobNotFound(String),
     /// A searched image has no face (that passes the quality filter).
@@ -175,6 +185,8 @@ pub struct Service {
     notifier: Option<Arc<Notifier>>,
     /// This node's name in the store (video job leases).
     node_id: Arc<str>,
+    custom_models: Arc<custom_labels::Models>,
+    custom_wake: Arc<custom_labels::Wake>,
 }
 
 impl Service {
@@ -190,6 +202,8 @@ impl Service {
             results_cache: Default::default(),
             notifier: None,
             node_id: uuid::Uuid::new_v4().to_string().into(),
+            custom_models: Default::default(),
+            custom_wake: Default::default(),
         }
     }
 

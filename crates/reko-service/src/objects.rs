@@ -29,6 +29,10 @@ pub trait ObjectSource: Send + Sync + std::fmt::Debug {
 
     /// A local file holding the object (videos are decoded from files), for as long as the answer lives.
     fn local_file(&self, bucket: &str, key: &str, version: Option<&str>) -> Result<LocalObject, ServiceError>;
+
+    /// Writes an object (Custom Labels' evaluation results, where `OutputConfig` says) into an existing
+    /// bucket.
+    fn write(&self, bucket: &str, key: &str, bytes: Vec<u8>) -> Result<(), ServiceError>;
 }
 
 /// A file with an object's bytes: the object itself, or a staged copy removed on drop.
@@ -117,6 +121,22 @@ impl ObjectSource for DirectoryObjects {
         let (resolved, length) = self.resolve(bucket, key)?;
         check_image_size(length, max_bytes)?;
         std::fs::read(&resolved).map_err(|_| missing(bucket, key))
+    }
+
+    fn write(&self, bucket: &str, key: &str, bytes: Vec<u8>) -> Result<(), ServiceError> {
+        let unwritable =
+            |why: String| ServiceError::InvalidS3Object(format!("Cannot write s3://{bucket}/{key}: {why}"));
+        let path = self.path(bucket, key).ok_or_else(|| unwritable("not a key of the bucket".into()))?;
+        if !self.root.join(bucket).is_dir() {
+            return Err(unwritable("the bucket does not exist".into()));
+        }
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| unwritable(e.to_string()))?;
+        }
+        // Written aside and renamed, so that a reader never sees half of it.
+        let partial = path.with_extension("reko-partial");
+        std::fs::write(&partial, bytes).map_err(|e| unwritable(e.to_string()))?;
+        std::fs::rename(&partial, &path).map_err(|e| unwritable(e.to_string()))
     }
 }
 
@@ -260,6 +280,16 @@ impl ObjectSource for S3Objects {
         check_image_size(found.meta.size, max_bytes)?;
         let bytes = self.runtime.block_on(found.bytes()).map_err(|e| object_error(bucket, key, e))?;
         Ok(bytes.to_vec())
+    }
+
+    fn write(&self, bucket: &str, key: &str, bytes: Vec<u8>) -> Result<(), ServiceError> {
+        use object_store::ObjectStoreExt as _;
+        let store = self.bucket(bucket)?;
+        let location = object_store::path::Path::from(key);
+        self.runtime
+            .block_on(async move { store.put(&location, bytes.into()).await })
+            .map(drop)
+            .map_err(|e| object_error(bucket, key, e))
     }
 
     fn local_file(&self, bucket: &str, key: &str, version: Option<&str>) -> Result<LocalObject, ServiceError> {

@@ -25,7 +25,10 @@
 //! - `job_results`: (account, region, job id, chunk number) → one chunk of a finished job's results;
 //! - `outbox`: (account, region, job id) → [`OutboxRecord`] of a completion notification not yet delivered;
 //! - `dropped`: (account, region, collection id) of a deleted collection whose records are still being
-//!   removed.
+//!   removed;
+//! - `projects`: (account, region, project name) → [`ProjectRecord`] as JSON;
+//! - `project_items`: (account, region, project name, item key) → the item's bytes (a project's dataset
+//!   entries, features and trained models).
 //!
 //! Deleting a collection does not hold the database's one writer for as long as its records take to
 //! remove (seconds at a million faces): the collection's record goes at once, with a tombstone in
@@ -45,8 +48,8 @@ use serde::de::DeserializeOwned;
 
 use crate::codec::{decode, decode_vector, encode, encode_vector};
 use crate::{
-    CollectionRecord, CollectionWrite, FaceRecord, JobInsert, JobRecord, OutboxRecord, RequestRecord, Scope, Store,
-    StoreError, StoredVector, Update, UserRecord,
+    CollectionRecord, CollectionWrite, FaceRecord, JobInsert, JobRecord, OutboxRecord, ProjectRecord, RequestRecord,
+    Scope, Store, StoreError, StoredVector, Update, UserRecord,
 };
 
 type Key<'a> = (&'a str, &'a str, &'a str);
@@ -66,6 +69,8 @@ const JOB_TOKENS: TableDefinition<Key<'static>, &[u8]> = TableDefinition::new("j
 const JOB_RESULTS: TableDefinition<VectorKey<'static>, &[u8]> = TableDefinition::new("job_results");
 const OUTBOX: TableDefinition<Key<'static>, &[u8]> = TableDefinition::new("outbox");
 const DROPPED: TableDefinition<Key<'static>, ()> = TableDefinition::new("dropped");
+const PROJECTS: TableDefinition<Key<'static>, &[u8]> = TableDefinition::new("projects");
+const PROJECT_ITEMS: TableDefinition<ItemKey<'static>, &[u8]> = TableDefinition::new("project_items");
 
 /// Records of a deleted collection removed in one transaction (of each table), by default.
 pub const PURGE_BATCH: usize = 2_000;
@@ -218,10 +223,11 @@ impl EmbeddedStore {
             }
             txn.open_table(VECTORS).map_err(backend)?;
             txn.open_table(DROPPED).map_err(backend)?;
-            for table in [JOBS, UNFINISHED_JOBS, JOB_TOKENS, OUTBOX] {
+            for table in [JOBS, UNFINISHED_JOBS, JOB_TOKENS, OUTBOX, PROJECTS] {
                 txn.open_table(table).map_err(backend)?;
             }
             txn.open_table(JOB_RESULTS).map_err(backend)?;
+            txn.open_table(PROJECT_ITEMS).map_err(backend)?;
         }
         commit(txn)?;
         let store = EmbeddedStore {
@@ -238,7 +244,7 @@ impl EmbeddedStore {
         Ok(store)
     }
 
-    /// Reads, changes and writes one job's record of `table` (jobs or the outbox) in one transaction;
+    /// Reads, changes and writes one record of `table` (jobs, the outbox, projects) in one transaction;
     /// `Ok(None)` when there is no such record.
     fn update_record<T: serde::Serialize + DeserializeOwned>(
         &self,
@@ -1019,6 +1025,116 @@ impl Store for EmbeddedStore {
         }
         commit(txn)?;
         Ok(true)
+    }
+
+    fn insert_project(&self, scope: &Scope, project: &ProjectRecord) -> Result<bool, StoreError> {
+        let key = (scope.account_id.as_str(), scope.region.as_str(), project.name.as_str());
+        let (_db, txn) = self.write()?;
+        {
+            let mut table = txn.open_table(PROJECTS).map_err(backend)?;
+            if table.get(key).map_err(backend)?.is_some() {
+                return Ok(false);
+            }
+            table.insert(key, encode(project).as_slice()).map_err(backend)?;
+        }
+        commit(txn)?;
+        Ok(true)
+    }
+
+    fn project(&self, scope: &Scope, name: &str) -> Result<Option<ProjectRecord>, StoreError> {
+        let (_db, txn) = self.read()?;
+        let table = txn.open_table(PROJECTS).map_err(backend)?;
+        match table.get((scope.account_id.as_str(), scope.region.as_str(), name)).map_err(backend)? {
+            Some(bytes) => decode("projects", name, bytes.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn list_projects(
+        &self,
+        scope: &Scope,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ProjectRecord>, StoreError> {
+        let (_db, txn) = self.read()?;
+        let table = txn.open_table(PROJECTS).map_err(backend)?;
+        let (account, region) = (scope.account_id.as_str(), scope.region.as_str());
+        let start = match after {
+            Some(after) => Bound::Excluded((account, region, after)),
+            None => Bound::Included((account, region, "")),
+        };
+        let mut out = Vec::new();
+        for entry in table.range::<Key<'_>>((start, Bound::Unbounded)).map_err(backend)? {
+            let (key, value) = entry.map_err(backend)?;
+            let key = key.value();
+            if out.len() >= limit || key.0 != account || key.1 != region {
+                break;
+            }
+            out.push(decode("projects", key.2, value.value())?);
+        }
+        Ok(out)
+    }
+
+    fn each_project(&self, visit: &mut dyn FnMut(&Scope, &ProjectRecord)) -> Result<(), StoreError> {
+        let (_db, txn) = self.read()?;
+        let table = txn.open_table(PROJECTS).map_err(backend)?;
+        for entry in table.iter().map_err(backend)? {
+            let (key, value) = entry.map_err(backend)?;
+            let key = key.value();
+            let scope = Scope { account_id: key.0.to_owned(), region: key.1.to_owned() };
+            visit(&scope, &decode("projects", key.2, value.value())?);
+        }
+        Ok(())
+    }
+
+    fn update_project(
+        &self,
+        scope: &Scope,
+        name: &str,
+        update: &mut dyn FnMut(&mut ProjectRecord) -> Update,
+    ) -> Result<Option<ProjectRecord>, StoreError> {
+        self.update_record(PROJECTS, "projects", scope, name, update)
+    }
+
+    fn delete_project(&self, scope: &Scope, name: &str) -> Result<bool, StoreError> {
+        let (account, region) = (scope.account_id.as_str(), scope.region.as_str());
+        let (_db, txn) = self.write()?;
+        let existed = {
+            let existed =
+                txn.open_table(PROJECTS).map_err(backend)?.remove((account, region, name)).map_err(backend)?.is_some();
+            let mut items = txn.open_table(PROJECT_ITEMS).map_err(backend)?;
+            remove_items(&mut items, (account, region, name), usize::MAX)?;
+            existed
+        };
+        commit(txn)?;
+        Ok(existed)
+    }
+
+    fn put_project_item(
+        &self,
+        scope: &Scope,
+        project: &str,
+        key: &str,
+        value: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
+        let key = (scope.account_id.as_str(), scope.region.as_str(), project, key);
+        let (_db, txn) = self.write()?;
+        {
+            let mut items = txn.open_table(PROJECT_ITEMS).map_err(backend)?;
+            match value {
+                Some(bytes) => items.insert(key, bytes).map_err(backend)?,
+                None => items.remove(key).map_err(backend)?,
+            };
+        }
+        commit(txn)?;
+        Ok(())
+    }
+
+    fn project_item(&self, scope: &Scope, project: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let (_db, txn) = self.read()?;
+        let items = txn.open_table(PROJECT_ITEMS).map_err(backend)?;
+        let value = items.get((scope.account_id.as_str(), scope.region.as_str(), project, key)).map_err(backend)?;
+        Ok(value.map(|v| v.value().to_vec()))
     }
 }
 

@@ -14,7 +14,8 @@ mod record;
 pub use embedded::{DEFAULT_DISK_RESERVE, EmbeddedStore};
 pub use postgres::{PostgresSettings, PostgresStore};
 pub use record::{
-    CollectionRecord, FaceRecord, JobRecord, JobStatus, Lease, OutboxRecord, RequestRecord, Scope, UserRecord,
+    CollectionRecord, FaceRecord, JobRecord, JobStatus, Lease, OutboxRecord, ProjectRecord, RequestRecord, Scope,
+    UserRecord,
 };
 
 /// Called after every commit with how long it took, fsync included (the server's metrics).
@@ -229,6 +230,37 @@ pub trait Store: Send + Sync + 'static {
     /// Takes a job's notification out of the outbox (delivered or given up), unless `owner` is given and
     /// another node holds it now; whether it was removed.
     fn remove_notification(&self, scope: &Scope, job_id: &str, owner: Option<&str>) -> Result<bool, StoreError>;
+
+    /// Stores a new Custom Labels project; `false` (nothing written) when the scope has one of that name.
+    fn insert_project(&self, scope: &Scope, project: &ProjectRecord) -> Result<bool, StoreError>;
+
+    /// The project `name` of the scope.
+    fn project(&self, scope: &Scope, name: &str) -> Result<Option<ProjectRecord>, StoreError>;
+
+    /// Up to `limit` projects of the scope in name (byte) order, strictly after `after`.
+    fn list_projects(&self, scope: &Scope, after: Option<&str>, limit: usize)
+    -> Result<Vec<ProjectRecord>, StoreError>;
+
+    /// Calls `visit` with every project of every scope (the workers look here for work to do).
+    fn each_project(&self, visit: &mut dyn FnMut(&Scope, &ProjectRecord)) -> Result<(), StoreError>;
+
+    /// Reads, changes and writes a project in one transaction; `Ok(None)` when there is no such project.
+    fn update_project(
+        &self,
+        scope: &Scope,
+        name: &str,
+        update: &mut dyn FnMut(&mut ProjectRecord) -> Update,
+    ) -> Result<Option<ProjectRecord>, StoreError>;
+
+    /// Deletes a project and all its items; whether it existed.
+    fn delete_project(&self, scope: &Scope, name: &str) -> Result<bool, StoreError>;
+
+    /// Writes (or, with `None`, removes) one item of a project: dataset entries, features, a trained model.
+    fn put_project_item(&self, scope: &Scope, project: &str, key: &str, value: Option<&[u8]>)
+    -> Result<(), StoreError>;
+
+    /// One item of a project.
+    fn project_item(&self, scope: &Scope, project: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
 }
 
 /// What a [`Store::write_collection`] transaction can read and change. Reads see the transaction's own

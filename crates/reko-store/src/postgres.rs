@@ -23,8 +23,8 @@ use r2d2_postgres::PostgresConnectionManager;
 
 use crate::codec::{decode, decode_vector, encode, encode_vector};
 use crate::{
-    CollectionRecord, CollectionWrite, FaceRecord, JobInsert, JobRecord, OutboxRecord, RequestRecord, Scope, Store,
-    StoreError, StoredVector, Update, UserRecord,
+    CollectionRecord, CollectionWrite, FaceRecord, JobInsert, JobRecord, OutboxRecord, ProjectRecord, RequestRecord,
+    Scope, Store, StoreError, StoredVector, Update, UserRecord,
 };
 
 mod embedded {
@@ -109,11 +109,11 @@ fn commit(txn: Transaction<'_>) -> Result<(), StoreError> {
 }
 
 impl PostgresStore {
-    /// Reads, changes and writes one job's record of `table` (`jobs` or `outbox`) in one transaction,
-    /// its row locked meanwhile; `Ok(None)` when there is no such row.
+    /// Reads, changes and writes one record of `table` (`jobs`, `outbox` or `projects`, keyed by
+    /// `column`) in one transaction, its row locked meanwhile; `Ok(None)` when there is no such row.
     fn update_record<T: serde::Serialize + serde::de::DeserializeOwned>(
         &self,
-        table: &'static str,
+        (table, column): (&'static str, &'static str),
         scope: &Scope,
         job_id: &str,
         update: &mut dyn FnMut(&mut T) -> Update,
@@ -122,7 +122,7 @@ impl PostgresStore {
         let mut txn = client.transaction().map_err(pg_error)?;
         let row = txn
             .query_opt(
-                &format!("SELECT record FROM {table} WHERE account = $1 AND region = $2 AND job_id = $3 FOR UPDATE"),
+                &format!("SELECT record FROM {table} WHERE account = $1 AND region = $2 AND {column} = $3 FOR UPDATE"),
                 &[&scope.account_id, &scope.region, &job_id],
             )
             .map_err(pg_error)?;
@@ -132,7 +132,7 @@ impl PostgresStore {
             return Ok(Some(record));
         }
         txn.execute(
-            &format!("UPDATE {table} SET record = $4 WHERE account = $1 AND region = $2 AND job_id = $3"),
+            &format!("UPDATE {table} SET record = $4 WHERE account = $1 AND region = $2 AND {column} = $3"),
             &[&scope.account_id, &scope.region, &job_id, &encode(&record)],
         )
         .map_err(pg_error)?;
@@ -700,7 +700,7 @@ impl Store for PostgresStore {
         job_id: &str,
         update: &mut dyn FnMut(&mut JobRecord) -> Update,
     ) -> Result<Option<JobRecord>, StoreError> {
-        self.update_record("jobs", scope, job_id, update)
+        self.update_record(("jobs", "job_id"), scope, job_id, update)
     }
 
     fn finish_job(
@@ -814,7 +814,7 @@ impl Store for PostgresStore {
         job_id: &str,
         update: &mut dyn FnMut(&mut OutboxRecord) -> Update,
     ) -> Result<Option<OutboxRecord>, StoreError> {
-        self.update_record("outbox", scope, job_id, update)
+        self.update_record(("outbox", "job_id"), scope, job_id, update)
     }
 
     fn remove_notification(&self, scope: &Scope, job_id: &str, owner: Option<&str>) -> Result<bool, StoreError> {
@@ -838,5 +838,117 @@ impl Store for PostgresStore {
         .map_err(pg_error)?;
         commit(txn)?;
         Ok(true)
+    }
+
+    fn insert_project(&self, scope: &Scope, project: &ProjectRecord) -> Result<bool, StoreError> {
+        let started = std::time::Instant::now();
+        let inserted = self
+            .client()?
+            .execute(
+                "INSERT INTO projects (account, region, name, record) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                &[&scope.account_id, &scope.region, &project.name, &encode(project)],
+            )
+            .map_err(pg_error)?;
+        crate::observe_commit(started.elapsed());
+        Ok(inserted == 1)
+    }
+
+    fn project(&self, scope: &Scope, name: &str) -> Result<Option<ProjectRecord>, StoreError> {
+        let row = self
+            .client()?
+            .query_opt(
+                "SELECT record FROM projects WHERE account = $1 AND region = $2 AND name = $3",
+                &[&scope.account_id, &scope.region, &name],
+            )
+            .map_err(pg_error)?;
+        row.map(|row| decode("projects", name, row.get(0))).transpose()
+    }
+
+    fn list_projects(
+        &self,
+        scope: &Scope,
+        after: Option<&str>,
+        count: usize,
+    ) -> Result<Vec<ProjectRecord>, StoreError> {
+        let rows = self
+            .client()?
+            .query(
+                "SELECT name, record FROM projects WHERE account = $1 AND region = $2 AND name > $3 \
+                 ORDER BY name LIMIT $4",
+                &[&scope.account_id, &scope.region, &after.unwrap_or(""), &limit(count)],
+            )
+            .map_err(pg_error)?;
+        rows.iter().map(|row| decode("projects", row.get::<_, &str>(0), row.get(1))).collect()
+    }
+
+    fn each_project(&self, visit: &mut dyn FnMut(&Scope, &ProjectRecord)) -> Result<(), StoreError> {
+        let rows = self
+            .client()?
+            .query("SELECT account, region, name, record FROM projects ORDER BY 1, 2, 3", &[])
+            .map_err(pg_error)?;
+        for row in rows {
+            let scope = Scope { account_id: row.get(0), region: row.get(1) };
+            visit(&scope, &decode("projects", row.get::<_, &str>(2), row.get(3))?);
+        }
+        Ok(())
+    }
+
+    fn update_project(
+        &self,
+        scope: &Scope,
+        name: &str,
+        update: &mut dyn FnMut(&mut ProjectRecord) -> Update,
+    ) -> Result<Option<ProjectRecord>, StoreError> {
+        self.update_record(("projects", "name"), scope, name, update)
+    }
+
+    fn delete_project(&self, scope: &Scope, name: &str) -> Result<bool, StoreError> {
+        let started = std::time::Instant::now();
+        let deleted = self
+            .client()?
+            .execute(
+                "DELETE FROM projects WHERE account = $1 AND region = $2 AND name = $3",
+                &[&scope.account_id, &scope.region, &name],
+            )
+            .map_err(pg_error)?;
+        crate::observe_commit(started.elapsed());
+        Ok(deleted == 1)
+    }
+
+    fn put_project_item(
+        &self,
+        scope: &Scope,
+        project: &str,
+        key: &str,
+        value: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
+        let started = std::time::Instant::now();
+        let params: [&(dyn postgres::types::ToSql + Sync); 4] = [&scope.account_id, &scope.region, &project, &key];
+        let mut client = self.client()?;
+        match value {
+            Some(bytes) => client.execute(
+                "INSERT INTO project_items (account, region, project, key, value) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (account, region, project, key) DO UPDATE SET value = EXCLUDED.value",
+                &[params[0], params[1], params[2], params[3], &bytes],
+            ),
+            None => client.execute(
+                "DELETE FROM project_items WHERE account = $1 AND region = $2 AND project = $3 AND key = $4",
+                &params,
+            ),
+        }
+        .map_err(pg_error)?;
+        crate::observe_commit(started.elapsed());
+        Ok(())
+    }
+
+    fn project_item(&self, scope: &Scope, project: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = self
+            .client()?
+            .query_opt(
+                "SELECT value FROM project_items WHERE account = $1 AND region = $2 AND project = $3 AND key = $4",
+                &[&scope.account_id, &scope.region, &project, &key],
+            )
+            .map_err(pg_error)?;
+        Ok(row.map(|row| row.get(0)))
     }
 }

@@ -165,6 +165,18 @@ pub struct OutboxRecord {
     pub lease_until_ms: Option<i64>,
 }
 
+/// A Custom Labels project: its name and creation time; the rest (feature, tags, datasets, model versions
+/// and where each stands) is the service's, kept opaque here. Its larger parts (dataset entries, features,
+/// trained models) are the project's items ([`crate::Store::put_project_item`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProjectRecord {
+    pub name: String,
+    /// Creation time in milliseconds since the Unix epoch (the project ARN's last part).
+    pub created_at_ms: i64,
+    /// What the service keeps of the project, as the service encoded it.
+    pub body: serde_json::Value,
+}
+
 /// A claim on a record that one node at a time works on (a job, a notification's delivery): the node that
 /// holds it and until when (milliseconds since the Unix epoch).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use reko_store::{
     CollectionRecord, EmbeddedStore, FaceRecord, JobInsert, JobRecord, JobStatus, OutboxRecord, PostgresSettings,
-    PostgresStore, RequestRecord, Scope, Store, StoreError, Update, UserRecord,
+    PostgresStore, ProjectRecord, RequestRecord, Scope, Store, StoreError, Update, UserRecord,
 };
 
 fn scope(account: &str) -> Scope {
@@ -492,6 +492,60 @@ fn the_outbox_is_written_with_the_finished_job_and_leased(store: &dyn Store) {
     assert_eq!(store.job(&s, "j1").unwrap().unwrap().status, JobStatus::Succeeded);
 }
 
+fn project(name: &str) -> ProjectRecord {
+    ProjectRecord { name: name.into(), created_at_ms: 5, body: serde_json::json!({"feature": "CUSTOM_LABELS"}) }
+}
+
+fn projects_are_scoped_updated_and_deleted_with_their_items(store: &dyn Store) {
+    let (a, b) = (scope("111111111111"), scope("222222222222"));
+    for name in ["b", "a", "c"] {
+        assert!(store.insert_project(&a, &project(name)).unwrap());
+    }
+    assert!(!store.insert_project(&a, &project("a")).unwrap(), "a name is taken once per scope");
+    assert!(store.insert_project(&b, &project("a")).unwrap());
+    let names = |list: Vec<ProjectRecord>| list.into_iter().map(|p| p.name).collect::<Vec<_>>();
+    assert_eq!(names(store.list_projects(&a, None, 2).unwrap()), ["a", "b"]);
+    assert_eq!(names(store.list_projects(&a, Some("b"), 2).unwrap()), ["c"]);
+    assert_eq!(names(store.list_projects(&b, None, 10).unwrap()), ["a"]);
+    let mut all = Vec::new();
+    store.each_project(&mut |s, p| all.push((s.account_id.clone(), p.name.clone()))).unwrap();
+    assert_eq!(all.len(), 4);
+
+    let changed = store
+        .update_project(&a, "b", &mut |p| {
+            p.body["status"] = "TRAINING".into();
+            Update::Commit
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(changed.body["status"], "TRAINING");
+    store
+        .update_project(&a, "b", &mut |p| {
+            p.body["status"] = "LOST".into();
+            Update::Abort
+        })
+        .unwrap();
+    assert_eq!(store.project(&a, "b").unwrap().unwrap().body["status"], "TRAINING");
+    assert!(store.update_project(&a, "missing", &mut |_| Update::Commit).unwrap().is_none());
+
+    store.put_project_item(&a, "b", "dataset/TRAIN", Some(b"one")).unwrap();
+    store.put_project_item(&a, "b", "dataset/TRAIN", Some(b"two")).unwrap();
+    store.put_project_item(&a, "b", "model/v1", Some(&[0u8; 70_000])).unwrap();
+    store.put_project_item(&b, "a", "dataset/TRAIN", Some(b"other account")).unwrap();
+    assert_eq!(store.project_item(&a, "b", "dataset/TRAIN").unwrap().as_deref(), Some(&b"two"[..]));
+    assert_eq!(store.project_item(&a, "b", "model/v1").unwrap().map(|v| v.len()), Some(70_000));
+    store.put_project_item(&a, "b", "model/v1", None).unwrap();
+    assert_eq!(store.project_item(&a, "b", "model/v1").unwrap(), None);
+    assert_eq!(store.project_item(&a, "a", "dataset/TRAIN").unwrap(), None);
+
+    assert!(store.delete_project(&a, "b").unwrap());
+    assert!(!store.delete_project(&a, "b").unwrap());
+    assert_eq!(store.project(&a, "b").unwrap(), None);
+    assert!(store.insert_project(&a, &project("b")).unwrap());
+    assert_eq!(store.project_item(&a, "b", "dataset/TRAIN").unwrap(), None, "items go with their project");
+    assert_eq!(store.project_item(&b, "a", "dataset/TRAIN").unwrap().as_deref(), Some(&b"other account"[..]));
+}
+
 fn concurrent_writers_lose_nothing(store: Arc<dyn Store>) {
     let s = scope("111111111111");
     store.insert_collection(&s, &collection("c")).unwrap();
@@ -640,6 +694,7 @@ conformance!(
     jobs_keep_tokens_limits_and_results,
     expiry_removes_old_finished_jobs_and_tokens_only,
     the_outbox_is_written_with_the_finished_job_and_leased,
+    projects_are_scoped_updated_and_deleted_with_their_items,
 );
 
 #[test]

@@ -2,6 +2,7 @@
 //! public development sets (`eval`), so that every model choice is backed by a number anyone can rerun.
 
 pub mod calibration;
+pub mod custom;
 pub mod eval;
 pub mod faces;
 pub mod labels;

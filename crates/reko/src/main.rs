@@ -3,6 +3,7 @@
 mod config;
 mod eval;
 mod eval_calibration;
+mod eval_custom;
 mod eval_faces;
 mod eval_video;
 mod label_index;
@@ -187,6 +188,24 @@ enum EvalCommand {
         #[arg(long)]
         imagenet_dir: Option<PathBuf>,
     },
+    /// Custom Labels' model on a folder with one folder of photos per label: k-fold cross-validated
+    /// accuracy, feature and training time, and a label added from a few photos of another folder.
+    CustomLabels {
+        #[command(flatten)]
+        dir: ModelsDir,
+        /// The folder of label folders [default: ../shared/eval/custom_labels_hymenoptera/train].
+        #[arg(long)]
+        eval_dir: Option<PathBuf>,
+        #[arg(long, default_value_t = 5)]
+        folds: usize,
+        /// A folder of photos of another label, added from `--extra-photos` of them.
+        #[arg(long)]
+        extra_dir: Option<PathBuf>,
+        #[arg(long, default_value = "receipt")]
+        extra_label: String,
+        #[arg(long, default_value_t = 20)]
+        extra_photos: usize,
+    },
     /// DetectLabels' ImageNet classifier on one image per class: top-1/top-5, calibration, and whether
     /// DetectLabels names the class or one of its parents.
     Imagenet {
@@ -348,6 +367,12 @@ fn main() -> anyhow::Result<()> {
             let coco_dir = coco_dir.unwrap_or_else(|| eval::default_eval_dir("coco_val2017_first128"));
             let imagenet_dir = imagenet_dir.unwrap_or_else(|| eval::default_eval_dir("imagenet_1perclass"));
             eval_calibration::calibrate_labels(&dir.resolve()?, &coco_dir, &imagenet_dir)
+        }
+        Command::Eval(EvalCommand::CustomLabels { dir, eval_dir, folds, extra_dir, extra_label, extra_photos }) => {
+            let eval_dir =
+                eval_dir.unwrap_or_else(|| eval::default_eval_dir("custom_labels_hymenoptera").join("train"));
+            let extra = extra_dir.map(|d| (d, extra_label, extra_photos));
+            eval_custom::custom_labels(&dir.resolve()?, &eval_dir, folds.max(2), extra)
         }
         Command::Eval(EvalCommand::Imagenet { dir, eval_dir }) => {
             let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("imagenet_1perclass"));

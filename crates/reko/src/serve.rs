@@ -104,6 +104,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let starting = service.clone();
     let requeued =
         tokio::task::spawn_blocking(move || starting.start_video_workers(Arc::new(reko_server::Renderer))).await??;
+    service.start_custom_labels_worker()?;
     tracing::info!(
         workers = config.video.workers,
         sample_fps = config.video.sample_fps,

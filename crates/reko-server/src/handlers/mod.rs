@@ -4,6 +4,7 @@
 
 pub mod analysis;
 pub mod collections;
+pub mod custom_labels;
 pub mod faces;
 pub mod stored_faces;
 pub mod users;

@@ -1,7 +1,8 @@
 //! The service's results as Rekognition's response shapes: the one place where domain types become
 //! protocol types and Rust enums become Rekognition's enum strings. Video items and job notifications
-//! are rendered in [`video`].
+//! are rendered in [`video`], Custom Labels' projects, datasets and versions in [`custom_labels`].
 
+pub mod custom_labels;
 pub mod video;
 
 use reko_protocol::types::*;
