@@ -5,8 +5,10 @@
 //! the service model and validates the JSON ([`reko_protocol::validate`]) → [`dispatch`] picks the
 //! operation's handler (`handlers/`, one module per resource), which decodes the typed request, calls one
 //! [`reko_service::Service`] function and maps the result onto the response shape with [`render`]. Errors
-//! of every layer become an [`reko_protocol::ApiError`] in [`errors`].
+//! of every layer become an [`reko_protocol::ApiError`] in [`errors`]. The web console ([`console`]) is
+//! static pages at `/console/` that call the same API from the browser.
 
+mod console;
 pub mod dispatch;
 mod errors;
 mod handlers;

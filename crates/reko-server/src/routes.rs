@@ -46,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", post(rekognition))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .merge(crate::console::routes())
         .fallback(not_found)
         .layer(middleware::from_fn(request_context))
         .with_state(Arc::new(state))
@@ -77,7 +78,7 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
 async fn not_found() -> Response {
     let err = ApiError::new(
         ErrorCode::UnknownOperation,
-        "reko serves the Rekognition API at POST / (AWS JSON 1.1) and health at GET /healthz",
+        "reko serves the Rekognition API at POST / (AWS JSON 1.1), its console at GET /console/ and health at GET /healthz",
     );
     let mut response = error_response(&err);
     *response.status_mut() = StatusCode::NOT_FOUND;

@@ -1,0 +1,175 @@
+"""The web console at /console/ in headless Chromium (Debian's chromium and chromium-driver, driven by Selenium): it
+loads without console errors, draws DetectFaces' boxes where the API says (checked on the screenshot's pixels),
+compares faces, creates a collection, indexes a face and finds it by search, and shows InvalidSignatureException
+for a wrong secret. With REKO_CONSOLE_SCREENSHOTS=DIR (scripts/console-screenshots) it saves each page there."""
+import io
+import json
+import os
+import pathlib
+import shutil
+import signal
+
+import pytest
+
+from conftest import ALICE, ROOT, Server
+
+CHROMIUM = shutil.which("chromium")
+DRIVER = shutil.which("chromedriver")
+FACES = ROOT.parent / "shared" / "eval" / "deepface_unit"
+SCREENSHOTS = os.environ.get("REKO_CONSOLE_SCREENSHOTS")
+FACE_COLOUR = (0x00, 0xE0, 0x5A)  # draw.js COLOURS.FACE
+
+pytestmark = [
+    pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="chromium and chromium-driver are not installed"),
+    pytest.mark.skipif(not FACES.exists(), reason="../shared/eval is not here"),
+]
+
+
+@pytest.fixture
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service as ChromeService
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1100",
+                "--force-device-scale-factor=1"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=ChromeService(executable_path=DRIVER), options=options)
+    driver.set_script_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def wait(driver, condition, timeout=60):
+    from selenium.webdriver.support.ui import WebDriverWait
+    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda d: condition(d))
+
+
+def find(driver, css):
+    from selenium.webdriver.common.by import By
+    return driver.find_element(By.CSS_SELECTOR, css)
+
+
+def button(driver, text):
+    from selenium.webdriver.common.by import By
+    return driver.find_element(By.XPATH, f"//button[normalize-space()='{text}']")
+
+
+def open_console(driver, server, page="try", key=ALICE):
+    """Opens a page of the console and enters the keys (none in dev mode)."""
+    driver.get(f"{server.endpoint}/console/#{page}")
+    wait(driver, lambda d: d.execute_script("return document.body.dataset.ready === 'true'"))
+    if key:
+        driver.execute_script("document.querySelector('.keys').open = true")
+        form = find(driver, "#credentials")
+        for name, value in (("accessKeyId", key[0]), ("secretAccessKey", key[1]), ("region", "us-east-1")):
+            field = form.find_element("name", name)
+            field.clear()
+            field.send_keys(value)
+        button(driver, "Use these keys").click()
+        driver.execute_script("document.querySelector('.keys').open = false")
+
+
+def errors_logged(driver) -> list:
+    return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def screenshot(driver, name):
+    """Saves the page as SCREENSHOTS/name.png, in 256 colours (a third of the bytes, for the repository)."""
+    if SCREENSHOTS:
+        from PIL import Image
+        pathlib.Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+        shot = Image.open(io.BytesIO(driver.get_screenshot_as_png())).convert("RGB")
+        shot.quantize(colors=256).save(pathlib.Path(SCREENSHOTS) / f"{name}.png", optimize=True)
+
+
+def near(pixel, colour, tolerance=60) -> bool:
+    return all(abs(a - b) <= tolerance for a, b in zip(pixel[:3], colour))
+
+
+def test_the_console_draws_detected_faces_where_the_api_says(server, browser):
+    from PIL import Image
+    open_console(browser, server)
+    find(browser, "#try-file").send_keys(str(FACES / "couple.jpg"))
+    wait(browser, lambda d: d.execute_script("return document.querySelector('#try-canvas').width > 0"))
+    button(browser, "DetectFaces").click()
+    wait(browser, lambda d: find(d, "#try-canvas").get_attribute("data-operation") == "DetectFaces"
+         and find(d, "#try-json").get_attribute("textContent"))
+    faces = json.loads(find(browser, "#try-json").get_attribute("textContent"))["FaceDetails"]
+    assert len(faces) == 2
+    assert "Face 1" in find(browser, "#try-results").text
+    browser.execute_script("document.querySelector('#try-canvas').scrollIntoView()")
+    left, top, width, height = browser.execute_script(
+        "const r = document.querySelector('#try-canvas').getBoundingClientRect(); return [r.left, r.top, r.width, r.height]")
+    shot = Image.open(io.BytesIO(browser.get_screenshot_as_png())).convert("RGB")
+    for face in faces:
+        box = face["BoundingBox"]
+        x0, y0 = left + box["Left"] * width, top + box["Top"] * height
+        x1, y1 = x0 + box["Width"] * width, y0 + box["Height"] * height
+        # Points along the four edges, each looked for within 2 px (the stroke is 3 px wide).
+        points = [(x0 + (x1 - x0) * t, y) for t in (0.25, 0.5, 0.75) for y in (y0, y1)]
+        points += [(x, y0 + (y1 - y0) * t) for t in (0.3, 0.5, 0.7) for x in (x0, x1)]
+        drawn = sum(any(near(shot.getpixel((round(x) + dx, round(y) + dy)), FACE_COLOUR)
+                        for dx in range(-2, 3) for dy in range(-2, 3)) for x, y in points)
+        assert drawn == len(points), f"{drawn} of {len(points)} edge points of {box} drawn"
+        # The middle of the face is the photo, not the box.
+        assert not near(shot.getpixel((round((x0 + x1) / 2), round((y0 + y1) / 2))), FACE_COLOUR, 20)
+    snippets = find(browser, "#try-cli").get_attribute("textContent")
+    assert snippets.startswith("aws rekognition detect-faces") and "--image-bytes fileb://couple.jpg" in snippets
+    assert '"Attributes":["ALL"]' in snippets
+    screenshot(browser, "try-detect-faces")
+
+    button(browser, "DetectLabels").click()
+    wait(browser, lambda d: find(d, "#try-canvas").get_attribute("data-operation") == "DetectLabels")
+    assert "Person" in find(browser, "#try-results").text
+    screenshot(browser, "try-detect-labels")
+
+    browser.get(f"{server.endpoint}/console/#compare")
+    find(browser, "#compare-source").send_keys(str(FACES / "img1.jpg"))
+    find(browser, "#compare-target").send_keys(str(FACES / "img2.jpg"))
+    button(browser, "CompareFaces").click()
+    wait(browser, lambda d: "match" in find(d, "#compare-results").text)
+    assert find(browser, "#compare-results").text.startswith("1 match(es)")
+    screenshot(browser, "compare-faces")
+    assert errors_logged(browser) == []
+
+
+def test_a_collection_is_created_indexed_and_searched_through_the_console(server, browser):
+    open_console(browser, server, page="collections")
+    wait(browser, lambda d: "No collection yet." in find(d, "#collection-list").text)
+    find(browser, "#create-id").send_keys("door")
+    button(browser, "CreateCollection").click()
+    wait(browser, lambda d: find(d, "#collection").is_displayed() and find(d, "#collection-title").text == "door")
+    find(browser, "#index-file").send_keys(str(FACES / "img1.jpg"))
+    find(browser, "#index-external").send_keys("alice")
+    button(browser, "IndexFaces").click()
+    wait(browser, lambda d: "alice" in find(d, "#face-rows").text)
+    assert "1 face(s)" in find(browser, "#collection-facts").text
+    find(browser, "#search-file").send_keys(str(FACES / "img2.jpg"))
+    button(browser, "SearchFacesByImage").click()
+    wait(browser, lambda d: d.find_elements("css selector", "#search-results .match"))
+    assert find(browser, "#search-results .match").text.startswith("alice: similarity")
+    screenshot(browser, "collections")
+    # What the page did went through the API: boto3 sees it.
+    faces = server.client().list_faces(CollectionId="door")["Faces"]
+    assert [f["ExternalImageId"] for f in faces] == ["alice"]
+    assert errors_logged(browser) == []
+
+
+def test_a_wrong_secret_shows_the_signature_error(server, browser):
+    open_console(browser, server, page="collections", key=(ALICE[0], "not-the-secret", ALICE[2]))
+    wait(browser, lambda d: find(d, "#error").is_displayed())
+    assert find(browser, "#error").text.startswith("InvalidSignatureException: ")
+
+
+def test_dev_mode_needs_no_keys(workdir, browser):
+    dev = Server(workdir / "dev", None).start()
+    try:
+        open_console(browser, dev, page="collections", key=None)
+        wait(browser, lambda d: "No collection yet." in find(d, "#collection-list").text)
+        assert "dev mode" in find(browser, "#mode").get_attribute("textContent")
+        assert not find(browser, "#error").is_displayed()
+    finally:
+        dev.stop(signal.SIGKILL)
