@@ -1,7 +1,8 @@
 """The web console at /console/ in headless Chromium (Debian's chromium and chromium-driver, driven by Selenium): it
 loads without console errors, draws DetectFaces' boxes where the API says (checked on the screenshot's pixels),
-compares faces, creates a collection, indexes a face and finds it by search, and shows InvalidSignatureException
-for a wrong secret. With REKO_CONSOLE_SCREENSHOTS=DIR (scripts/console-screenshots) it saves each page there."""
+compares faces, creates a collection, indexes a face and finds it by search, makes a user of it and finds it,
+runs a video job and draws its timeline, trains, starts and asks a Custom Labels model, and shows
+InvalidSignatureException for a wrong secret. With REKO_CONSOLE_SCREENSHOTS=DIR (scripts/console-screenshots) it saves each page there."""
 import io
 import json
 import os
@@ -16,6 +17,8 @@ from conftest import ALICE, ROOT, Server
 CHROMIUM = shutil.which("chromium")
 DRIVER = shutil.which("chromedriver")
 FACES = ROOT.parent / "shared" / "eval" / "deepface_unit"
+WALKING = ROOT.parent / "shared" / "eval" / "video_clips" / "intel_sample_videos" / "gif_as_mp4" / "face-demographics-walking.mp4"
+HYMENOPTERA = ROOT.parent / "shared" / "eval" / "custom_labels_hymenoptera"
 SCREENSHOTS = os.environ.get("REKO_CONSOLE_SCREENSHOTS")
 FACE_COLOUR = (0x00, 0xE0, 0x5A)  # draw.js COLOURS.FACE
 
@@ -152,9 +155,77 @@ def test_a_collection_is_created_indexed_and_searched_through_the_console(server
     wait(browser, lambda d: d.find_elements("css selector", "#search-results .match"))
     assert find(browser, "#search-results .match").text.startswith("alice: similarity")
     screenshot(browser, "collections")
+    # Users: one made, the face ticked in the table associated with it, found by a photo.
+    find(browser, "#user-id").send_keys("alice-user")
+    button(browser, "CreateUser").click()
+    wait(browser, lambda d: "alice-user" in find(d, "#user-list").text)
+    find(browser, ".face-pick").click()
+    button(browser, "AssociateFaces").click()
+    wait(browser, lambda d: "alice-user" in find(d, "#face-rows").text)
+    find(browser, "#search-users-file").send_keys(str(FACES / "img4.jpg"))
+    button(browser, "SearchUsersByImage").click()
+    wait(browser, lambda d: d.find_elements("css selector", "#search-results .user-match"))
+    assert find(browser, "#search-results .user-match").text.startswith("alice-user: similarity")
     # What the page did went through the API: boto3 sees it.
     faces = server.client().list_faces(CollectionId="door")["Faces"]
-    assert [f["ExternalImageId"] for f in faces] == ["alice"]
+    assert [(f["ExternalImageId"], f["UserId"]) for f in faces] == [("alice", "alice-user")]
+    assert errors_logged(browser) == []
+
+
+def test_a_video_job_is_started_and_its_labels_shown_on_a_timeline(server, browser):
+    (server.s3_root / "videos").mkdir(exist_ok=True)
+    shutil.copy(WALKING, server.s3_root / "videos" / "walking.mp4")
+    open_console(browser, server, page="video")
+    from selenium.webdriver.support.ui import Select
+    Select(find(browser, "#video-analysis")).select_by_value("LabelDetection")
+    find(browser, "#video-bucket").send_keys("videos")
+    find(browser, "#video-name").send_keys("walking.mp4")
+    button(browser, "Start").click()
+    wait(browser, lambda d: find(d, "#video-status").get_attribute("data-status") == "SUCCEEDED", timeout=180)
+    assert "Person:" in find(browser, "#video-findings").text
+    assert "LabelDetection" in find(browser, "#video-jobs").text
+    marks = browser.execute_script("""
+        const c = document.querySelector('#video-timeline');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0;
+        for (let i = 0; i < d.length; i += 4) if (d[i] === 0x3f && d[i + 1] === 0xa9 && d[i + 2] === 0xf5) n++;
+        return n;""")
+    assert marks > 50, f"{marks} timeline pixels drawn"
+    screenshot(browser, "video")
+    assert errors_logged(browser) == []
+
+
+@pytest.mark.skipif(not HYMENOPTERA.exists(), reason="../shared/eval is not here")
+def test_a_custom_labels_model_is_trained_started_and_asked_through_the_console(server, browser):
+    from test_custom_labels import photos, put_manifest, stage
+    ants, bees = photos("ants"), photos("bees")
+    put_manifest(server, "train.manifest", stage(server, {"ants": ants[:25], "bees": bees[:25]}))
+    open_console(browser, server, page="custom")
+    wait(browser, lambda d: "No project yet." in find(d, "#project-list").text)
+    find(browser, "#project-name").send_keys("insects")
+    button(browser, "CreateProject").click()
+    wait(browser, lambda d: find(d, "#project-title").text == "insects")
+    find(browser, "#dataset-bucket").send_keys("cl-data")
+    find(browser, "#dataset-manifest").send_keys("manifests/train.manifest")
+    button(browser, "CreateDataset").click()
+    # Read in one go: the page redraws its tables every 2 s while something is in progress.
+    status = lambda d, css: d.execute_script(  # noqa: E731
+        f"return [...document.querySelectorAll('{css} .status')].map((e) => e.textContent)")
+    wait(browser, lambda d: status(d, '#dataset-rows tr[data-type="TRAIN"]') == ["CREATE_COMPLETE"], timeout=120)
+    assert "50 entries, 50 labeled, 2 labels" in find(browser, "#dataset-rows").text
+    find(browser, "#train-version").send_keys("v1")
+    find(browser, "#train-bucket").send_keys("cl-data")
+    button(browser, "CreateProjectVersion").click()
+    wait(browser, lambda d: status(d, '#version-rows tr[data-version="v1"]') == ["TRAINING_COMPLETED"], timeout=180)
+    start = find(browser, '#version-rows tr[data-version="v1"] button')
+    assert start.text == "Start"
+    start.click()
+    wait(browser, lambda d: status(d, '#version-rows tr[data-version="v1"]') == ["RUNNING"])
+    find(browser, "#detect-file").send_keys(str(bees[70]))
+    button(browser, "DetectCustomLabels").click()
+    wait(browser, lambda d: d.find_elements("css selector", "#detect-results .custom-label"))
+    assert find(browser, "#detect-results .custom-label").text.startswith("bees: ")
+    screenshot(browser, "custom-labels")
     assert errors_logged(browser) == []
 
 

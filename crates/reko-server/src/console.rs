@@ -19,6 +19,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("app.js", "text/javascript; charset=utf-8", include_bytes!("../console/app.js")),
     ("api.js", "text/javascript; charset=utf-8", include_bytes!("../console/api.js")),
     ("draw.js", "text/javascript; charset=utf-8", include_bytes!("../console/draw.js")),
+    ("ui.js", "text/javascript; charset=utf-8", include_bytes!("../console/ui.js")),
+    ("faces.js", "text/javascript; charset=utf-8", include_bytes!("../console/faces.js")),
+    ("collections.js", "text/javascript; charset=utf-8", include_bytes!("../console/collections.js")),
+    ("video.js", "text/javascript; charset=utf-8", include_bytes!("../console/video.js")),
+    ("custom.js", "text/javascript; charset=utf-8", include_bytes!("../console/custom.js")),
     ("sigv4.js", "text/javascript; charset=utf-8", include_bytes!("../console/sigv4.js")),
 ];
 
