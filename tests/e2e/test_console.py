@@ -1,8 +1,10 @@
 """The web console at /console/ in headless Chromium (Debian's chromium and chromium-driver, driven by Selenium): it
-loads without console errors, draws DetectFaces' boxes where the API says (checked on the screenshot's pixels),
+loads without console errors, draws DetectFaces' boxes on a dropped photo where the API says (checked on the screenshot's pixels),
 compares faces, creates a collection, indexes a face and finds it by search, makes a user of it and finds it,
 runs a video job and draws its timeline, trains, starts and asks a Custom Labels model, and shows
-InvalidSignatureException for a wrong secret. With REKO_CONSOLE_SCREENSHOTS=DIR (scripts/console-screenshots) it saves each page there."""
+InvalidSignatureException for a wrong secret; no page is wider than a phone's screen. With
+REKO_CONSOLE_SCREENSHOTS=DIR (scripts/console-screenshots) it saves each page there."""
+import base64
 import io
 import json
 import os
@@ -95,7 +97,15 @@ def near(pixel, colour, tolerance=60) -> bool:
 def test_the_console_draws_detected_faces_where_the_api_says(server, browser):
     from PIL import Image
     open_console(browser, server)
-    find(browser, "#try-file").send_keys(str(FACES / "couple.jpg"))
+    # Dropped onto the page, as a person drags a photo in.
+    browser.execute_script("""
+        const bytes = Uint8Array.from(atob(arguments[0]), (c) => c.charCodeAt(0));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], 'couple.jpg', { type: 'image/jpeg' }));
+        const zone = document.querySelector('#try-drop');
+        for (const type of ['dragover', 'drop']) {
+            zone.dispatchEvent(new DragEvent(type, { dataTransfer: transfer, bubbles: true, cancelable: true }));
+        }""", base64.b64encode((FACES / "couple.jpg").read_bytes()).decode())
     wait(browser, lambda d: d.execute_script("return document.querySelector('#try-canvas').width > 0"))
     button(browser, "DetectFaces").click()
     wait(browser, lambda d: find(d, "#try-canvas").get_attribute("data-operation") == "DetectFaces"
@@ -242,5 +252,12 @@ def test_dev_mode_needs_no_keys(workdir, browser):
         wait(browser, lambda d: "No collection yet." in find(d, "#collection-list").text)
         assert "dev mode" in find(browser, "#mode").get_attribute("textContent")
         assert not find(browser, "#error").is_displayed()
+        # Readable on a phone: no page is wider than its screen.
+        browser.set_window_size(390, 844)
+        for page in ("try", "compare", "collections", "video", "custom"):
+            browser.get(f"{dev.endpoint}/console/#{page}")
+            wait(browser, lambda d: d.execute_script("return document.body.dataset.ready === 'true'"))
+            width = browser.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+            assert width[0] <= width[1], f"#{page} is {width[0]} px wide on a {width[1]} px screen"
     finally:
         dev.stop(signal.SIGKILL)

@@ -271,3 +271,43 @@ def test_reading_and_training_survive_a_kill(server):
     version = wait_version(rek, project_arn, "v1")
     # The output bucket does not exist: training says so rather than dropping its evaluation.
     assert version["Status"] == "TRAINING_FAILED" and "none-here" in version["StatusMessage"], version
+
+
+def test_cli_getting_started_flow(server):
+    """The getting-started flow with the AWS CLI alone: project, dataset from a manifest, train, start, detect, stop."""
+    ants, bees = photos("ants"), photos("bees")
+    source = put_manifest(server, "cli.manifest", stage(server, {"ants": ants[:20], "bees": bees[:20]}))
+    (server.s3_root / "cl-output").mkdir(exist_ok=True)
+
+    def cli(*args):
+        done = aws(server, *args)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout) if done.stdout.strip() else {}
+
+    def until(check, timeout=180):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = check()
+            if found:
+                return found
+            time.sleep(0.5)
+        raise AssertionError("timed out")
+
+    project = cli("create-project", "--project-name", "cli-insects")["ProjectArn"]
+    dataset = cli("create-dataset", "--project-arn", project, "--dataset-type", "TRAIN",
+                  "--dataset-source", json.dumps(source))["DatasetArn"]
+    until(lambda: cli("describe-dataset", "--dataset-arn", dataset)["DatasetDescription"]["Status"] == "CREATE_COMPLETE")
+    version = cli("create-project-version", "--project-arn", project, "--version-name", "v1",
+                  "--output-config", "S3Bucket=cl-output,S3KeyPrefix=cli")["ProjectVersionArn"]
+
+    def trained():
+        described = cli("describe-project-versions", "--project-arn", project, "--version-names", "v1")
+        status = described["ProjectVersionDescriptions"][0]["Status"]
+        return status if status != "TRAINING_IN_PROGRESS" else None
+
+    assert until(trained) == "TRAINING_COMPLETED"
+    cli("start-project-version", "--project-version-arn", version, "--min-inference-units", "1")
+    labels = cli("detect-custom-labels", "--project-version-arn", version, "--image-bytes", f"fileb://{bees[70]}",
+                 "--min-confidence", "0")["CustomLabels"]
+    assert [label["Name"] for label in labels] == ["bees", "ants"], labels
+    assert cli("stop-project-version", "--project-version-arn", version)["Status"] in ("STOPPING", "STOPPED")

@@ -323,6 +323,29 @@ mod tests {
         assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-5);
     }
 
+    /// Images with several labels: one sigmoid per label, each learning its own label, not a share of one.
+    #[test]
+    fn a_multi_label_head_scores_each_label_on_its_own() {
+        let dim = 8;
+        let example = |labels: Vec<usize>, jitter: f32| {
+            let mut features = vec![jitter; dim];
+            labels.iter().for_each(|&l| features[l] += 1.0);
+            Example { features, labels }
+        };
+        let train: Vec<Example> = (0..60)
+            .map(|i| match i % 3 {
+                0 => example(vec![0], (i as f32 * 0.37).sin() * 0.1),
+                1 => example(vec![1], (i as f32 * 0.53).cos() * 0.1),
+                _ => example(vec![0, 1], (i as f32 * 0.71).sin() * 0.1),
+            })
+            .collect();
+        let head = Head::train(vec!["a".into(), "b".into()], true, &train, TrainSettings::default());
+        let both = head.probabilities(&example(vec![0, 1], 0.0).features);
+        assert!(both.iter().all(|&p| p > 0.8), "{both:?}");
+        let only_a = head.probabilities(&example(vec![0], 0.0).features);
+        assert!(only_a[0] > 0.8 && only_a[1] < 0.2, "{only_a:?}");
+    }
+
     #[test]
     fn the_threshold_with_no_positives_is_a_half() {
         assert_eq!(assumed_threshold(&[(0.9, false), (0.1, false)]), 0.5);
