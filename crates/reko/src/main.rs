@@ -5,6 +5,7 @@ mod eval;
 mod eval_calibration;
 mod eval_custom;
 mod eval_faces;
+mod eval_gender;
 mod eval_video;
 mod label_index;
 mod models;
@@ -206,6 +207,20 @@ enum EvalCommand {
         #[arg(long, default_value_t = 20)]
         extra_photos: usize,
     },
+    /// DetectFaces' Gender on LFW's gender labels: face-api's classifier against a head on the face
+    /// embeddings, cross-validated by identity.
+    Gender {
+        #[command(flatten)]
+        dir: ModelsDir,
+        /// The LFW folder with gender/ and lfw-deepfunneled/ [default: ../shared/eval/lfw].
+        #[arg(long)]
+        eval_dir: Option<PathBuf>,
+        /// At most this many photos of one person.
+        #[arg(long, default_value_t = 2)]
+        per_identity: usize,
+        #[arg(long, default_value_t = 10)]
+        folds: usize,
+    },
     /// DetectLabels' ImageNet classifier on one image per class: top-1/top-5, calibration, and whether
     /// DetectLabels names the class or one of its parents.
     Imagenet {
@@ -373,6 +388,10 @@ fn main() -> anyhow::Result<()> {
                 eval_dir.unwrap_or_else(|| eval::default_eval_dir("custom_labels_hymenoptera").join("train"));
             let extra = extra_dir.map(|d| (d, extra_label, extra_photos));
             eval_custom::custom_labels(&dir.resolve()?, &eval_dir, folds.max(2), extra)
+        }
+        Command::Eval(EvalCommand::Gender { dir, eval_dir, per_identity, folds }) => {
+            let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("lfw"));
+            eval_gender::gender(&dir.resolve()?, &eval_dir, per_identity.max(1), folds.max(2))
         }
         Command::Eval(EvalCommand::Imagenet { dir, eval_dir }) => {
             let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("imagenet_1perclass"));
