@@ -294,6 +294,7 @@ mod tests {
         FaceAttributes::of(&Attributes {
             age,
             male: 0.2,
+            male_network: 0.3,
             expressions: [0.1, 0.7, 0.05, 0.05, 0.04, 0.03, 0.03],
             eye_aspect_ratio,
             mouth_open_ratio: 0.0,

@@ -36,7 +36,13 @@ fn fold_of(identity: &str, folds: usize) -> usize {
     (hash % folds as u64) as usize
 }
 
-pub fn gender(models_dir: &Path, lfw: &Path, per_identity: usize, folds: usize) -> anyhow::Result<()> {
+pub fn gender(
+    models_dir: &Path,
+    lfw: &Path,
+    per_identity: usize,
+    folds: usize,
+    write: Option<&Path>,
+) -> anyhow::Result<()> {
     let runtime = Runtime::load(models_dir, RuntimeOptions::default())?;
     let pipeline = FacePipeline::default();
     let images = labelled(lfw, per_identity)?;
@@ -52,7 +58,7 @@ pub fn gender(models_dir: &Path, lfw: &Path, per_identity: usize, folds: usize) 
             continue;
         };
         let embedding = pipeline.embed(&runtime, &decoded.rgb, std::slice::from_ref(face))?.remove(0);
-        let face_api = face.attributes.as_ref().map_or(0.5, |a| a.male);
+        let face_api = face.attributes.as_ref().map_or(0.5, |a| a.male_network);
         rows.push((identity.clone(), *male, face_api, embedding));
     }
     let n = rows.len();
@@ -75,14 +81,16 @@ pub fn gender(models_dir: &Path, lfw: &Path, per_identity: usize, folds: usize) 
             accuracy(men_right, n - women)
         );
     };
-    report("face-api's gender classifier (DetectFaces today)", &rows.iter().map(|r| r.2 >= 0.5).collect::<Vec<_>>());
+    report(
+        "face-api's gender network alone (DetectFaces' Gender until 2026-12-03)",
+        &rows.iter().map(|r| r.2 >= 0.5).collect::<Vec<_>>(),
+    );
 
     let labels = vec!["female".to_owned(), "male".to_owned()];
     let example = |r: &(String, bool, f32, Vec<f32>)| Example { features: r.3.clone(), labels: vec![usize::from(r.1)] };
-    // The same with face-api's log-odds as one more feature (a stacked model of both).
-    let logit = |p: f32| (p.clamp(1e-4, 1.0 - 1e-4) / (1.0 - p.clamp(1e-4, 1.0 - 1e-4))).ln();
+    // The same with face-api's log-odds as one more feature (a stacked model of both: DetectFaces' head).
     let stacked = |r: &(String, bool, f32, Vec<f32>)| Example {
-        features: r.3.iter().copied().chain(std::iter::once(logit(r.2) / 8.0)).collect(),
+        features: reko_vision::faces::gender_features(&r.3, r.2),
         labels: vec![usize::from(r.1)],
     };
     let (mut head_p, mut stacked_p) = (vec![0.5f32; n], vec![0.5f32; n]);
@@ -112,8 +120,14 @@ pub fn gender(models_dir: &Path, lfw: &Path, per_identity: usize, folds: usize) 
     let mean: Vec<bool> = head_p.iter().zip(&rows).map(|(p, r)| (p + r.2) / 2.0 >= 0.5).collect();
     report("the mean of the head's and face-api's probabilities", &mean);
     report(
-        "a head on the embeddings and face-api's log-odds",
+        &format!("a head on the embeddings and face-api's log-odds (DetectFaces' Gender), {folds}-fold by identity"),
         &stacked_p.iter().map(|p| *p >= 0.5).collect::<Vec<_>>(),
     );
+    if let Some(path) = write {
+        let all: Vec<Example> = rows.iter().map(stacked).collect();
+        let head = Head::train(labels.clone(), false, &all, TrainSettings::default());
+        std::fs::write(path, serde_json::to_string(&head)? + "\n").with_context(|| path.display().to_string())?;
+        println!("the stacked head, fitted on all {n} faces, written to {}", path.display());
+    }
     Ok(())
 }

@@ -220,6 +220,10 @@ enum EvalCommand {
         per_identity: usize,
         #[arg(long, default_value_t = 10)]
         folds: usize,
+        /// Write the stacked head, fitted on all the faces, here (DetectFaces reads
+        /// crates/reko-vision/data/gender_head.json).
+        #[arg(long)]
+        write: Option<PathBuf>,
     },
     /// DetectLabels' ImageNet classifier on one image per class: top-1/top-5, calibration, and whether
     /// DetectLabels names the class or one of its parents.
@@ -389,9 +393,9 @@ fn main() -> anyhow::Result<()> {
             let extra = extra_dir.map(|d| (d, extra_label, extra_photos));
             eval_custom::custom_labels(&dir.resolve()?, &eval_dir, folds.max(2), extra)
         }
-        Command::Eval(EvalCommand::Gender { dir, eval_dir, per_identity, folds }) => {
+        Command::Eval(EvalCommand::Gender { dir, eval_dir, per_identity, folds, write }) => {
             let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("lfw"));
-            eval_gender::gender(&dir.resolve()?, &eval_dir, per_identity.max(1), folds.max(2))
+            eval_gender::gender(&dir.resolve()?, &eval_dir, per_identity.max(1), folds.max(2), write.as_deref())
         }
         Command::Eval(EvalCommand::Imagenet { dir, eval_dir }) => {
             let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("imagenet_1perclass"));

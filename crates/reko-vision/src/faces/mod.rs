@@ -1,6 +1,7 @@
 //! Faces: detection ([`detect`]), 68 landmarks and the 30 Rekognition landmark types ([`landmarks`]),
-//! head pose ([`pose`]), quality ([`quality`]), attributes from face-api's networks, and embeddings for
-//! comparison and search ([`embed`]). [`FacePipeline`] runs them in that order.
+//! head pose ([`pose`]), quality ([`quality`]), attributes from face-api's networks (gender from a head
+//! over the embedding and face-api's gender network, [`GENDER_HEAD`]), and embeddings for comparison and
+//! search ([`embed`]). [`FacePipeline`] runs them in that order.
 
 pub mod detect;
 pub mod embed;
@@ -23,6 +24,19 @@ pub const MAX_FACES: usize = 100;
 const AGE_GENDER_MODEL: &str = "faceapi-age-gender";
 const EXPRESSION_MODEL: &str = "faceapi-expression";
 
+/// The gender head (`reko eval gender --write`): a logistic regression over the face embedding and face-api's
+/// gender log-odds, fitted on LFW's dev gender labels (98.3% cross-validated by identity, against 96.9%
+/// for face-api's network alone).
+pub static GENDER_HEAD: std::sync::LazyLock<crate::custom::Head> = std::sync::LazyLock::new(|| {
+    serde_json::from_str(include_str!("../../data/gender_head.json")).expect("data/gender_head.json is a head")
+});
+
+/// The gender head's features: the embedding and face-api's log-odds of male, scaled.
+pub fn gender_features(embedding: &[f32], male_network: f32) -> Vec<f32> {
+    let p = male_network.clamp(1e-4, 1.0 - 1e-4);
+    embedding.iter().copied().chain(std::iter::once((p / (1.0 - p)).ln() / 8.0)).collect()
+}
+
 /// face-api's expression classes, in its output order.
 pub const EXPRESSIONS: [&str; 7] = ["neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised"];
 
@@ -37,6 +51,8 @@ pub struct FaceAnalysis {
     /// (brightness, sharpness), 0..100.
     pub quality: (f32, f32),
     pub attributes: Option<Attributes>,
+    /// The unit embedding, when the attributes needed it (reused by [`FacePipeline::embed`]).
+    pub embedding: Option<Vec<f32>>,
 }
 
 /// What the attribute networks and landmark geometry say about a face.
@@ -44,8 +60,10 @@ pub struct FaceAnalysis {
 pub struct Attributes {
     /// Estimated age in years.
     pub age: f32,
-    /// Probability that the face is male (face-api's gender classifier).
+    /// Probability that the face is male: [`GENDER_HEAD`] over the embedding and `male_network`.
     pub male: f32,
+    /// face-api's gender network's probability that the face is male.
+    pub male_network: f32,
     /// Probabilities in [`EXPRESSIONS`] order.
     pub expressions: [f32; 7],
     /// Eye aspect ratio (open eyes ≈ 0.25–0.35, closed < 0.15).
@@ -82,7 +100,18 @@ impl FacePipeline {
         let points = landmarks::landmarks68(runtime, image, &boxes)?;
         let crops: Vec<RgbImage> =
             boxes.iter().map(|b| landmarks::square_crop(image, &landmarks::landmark_crop(b), 112)).collect();
-        let attrs = if attributes { Some(self.attributes(runtime, &crops, &points)?) } else { None };
+        let (attrs, embeddings) = if attributes {
+            let mut attrs = self.attributes(runtime, &crops, &points)?;
+            let aligned: Vec<RgbImage> =
+                points.iter().map(|p| embed::align(image, &landmarks::five_points(p))).collect();
+            let embeddings = embed::embed(runtime, &aligned)?;
+            for (a, e) in attrs.iter_mut().zip(&embeddings) {
+                a.male = GENDER_HEAD.probabilities(&gender_features(e, a.male_network))[1];
+            }
+            (Some(attrs), Some(embeddings))
+        } else {
+            (None, None)
+        };
         Ok(faces
             .iter()
             .zip(points)
@@ -94,6 +123,7 @@ impl FacePipeline {
                 pose: pose::estimate(&points),
                 quality: quality::measure(crop),
                 attributes: attrs.as_ref().map(|a| a[i].clone()),
+                embedding: embeddings.as_ref().map(|e| e[i].clone()),
                 points,
             })
             .collect())
@@ -106,6 +136,9 @@ impl FacePipeline {
         image: &RgbImage,
         faces: &[FaceAnalysis],
     ) -> Result<Vec<Vec<f32>>, InferenceError> {
+        if let Some(all) = faces.iter().map(|f| f.embedding.clone()).collect::<Option<Vec<_>>>() {
+            return Ok(all);
+        }
         let aligned: Vec<RgbImage> =
             faces.iter().map(|f| embed::align(image, &landmarks::five_points(&f.points))).collect();
         embed::embed(runtime, &aligned)
@@ -137,10 +170,31 @@ impl FacePipeline {
             .map(|i| Attributes {
                 age: ages[i],
                 male: genders[2 * i],
+                male_network: genders[2 * i],
                 expressions: std::array::from_fn(|k| expressions[7 * i + k]),
                 eye_aspect_ratio: landmarks::eye_aspect_ratio(&points[i]),
                 mouth_open_ratio: landmarks::mouth_open_ratio(&points[i]),
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod gender_tests {
+    use super::*;
+
+    /// The shipped head reads the embedding and face-api's log-odds, and leans on both.
+    #[test]
+    fn the_gender_head_reads_the_embedding_and_the_network() {
+        let head = &*GENDER_HEAD;
+        assert_eq!(head.labels, ["female", "male"]);
+        assert_eq!(head.centre.len(), embed::EMBEDDING_SIZE + 1);
+        assert_eq!(head.weights.len(), 2 * (embed::EMBEDDING_SIZE + 1));
+        let zero = vec![0.0; embed::EMBEDDING_SIZE];
+        let (sure_male, sure_female) = (
+            head.probabilities(&gender_features(&zero, 0.999))[1],
+            head.probabilities(&gender_features(&zero, 0.001))[1],
+        );
+        assert!(sure_male > sure_female, "{sure_male} vs {sure_female}");
     }
 }
