@@ -127,6 +127,10 @@ fn decode_collection(key: Key<'_>, bytes: &[u8]) -> Result<CollectionRecord, Sto
     decode("collections", &format!("{}/{}/{}", key.0, key.1, key.2), bytes)
 }
 
+fn decode_project(key: Key<'_>, bytes: &[u8]) -> Result<ProjectRecord, StoreError> {
+    decode("projects", key.2, bytes)
+}
+
 /// Reads the records of one collection from an item table, in key order, strictly after `after`.
 fn list_items<T: DeserializeOwned>(
     table: &impl ReadableTable<ItemKey<'static>, &'static [u8]>,
@@ -152,6 +156,50 @@ fn list_items<T: DeserializeOwned>(
         out.push(decode(what, key.3, value.value())?);
     }
     Ok(out)
+}
+
+/// Reads up to `limit` records of one scope from a table keyed (account, region, id), in key order, strictly
+/// after `after` (collections, projects).
+fn list_scoped<T>(
+    table: &impl ReadableTable<Key<'static>, &'static [u8]>,
+    scope: &Scope,
+    after: Option<&str>,
+    limit: usize,
+    decode_record: impl Fn(Key<'_>, &[u8]) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let (account, region) = (scope.account_id.as_str(), scope.region.as_str());
+    let start = match after {
+        Some(after) => Bound::Excluded((account, region, after)),
+        None => Bound::Included((account, region, "")),
+    };
+    let mut out = Vec::new();
+    for entry in table.range::<Key<'_>>((start, Bound::Unbounded)).map_err(backend)? {
+        if out.len() >= limit {
+            break;
+        }
+        let (key, value) = entry.map_err(backend)?;
+        let key = key.value();
+        if key.0 != account || key.1 != region {
+            break;
+        }
+        out.push(decode_record(key, value.value())?);
+    }
+    Ok(out)
+}
+
+/// Calls `visit` with every record of a table keyed (account, region, id), of every scope.
+fn each_scoped<T>(
+    table: &impl ReadableTable<Key<'static>, &'static [u8]>,
+    decode_record: impl Fn(Key<'_>, &[u8]) -> Result<T, StoreError>,
+    visit: &mut dyn FnMut(&Scope, &T),
+) -> Result<(), StoreError> {
+    for entry in table.iter().map_err(backend)? {
+        let (key, value) = entry.map_err(backend)?;
+        let key = key.value();
+        let scope = Scope { account_id: key.0.to_owned(), region: key.1.to_owned() };
+        visit(&scope, &decode_record(key, value.value())?);
+    }
+    Ok(())
 }
 
 /// Removes a job's result chunks.
@@ -242,6 +290,25 @@ impl EmbeddedStore {
             store.purge(&Scope { account_id: account, region }, &id)?;
         }
         Ok(store)
+    }
+
+    /// Writes a record under `key` of `table` unless the key is taken; whether it was written.
+    fn insert_new<T: serde::Serialize>(
+        &self,
+        table: TableDefinition<Key<'static>, &[u8]>,
+        key: Key<'_>,
+        record: &T,
+    ) -> Result<bool, StoreError> {
+        let (_db, txn) = self.write()?;
+        {
+            let mut table = txn.open_table(table).map_err(backend)?;
+            if table.get(key).map_err(backend)?.is_some() {
+                return Ok(false);
+            }
+            table.insert(key, encode(record).as_slice()).map_err(backend)?;
+        }
+        commit(txn)?;
+        Ok(true)
     }
 
     /// Reads, changes and writes one record of `table` (jobs, the outbox, projects) in one transaction;
@@ -552,17 +619,11 @@ impl Store for EmbeddedStore {
     fn insert_collection(&self, scope: &Scope, record: &CollectionRecord) -> Result<bool, StoreError> {
         // The records of a deleted collection of that id go first.
         self.purge(scope, &record.collection_id)?;
-        let (_db, txn) = self.write()?;
-        {
-            let mut table = txn.open_table(COLLECTIONS).map_err(backend)?;
-            let key = (scope.account_id.as_str(), scope.region.as_str(), record.collection_id.as_str());
-            if table.get(key).map_err(backend)?.is_some() {
-                return Ok(false);
-            }
-            table.insert(key, encode(record).as_slice()).map_err(backend)?;
-        }
-        commit(txn)?;
-        Ok(true)
+        self.insert_new(
+            COLLECTIONS,
+            (scope.account_id.as_str(), scope.region.as_str(), record.collection_id.as_str()),
+            record,
+        )
     }
 
     fn collection(&self, scope: &Scope, id: &str) -> Result<Option<CollectionRecord>, StoreError> {
@@ -583,36 +644,13 @@ impl Store for EmbeddedStore {
     ) -> Result<Vec<CollectionRecord>, StoreError> {
         let (_db, txn) = self.read()?;
         let table = txn.open_table(COLLECTIONS).map_err(backend)?;
-        let (account, region) = (scope.account_id.as_str(), scope.region.as_str());
-        let start = match after {
-            Some(after) => Bound::Excluded((account, region, after)),
-            None => Bound::Included((account, region, "")),
-        };
-        let mut out = Vec::new();
-        for entry in table.range::<Key<'_>>((start, Bound::Unbounded)).map_err(backend)? {
-            if out.len() >= limit {
-                break;
-            }
-            let (key, value) = entry.map_err(backend)?;
-            let key = key.value();
-            if key.0 != account || key.1 != region {
-                break;
-            }
-            out.push(decode_collection(key, value.value())?);
-        }
-        Ok(out)
+        list_scoped(&table, scope, after, limit, decode_collection)
     }
 
     fn each_collection(&self, visit: &mut dyn FnMut(&Scope, &CollectionRecord)) -> Result<(), StoreError> {
         let (_db, txn) = self.read()?;
         let table = txn.open_table(COLLECTIONS).map_err(backend)?;
-        for entry in table.iter().map_err(backend)? {
-            let (key, value) = entry.map_err(backend)?;
-            let key = key.value();
-            let scope = Scope { account_id: key.0.to_owned(), region: key.1.to_owned() };
-            visit(&scope, &decode_collection(key, value.value())?);
-        }
-        Ok(())
+        each_scoped(&table, decode_collection, visit)
     }
 
     fn delete_collection(&self, scope: &Scope, id: &str) -> Result<bool, StoreError> {
@@ -1028,17 +1066,7 @@ impl Store for EmbeddedStore {
     }
 
     fn insert_project(&self, scope: &Scope, project: &ProjectRecord) -> Result<bool, StoreError> {
-        let key = (scope.account_id.as_str(), scope.region.as_str(), project.name.as_str());
-        let (_db, txn) = self.write()?;
-        {
-            let mut table = txn.open_table(PROJECTS).map_err(backend)?;
-            if table.get(key).map_err(backend)?.is_some() {
-                return Ok(false);
-            }
-            table.insert(key, encode(project).as_slice()).map_err(backend)?;
-        }
-        commit(txn)?;
-        Ok(true)
+        self.insert_new(PROJECTS, (scope.account_id.as_str(), scope.region.as_str(), project.name.as_str()), project)
     }
 
     fn project(&self, scope: &Scope, name: &str) -> Result<Option<ProjectRecord>, StoreError> {
@@ -1058,33 +1086,13 @@ impl Store for EmbeddedStore {
     ) -> Result<Vec<ProjectRecord>, StoreError> {
         let (_db, txn) = self.read()?;
         let table = txn.open_table(PROJECTS).map_err(backend)?;
-        let (account, region) = (scope.account_id.as_str(), scope.region.as_str());
-        let start = match after {
-            Some(after) => Bound::Excluded((account, region, after)),
-            None => Bound::Included((account, region, "")),
-        };
-        let mut out = Vec::new();
-        for entry in table.range::<Key<'_>>((start, Bound::Unbounded)).map_err(backend)? {
-            let (key, value) = entry.map_err(backend)?;
-            let key = key.value();
-            if out.len() >= limit || key.0 != account || key.1 != region {
-                break;
-            }
-            out.push(decode("projects", key.2, value.value())?);
-        }
-        Ok(out)
+        list_scoped(&table, scope, after, limit, decode_project)
     }
 
     fn each_project(&self, visit: &mut dyn FnMut(&Scope, &ProjectRecord)) -> Result<(), StoreError> {
         let (_db, txn) = self.read()?;
         let table = txn.open_table(PROJECTS).map_err(backend)?;
-        for entry in table.iter().map_err(backend)? {
-            let (key, value) = entry.map_err(backend)?;
-            let key = key.value();
-            let scope = Scope { account_id: key.0.to_owned(), region: key.1.to_owned() };
-            visit(&scope, &decode("projects", key.2, value.value())?);
-        }
-        Ok(())
+        each_scoped(&table, decode_project, visit)
     }
 
     fn update_project(
