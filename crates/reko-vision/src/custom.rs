@@ -4,30 +4,23 @@
 //! fitted on held-out predictions.
 
 use image::RgbImage;
-use reko_inference::preprocess::{ChannelOrder, Layout, Normalization, resize_bilinear, to_tensor};
 use reko_inference::{InferenceError, Runtime};
 use serde::{Deserialize, Serialize};
 
+use crate::labels::{classifier_square, classifier_tensor};
+
 /// The network whose features the heads read (EfficientNet-Lite0, the one DetectLabels' classifier uses).
-pub const FEATURE_MODEL: &str = "efficientnet-lite0";
+pub const FEATURE_MODEL: &str = crate::labels::CLASSIFIER;
 /// Length of a feature vector.
 pub const FEATURE_LEN: usize = 1280;
-const INPUT: u32 = 224;
-/// The central square of this share of the shorter side, as the classifier sees it.
-const CENTRE_CROP: f32 = 0.875;
 
 /// An image's features: the pooled penultimate layer of the central square and of its mirror image,
 /// averaged, scaled to unit length.
 pub fn features(runtime: &Runtime, image: &RgbImage) -> Result<Vec<f32>, InferenceError> {
     let session = runtime.session(FEATURE_MODEL)?;
-    let side = ((image.width().min(image.height()) as f32 * CENTRE_CROP).round() as u32).max(1);
-    let (x, y) = ((image.width() - side) / 2, (image.height() - side) / 2);
-    let square = image::imageops::crop_imm(image, x, y, side, side).to_image();
-    let resized = resize_bilinear(&square, INPUT, INPUT);
-    let mirrored = image::imageops::flip_horizontal(&resized);
-    let norm = Normalization { mean: [127.0; 3], std: [128.0; 3] };
-    let tensors: Vec<_> =
-        [&resized, &mirrored].iter().map(|view| to_tensor(view, Layout::Nchw, ChannelOrder::Rgb, norm)).collect();
+    let square = classifier_square(image);
+    let mirrored = image::imageops::flip_horizontal(&square);
+    let tensors = [classifier_tensor(&square), classifier_tensor(&mirrored)];
     let outputs = session.run_batch_wide(&tensors)?;
     let Some((_, pooled)) = outputs.into_iter().find(|(n, _)| n == "features") else {
         return Err(InferenceError::Ort {

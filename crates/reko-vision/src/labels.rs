@@ -28,7 +28,7 @@ const MIN_SCORE: f32 = 0.1;
 const NMS_IOU: f32 = 0.5;
 
 /// The ImageNet classifier and its square input side.
-const CLASSIFIER: &str = "efficientnet-lite0";
+pub(crate) const CLASSIFIER: &str = "efficientnet-lite0";
 const CLASSIFIER_INPUT: u32 = 224;
 /// The classifier sees the central square of this share of the shorter side (TensorFlow's EfficientNet
 /// evaluation crop: top-1 on the ImageNet development images 90.5% against 86.0% for the whole square).
@@ -419,15 +419,25 @@ pub fn detect(runtime: &Runtime, image: &RgbImage) -> Result<Vec<Object>, Infere
     Ok(kept)
 }
 
-/// The classifier's probabilities for the 1,000 ImageNet classes of `image` (its central square).
-pub fn classify(runtime: &Runtime, image: &RgbImage) -> Result<Vec<f32>, InferenceError> {
-    let session = runtime.session(CLASSIFIER)?;
+/// What the classifier sees of an image: its central square ([`CENTRE_CROP`] of the shorter side) at
+/// its input size.
+pub(crate) fn classifier_square(image: &RgbImage) -> RgbImage {
     let side = ((image.width().min(image.height()) as f32 * CENTRE_CROP).round() as u32).max(1);
     let (x, y) = ((image.width() - side) / 2, (image.height() - side) / 2);
     let square = image::imageops::crop_imm(image, x, y, side, side).to_image();
-    let resized = resize_bilinear(&square, CLASSIFIER_INPUT, CLASSIFIER_INPUT);
+    resize_bilinear(&square, CLASSIFIER_INPUT, CLASSIFIER_INPUT)
+}
+
+/// A [`classifier_square`] as the classifier's input tensor (TensorFlow's EfficientNet-Lite normalisation).
+pub(crate) fn classifier_tensor(square: &RgbImage) -> ndarray::Array4<f32> {
     let norm = Normalization { mean: [127.0; 3], std: [128.0; 3] };
-    let tensor = to_tensor(&resized, Layout::Nchw, ChannelOrder::Rgb, norm);
+    to_tensor(square, Layout::Nchw, ChannelOrder::Rgb, norm)
+}
+
+/// The classifier's probabilities for the 1,000 ImageNet classes of `image` (its central square).
+pub fn classify(runtime: &Runtime, image: &RgbImage) -> Result<Vec<f32>, InferenceError> {
+    let session = runtime.session(CLASSIFIER)?;
+    let tensor = classifier_tensor(&classifier_square(image));
     let outputs = session.run_batch(std::slice::from_ref(&tensor))?;
     let probabilities = outputs.into_iter().find(|(n, _)| n == "probabilities").map(|(_, a)| a);
     match probabilities {
