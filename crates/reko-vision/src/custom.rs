@@ -116,19 +116,19 @@ impl Head {
                 y
             })
             .collect();
-        let fold_of = |i: usize| i % settings.folds.max(2);
         let folds = settings.folds.max(2).min(examples.len().max(2));
+        let fold_of = |i: usize| i % folds;
         // Cross-validated scores for each penalty; the best one's also fit the temperature.
         let mut best: Option<(f32, f32, Vec<Vec<f32>>)> = None;
         for &penalty in settings.penalties {
             let mut held_out = vec![Vec::new(); examples.len()];
             for fold in 0..folds {
-                let train: Vec<usize> = (0..examples.len()).filter(|&i| fold_of(i) % folds != fold).collect();
+                let train: Vec<usize> = (0..examples.len()).filter(|&i| fold_of(i) != fold).collect();
                 if train.is_empty() || train.len() == examples.len() {
                     continue;
                 }
                 let (w, b) = fit(&xs, &ys, &train, k, multi_label, penalty, settings.iterations);
-                for i in (0..examples.len()).filter(|&i| fold_of(i) % folds == fold) {
+                for i in (0..examples.len()).filter(|&i| fold_of(i) == fold) {
                     held_out[i] = scores(&w, &b, &xs[i], k);
                 }
             }
