@@ -136,6 +136,11 @@ impl Claim {
     fn lease(&self) -> reko_store::Lease<'_> {
         reko_store::Lease { owner: self.owner.as_deref(), until_ms: self.until_ms }
     }
+
+    /// Whether node `me` holds the claim (and so may store the work's outcome).
+    fn is_held_by(&self, me: &str) -> bool {
+        self.owner.as_deref() == Some(me)
+    }
 }
 
 /// Where a dataset's pending entries come from.

@@ -201,7 +201,7 @@ impl Service {
             match task {
                 Task::Dataset(kind) => {
                     let Some(d) = state.dataset_mut(*kind) else { return Ok(()) };
-                    if d.claim.owner.as_deref() != Some(me.as_str()) || d.work.is_none() {
+                    if !d.claim.is_held_by(&me) || d.work.is_none() {
                         return Ok(());
                     }
                     d.status = match d.status {
@@ -217,7 +217,7 @@ impl Service {
                 }
                 Task::Train(name) => {
                     let Some(v) = state.versions.iter_mut().find(|v| &v.name == name) else { return Ok(()) };
-                    if v.claim.owner.as_deref() != Some(me.as_str()) || v.status != VersionStatus::TrainingInProgress {
+                    if !v.claim.is_held_by(&me) || v.status != VersionStatus::TrainingInProgress {
                         return Ok(());
                     }
                     v.status = VersionStatus::TrainingFailed;
@@ -366,7 +366,7 @@ impl Service {
         let me = self.node_id.to_string();
         self.change_project(scope, project, |state| {
             let Some(d) = state.dataset_mut(kind) else { return Ok(()) };
-            if d.claim.owner.as_deref() != Some(me.as_str()) {
+            if !d.claim.is_held_by(&me) {
                 return Ok(());
             }
             d.status = match d.status {
@@ -481,7 +481,7 @@ impl Service {
             "Version": 1,
             "AggregatedEvaluationResults": {"F1Score": f1, "Precision": precision, "Recall": recall},
             "EvaluationDetails": {
-                "EvaluationEndTimestamp": chrono_like(now_ms()),
+                "EvaluationEndTimestamp": summary_timestamp(now_ms()),
                 "Labels": labels,
                 "NumberOfTestingImages": test_rows.len(),
                 "NumberOfTrainingImages": train_rows.len(),
@@ -524,7 +524,7 @@ impl Service {
         let me = self.node_id.to_string();
         self.change_project(scope, project, |state| {
             let Some(v) = state.versions.iter_mut().find(|v| v.name == name) else { return Ok(()) };
-            if v.claim.owner.as_deref() != Some(me.as_str()) || v.status != VersionStatus::TrainingInProgress {
+            if !v.claim.is_held_by(&me) || v.status != VersionStatus::TrainingInProgress {
                 return Ok(());
             }
             v.status = VersionStatus::TrainingCompleted;
@@ -547,26 +547,8 @@ impl Service {
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.ffffff` (UTC) of a time in milliseconds, as the evaluation summary writes it.
-fn chrono_like(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms.rem_euclid(1000) * 1000
-    )
+fn summary_timestamp(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
 }
 
 #[cfg(test)]
@@ -575,9 +557,9 @@ mod tests {
 
     #[test]
     fn timestamps_are_civil_utc() {
-        assert_eq!(chrono_like(0), "1970-01-01T00:00:00.000000");
-        assert_eq!(chrono_like(1_574_317_823_910), "2019-11-21T06:30:23.910000");
-        assert_eq!(chrono_like(951_782_400_000), "2000-02-29T00:00:00.000000");
+        assert_eq!(summary_timestamp(0), "1970-01-01T00:00:00.000000");
+        assert_eq!(summary_timestamp(1_574_317_823_910), "2019-11-21T06:30:23.910000");
+        assert_eq!(summary_timestamp(951_782_400_000), "2000-02-29T00:00:00.000000");
     }
 
     #[test]
