@@ -9,21 +9,6 @@ use anyhow::Context;
 use reko_inference::{Runtime, RuntimeOptions};
 use reko_vision::custom::{self, Example, Head, TrainSettings};
 
-/// The images of a folder, sorted by name.
-fn images(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| dir.display().to_string())?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"))
-        })
-        .collect();
-    out.sort();
-    Ok(out)
-}
-
 /// The features of each image of `paths`, and the mean time an image took (decode included).
 fn features_of(runtime: &Runtime, paths: &[PathBuf]) -> anyhow::Result<(Vec<Vec<f32>>, f64)> {
     let started = Instant::now();
@@ -66,7 +51,7 @@ pub fn custom_labels(
     let mut examples = Vec::new();
     let mut feature_ms = Vec::new();
     for (index, label) in labels.iter().enumerate() {
-        let paths = images(&dir.join(label))?;
+        let paths = crate::label_index::photos(&dir.join(label))?;
         let (features, ms) = features_of(&runtime, &paths)?;
         println!("{label}: {} images, features {ms:.1} ms an image", paths.len());
         feature_ms.push(ms);
@@ -114,7 +99,7 @@ pub fn custom_labels(
     );
 
     if let Some((extra_dir, extra_label, count)) = extra {
-        let paths = images(&extra_dir)?;
+        let paths = crate::label_index::photos(&extra_dir)?;
         anyhow::ensure!(
             paths.len() > count,
             "{} has {} images, fewer than {count} + 1",
