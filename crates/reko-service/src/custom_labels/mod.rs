@@ -508,14 +508,9 @@ fn dataset_view(scope: &Scope, project: &str, d: &DatasetState) -> DatasetView {
 
 /// One page of an in-memory list, by position: the items from the token's position on.
 fn page_of<T: Clone>(items: &[T], token: Option<&str>, size: usize) -> Result<(Vec<T>, Option<String>), ServiceError> {
-    let start = match pagination::resume_after(token)? {
-        None => 0,
-        Some(position) => position.parse::<usize>().map_err(|_| ServiceError::InvalidPaginationToken)?,
-    };
-    let end = (start + size).min(items.len());
-    let page = items.get(start..end).unwrap_or_default().to_vec();
-    let next = (end < items.len()).then(|| pagination::encode(&end.to_string()));
-    Ok((page, next))
+    let offset = token.map(pagination::decode_offset).transpose()?.unwrap_or(0);
+    let (range, next) = pagination::offset_page(items.len(), offset, size);
+    Ok((items[range].to_vec(), next.map(pagination::encode_offset)))
 }
 
 impl Service {
@@ -915,7 +910,7 @@ impl Service {
         if d1.status.in_progress() || d2.status.in_progress() {
             return Err(ServiceError::ResourceNotReady("A dataset is being created or updated".into()));
         }
-        let mut train = self.dataset_content(scope, &project, DatasetKind::Train)?;
+        let train = self.dataset_content(scope, &project, DatasetKind::Train)?;
         let test = self.dataset_content(scope, &project, DatasetKind::Test)?;
         if !test.entries.is_empty() {
             return Err(ServiceError::InvalidRequest("The TEST dataset must be empty".into()));
@@ -926,10 +921,10 @@ impl Service {
         let (kept, out) = worker::split_test(&train);
         self.put_dataset_content(scope, &project, DatasetKind::Test, &out)?;
         self.put_dataset_content(scope, &project, DatasetKind::Train, &kept)?;
-        train = kept;
+        let stats = [(DatasetKind::Train, kept.stats()), (DatasetKind::Test, out.stats())];
         let now = now_ms();
         self.change_project(scope, &project, |state| {
-            for (kind, stats) in [(DatasetKind::Train, train.stats()), (DatasetKind::Test, out.stats())] {
+            for (kind, stats) in stats {
                 if let Some(d) = state.dataset_mut(kind) {
                     d.stats = stats;
                     d.status = DatasetStatus::UpdateComplete;
