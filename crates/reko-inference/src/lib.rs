@@ -11,4 +11,4 @@ pub mod parallel;
 pub mod preprocess;
 pub mod runtime;
 
-pub use runtime::{InferenceError, ModelSession, Runtime, RuntimeOptions};
+pub use runtime::{InferenceError, ModelSession, Outputs, Runtime, RuntimeOptions};

@@ -475,9 +475,11 @@ fn verify_faces(runtime: &Runtime, image: &RgbImage, faces: &[DetectedFace]) -> 
             tensor.permuted_axes([0, 2, 1, 3]).as_standard_layout().into_owned()
         })
         .collect();
-    let outputs = session.run_batch(&tensors)?;
-    let probabilities = &outputs.iter().find(|(n, _)| n.ends_with("prob1")).expect("onet prob1").1;
-    Ok(probabilities.iter().skip(1).step_by(2).copied().collect())
+    let outputs = session.run_each(&tensors)?;
+    Ok(outputs
+        .iter()
+        .map(|face| face.iter().find(|(n, _)| n.ends_with("prob1")).expect("onet prob1").1[[0, 1]])
+        .collect())
 }
 
 /// MediaPipe's weighted NMS: each kept face is the score-weighted mean of the detections it absorbs,

@@ -19,7 +19,8 @@ pub fn align(image: &RgbImage, five: &[(f32, f32); 5]) -> RgbImage {
     warp(image, &transform, 112, 112)
 }
 
-/// Unit-length embeddings of aligned crops, one per crop, in one batch (each with its mirror).
+/// Unit-length embeddings of aligned crops, one per crop (each the sum of the crop's and its mirror's,
+/// each run alone: [`reko_inference::ModelSession::run_each`]).
 pub fn embed(runtime: &Runtime, aligned: &[RgbImage]) -> Result<Vec<Vec<f32>>, InferenceError> {
     if aligned.is_empty() {
         return Ok(Vec::new());
@@ -31,13 +32,12 @@ pub fn embed(runtime: &Runtime, aligned: &[RgbImage]) -> Result<Vec<Vec<f32>>, I
         tensors.push(to_tensor(crop, Layout::Nhwc, ChannelOrder::Rgb, norm));
         tensors.push(to_tensor(&image::imageops::flip_horizontal(crop), Layout::Nhwc, ChannelOrder::Rgb, norm));
     }
-    let outputs = session.run_batch(&tensors)?;
-    let flat: Vec<f32> = outputs[0].1.iter().copied().collect();
-    Ok((0..aligned.len())
-        .map(|i| {
-            let a = &flat[2 * i * EMBEDDING_SIZE..(2 * i + 1) * EMBEDDING_SIZE];
-            let b = &flat[(2 * i + 1) * EMBEDDING_SIZE..(2 * i + 2) * EMBEDDING_SIZE];
-            normalize(a.iter().zip(b).map(|(x, y)| x + y).collect())
+    let outputs = session.run_each(&tensors)?;
+    Ok(outputs
+        .chunks_exact(2)
+        .map(|pair| {
+            let (a, b) = (&pair[0][0].1, &pair[1][0].1);
+            normalize(a.iter().zip(b.iter()).map(|(x, y)| x + y).collect())
         })
         .collect())
 }

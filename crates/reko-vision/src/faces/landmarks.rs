@@ -27,7 +27,7 @@ pub fn square_crop(image: &RgbImage, region: &BBox, size: u32) -> RgbImage {
     resize_bilinear(&square, size, size)
 }
 
-/// Runs the 68-point network on each face's crop, in one batch.
+/// Runs the 68-point network on each face's crop (one a run).
 pub fn landmarks68(runtime: &Runtime, image: &RgbImage, boxes: &[BBox]) -> Result<Vec<Points68>, InferenceError> {
     if boxes.is_empty() {
         return Ok(Vec::new());
@@ -37,15 +37,15 @@ pub fn landmarks68(runtime: &Runtime, image: &RgbImage, boxes: &[BBox]) -> Resul
     let crops: Vec<BBox> = boxes.iter().map(landmark_crop).collect();
     let tensors: Vec<_> =
         crops.iter().map(|c| to_tensor(&square_crop(image, c, 112), Layout::Nhwc, ChannelOrder::Rgb, norm)).collect();
-    let outputs = session.run_batch(&tensors)?;
-    let flat: Vec<f32> = outputs[0].1.iter().copied().collect();
+    let outputs = session.run_each(&tensors)?;
     Ok(crops
         .iter()
-        .enumerate()
-        .map(|(i, crop)| {
+        .zip(&outputs)
+        .map(|(crop, output)| {
+            let flat = output[0].1.as_slice().expect("an owned output is contiguous");
             let mut points = [(0.0, 0.0); 68];
             for (k, p) in points.iter_mut().enumerate() {
-                let (u, v) = (flat[i * 136 + 2 * k], flat[i * 136 + 2 * k + 1]);
+                let (u, v) = (flat[2 * k], flat[2 * k + 1]);
                 *p = (crop.x1 + u * crop.width(), crop.y1 + v * crop.height());
             }
             points

@@ -153,27 +153,33 @@ impl FacePipeline {
         if crops.is_empty() {
             return Ok(Vec::new());
         }
-        let run = |model: &str| -> Result<Vec<(String, ndarray::ArrayD<f32>)>, InferenceError> {
+        // Each model's outputs, face by face (one face a run).
+        let run = |model: &str| -> Result<Vec<reko_inference::Outputs>, InferenceError> {
             let session = runtime.session(model)?;
             let norm = session.normalization();
             let tensors: Vec<_> = crops.iter().map(|c| to_tensor(c, Layout::Nhwc, ChannelOrder::Rgb, norm)).collect();
-            session.run_batch(&tensors)
+            session.run_each(&tensors)
         };
         let age_gender = run(AGE_GENDER_MODEL)?;
         let expression = run(EXPRESSION_MODEL)?;
         let output = |outputs: &[(String, ndarray::ArrayD<f32>)], name: &str| -> Vec<f32> {
             outputs.iter().find(|(n, _)| n == name).map(|(_, a)| a.iter().copied().collect()).unwrap_or_default()
         };
-        let (ages, genders, expressions) =
-            (output(&age_gender, "age"), output(&age_gender, "gender"), output(&expression, "expressions"));
         Ok((0..crops.len())
-            .map(|i| Attributes {
-                age: ages[i],
-                male: genders[2 * i],
-                male_network: genders[2 * i],
-                expressions: std::array::from_fn(|k| expressions[7 * i + k]),
-                eye_aspect_ratio: landmarks::eye_aspect_ratio(&points[i]),
-                mouth_open_ratio: landmarks::mouth_open_ratio(&points[i]),
+            .map(|i| {
+                let (age, gender, expressions) = (
+                    output(&age_gender[i], "age"),
+                    output(&age_gender[i], "gender"),
+                    output(&expression[i], "expressions"),
+                );
+                Attributes {
+                    age: age[0],
+                    male: gender[0],
+                    male_network: gender[0],
+                    expressions: std::array::from_fn(|k| expressions[k]),
+                    eye_aspect_ratio: landmarks::eye_aspect_ratio(&points[i]),
+                    mouth_open_ratio: landmarks::mouth_open_ratio(&points[i]),
+                }
             })
             .collect())
     }

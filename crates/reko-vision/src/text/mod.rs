@@ -24,8 +24,6 @@ const RECOGNIZER: &str = "ppocr-rec";
 /// line recall 0.894 against 0.895, character error rate 0.062 against 0.061) in half the time.
 const REC_HEIGHT: u32 = 48;
 const REC_MIN_WIDTH: u32 = 48;
-/// Crops per classification run.
-const BATCH: usize = 6;
 /// Classifier input: 48 high, padded to 192 wide; a crop is turned when "180°" scores above this.
 const CLS_WIDTH: u32 = 192;
 const CLS_THRESHOLD: f32 = 0.9;
@@ -162,21 +160,17 @@ impl TextPipeline {
     fn orient(&self, runtime: &Runtime, crops: &mut [Crop]) -> Result<(), InferenceError> {
         let session = runtime.session(CLASSIFIER)?;
         let norm = session.normalization();
-        let chunks: Vec<&[Crop]> = crops.chunks(BATCH).collect();
-        // Which crops read upside down, batch by batch, on several threads.
-        let turned = parallel::map(&chunks, runtime.parallelism(), |chunk| -> Result<Vec<bool>, InferenceError> {
-            let tensors: Vec<Array4<f32>> =
-                chunk.iter().map(|c| padded_tensor(&c.image, CLS_WIDTH, CLS_WIDTH, norm)).collect();
-            let outputs = session.run_batch(&tensors)?;
-            let probabilities = &outputs[0].1;
-            Ok((0..chunk.len())
-                .map(|i| probabilities[[i, 1]] > probabilities[[i, 0]] && probabilities[[i, 1]] > CLS_THRESHOLD)
-                .collect())
-        });
-        let mut turned_flags = Vec::with_capacity(crops.len());
-        for chunk in turned {
-            turned_flags.extend(chunk?);
-        }
+        // One crop a run (the fastest per crop here), on several threads.
+        let tensors: Vec<Array4<f32>> =
+            crops.iter().map(|c| padded_tensor(&c.image, CLS_WIDTH, CLS_WIDTH, norm)).collect();
+        let turned_flags: Vec<bool> = session
+            .run_each(&tensors)?
+            .iter()
+            .map(|outputs| {
+                let probabilities = &outputs[0].1;
+                probabilities[[0, 1]] > probabilities[[0, 0]] && probabilities[[0, 1]] > CLS_THRESHOLD
+            })
+            .collect();
         for (crop, turn) in crops.iter_mut().zip(turned_flags) {
             if turn {
                 crop.image = image::imageops::rotate180(&crop.image);
