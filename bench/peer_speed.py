@@ -12,6 +12,13 @@ score both pipelines on the same receipts.
 
 Sets (from ../shared/eval): SROIE dev receipts (`--receipts N`, the first N), ICDAR 2015's 1280 x 720
 scene photos, and COCO photos resized to 640 x 480 and 1920 x 1080 (JPEG quality 90) for moderation.
+
+`--only faces` compares DetectFaces and IndexFaces with the face_recognition library (dlib's HOG detector;
+DetectFaces: decode, detection, 68 landmarks; IndexFaces: decode, detection, the 128-d encoding of every
+face), in the venv bench/face_peer.py describes, with boto3 added (`target/peer-venv/bin/pip install boto3`):
+LFW pairsDevTest images (250 x 250, `--lfw N`, the first N), face_recognition's 640 x 480 portrait and the
+1920 x 1080 volleyball photo (retinaface/img3.jpg, 100 faces for reko, 24 for the peer), each repeated.
+IndexFaces stores every face under a new ExternalImageId each call, so that no call is a repeat.
 """
 import argparse
 import io
@@ -69,7 +76,8 @@ def main():
     parser.add_argument("--models-dir", default="target/test-models")
     parser.add_argument("--receipts", type=int, default=40)
     parser.add_argument("--photos", type=int, default=20, help="COCO photos for moderation")
-    parser.add_argument("--only", choices=["text", "moderation"])
+    parser.add_argument("--lfw", type=int, default=100, help="LFW images for faces")
+    parser.add_argument("--only", choices=["text", "moderation", "faces"])
     parser.add_argument("--server-arg", action="append", default=[], help="extra `reko serve` argument")
     args = parser.parse_args()
 
@@ -115,8 +123,56 @@ def main():
                     theirs = throughput(images, threads, lambda: NudeDetector().detect)
                     print_row([f"COCO photos {size[0]}x{size[1]} ({len(images)})", "DetectModerationLabels", threads,
                                ours, theirs])
+        if args.only == "faces":
+            faces(args, endpoint, config)
     finally:
         reko_server.stop(server)
+
+
+def faces(args, endpoint, config):
+    """DetectFaces and IndexFaces through the API against face_recognition in-process."""
+    import face_recognition
+
+    client = boto3.client("rekognition", endpoint_url=endpoint, region_name="us-east-1",
+                          aws_access_key_id=KEY[0], aws_secret_access_key=KEY[1], config=config)
+    client.create_collection(CollectionId="peer-speed")
+    calls = iter(range(1 << 30))
+
+    def reko_detect():
+        client = boto3.client("rekognition", endpoint_url=endpoint, region_name="us-east-1",
+                              aws_access_key_id=KEY[0], aws_secret_access_key=KEY[1], config=config)
+        return lambda data: client.detect_faces(Image={"Bytes": data})
+
+    def reko_index():
+        client = boto3.client("rekognition", endpoint_url=endpoint, region_name="us-east-1",
+                              aws_access_key_id=KEY[0], aws_secret_access_key=KEY[1], config=config)
+        return lambda data: client.index_faces(CollectionId="peer-speed", Image={"Bytes": data},
+                                               ExternalImageId=f"call-{next(calls)}")
+
+    def peer_detect():
+        def run(data):
+            image = face_recognition.load_image_file(io.BytesIO(data))
+            return face_recognition.face_landmarks(image, face_recognition.face_locations(image))
+        return run
+
+    def peer_index():
+        def run(data):
+            image = face_recognition.load_image_file(io.BytesIO(data))
+            return face_recognition.face_encodings(image, face_recognition.face_locations(image))
+        return run
+
+    lfw = sorted((EVAL / "lfw" / "lfw-deepfunneled").rglob("*.jpg"))[:args.lfw]
+    portrait = EVAL / "face_recognition_examples" / "examples" / "obama-480p.jpg"
+    group = EVAL / "face_photos_smoke" / "retinaface" / "img3.jpg"
+    sets = [(f"LFW 250x250 ({len(lfw)})", [p.read_bytes() for p in lfw]),
+            ("portrait 640x480 (x20)", [jpeg(portrait, (640, 480))] * 20),
+            ("group photo 1920x1080 (x4)", [jpeg(group, (1920, 1080))] * 4)]
+    for name, images in sets:
+        for operation, ours, theirs in (("DetectFaces", reko_detect, peer_detect),
+                                        ("IndexFaces", reko_index, peer_index)):
+            for threads in (1, 2):
+                print_row([name, operation, threads, throughput(images, threads, ours),
+                           throughput(images, threads, theirs)])
 
 
 def print_row(row):

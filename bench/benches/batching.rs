@@ -1,5 +1,6 @@
-//! Batch 1 against the batch reko really sends, with ONNX Runtime on one thread, for the face models
-//! that reko batches (one input per detected face). The report divides by the batch size: ms per item.
+//! Batch 1 against a batch, with ONNX Runtime on one thread, for the face models that run once per
+//! detected face. The report divides by the batch size: ms per item. Batches cost more per item on these
+//! CPUs, which is why reko runs them one crop a run (`ModelSession::run_each`).
 
 use criterion::{BenchmarkId, SamplingMode, Throughput, criterion_group, criterion_main};
 use reko_bench::{COCO, criterion, input_name, lfw_faces, load_image, model_batch, runtime};

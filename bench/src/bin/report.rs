@@ -226,7 +226,11 @@ fn ort_vs_tract(md: &mut String, results: &Results, notes: &BTreeMap<String, Str
 
 fn batching(md: &mut String, results: &Results) {
     let group = "batching";
-    let _ = writeln!(md, "## Batch 1 against the batch reko sends (ONNX Runtime, one thread)\n");
+    let _ = writeln!(md, "## Batch 1 against a batch (ONNX Runtime, one thread)\n");
+    let _ = writeln!(
+        md,
+        "A speed-up below 1 means the batch costs more per item: reko runs these networks one crop a run.\n"
+    );
     let _ = writeln!(md, "| model | batch 1: ms | batch N | batch N: ms | batch N: ms per item | speed-up per item |");
     let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|");
     for model in keys(results, group, |k| &k.1) {
