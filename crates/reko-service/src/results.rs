@@ -161,7 +161,7 @@ impl DetectedFace {
         DetectedFace {
             bounding_box: RatioBox::of(&face.bbox, width, height),
             confidence: percent(face.score),
-            landmarks: landmarks::rekognition_landmarks(&face.points, face.pupils)
+            landmarks: landmarks::rekognition_landmarks(&face.five, face.points.as_ref(), face.pupils)
                 .into_iter()
                 .map(|(kind, (x, y))| Landmark { kind, x: x / w, y: y / h })
                 .collect(),

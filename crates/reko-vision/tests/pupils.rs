@@ -57,8 +57,9 @@ fn pupils_lie_in_the_eyes_and_mirror_with_the_photo() {
             continue;
         };
         let pupils = face.pupils.expect("the attributes bring the pupils");
+        let points = face.points.as_ref().expect("the attributes bring the 68 points");
         for (pupil, first) in pupils.iter().zip([36, 42]) {
-            let ((x1, y1, x2, y2), width) = eye_box(&face.points, first);
+            let ((x1, y1, x2, y2), width) = eye_box(points, first);
             eyes += 1;
             let slack = 0.1 * width;
             if pupil.0 >= x1 - slack && pupil.0 <= x2 + slack && pupil.1 >= y1 - slack && pupil.1 <= y2 + slack {
@@ -70,13 +71,14 @@ fn pupils_lie_in_the_eyes_and_mirror_with_the_photo() {
         let mirrored = image::imageops::flip_horizontal(&rgb);
         if let Some(other) = pipeline.analyze(&runtime, &mirrored, true, 1).expect("the pipeline runs").pop() {
             let theirs = other.pupils.expect("the attributes bring the pupils");
-            let (_, width) = eye_box(&face.points, 36);
+            let (_, width) = eye_box(points, 36);
             let w = rgb.width() as f32;
             let apart = |a: (f32, f32), b: (f32, f32)| (a.0 - (w - b.0)).hypot(a.1 - b.1) / width;
             for (mine, theirs) in [(pupils[0], theirs[1]), (pupils[1], theirs[0])] {
                 mirror_errors.push(apart(mine, theirs));
             }
-            let (mine, theirs) = (five_points(&face.points), five_points(&other.points));
+            let (mine, theirs) =
+                (five_points(points), five_points(other.points.as_ref().expect("the attributes bring the 68 points")));
             centre_errors.extend([apart(mine[0], theirs[1]), apart(mine[1], theirs[0])]);
         }
     }

@@ -1,6 +1,6 @@
 //! Dense landmarks (the 68-point iBUG layout, from face-api's landmark network), the pupils (MediaPipe's
-//! iris network on each eye), and the 30 Rekognition landmark types derived from them. "Left" and
-//! "right" are the viewer's, as in Rekognition's output.
+//! iris network on each eye), and the 30 Rekognition landmark types: the five DEFAULT ones from the
+//! detector's points, the rest from these. "Left" and "right" are the viewer's, as in Rekognition's output.
 
 use image::RgbImage;
 use reko_inference::boxes::BBox;
@@ -124,17 +124,28 @@ pub fn five_points(points: &Points68) -> [(f32, f32); 5] {
     ]
 }
 
-/// All 30 Rekognition landmark types, in Rekognition's order, from the 68 points and the [`pupils`]
-/// when they were found (else the eye centres stand for the pupils).
-pub fn rekognition_landmarks(points: &Points68, pupils: Option<[(f32, f32); 2]>) -> Vec<(&'static str, (f32, f32))> {
-    let [eye_left, eye_right, nose, mouth_left, mouth_right] = five_points(points);
-    let [left_pupil, right_pupil] = pupils.unwrap_or([eye_left, eye_right]);
-    vec![
+/// Rekognition's landmark types, in its order: the five DEFAULT ones (eyes, nose tip, mouth corners) from
+/// `five`, and when the 68 points were found, the other 25 from them and the [`pupils`] (the eye centres
+/// of the 68 points stand for the pupils when those were not found).
+pub fn rekognition_landmarks(
+    five: &[(f32, f32); 5],
+    points: Option<&Points68>,
+    pupils: Option<[(f32, f32); 2]>,
+) -> Vec<(&'static str, (f32, f32))> {
+    let [eye_left, eye_right, nose, mouth_left, mouth_right] = *five;
+    let mut landmarks = vec![
         ("eyeLeft", eye_left),
         ("eyeRight", eye_right),
         ("mouthLeft", mouth_left),
         ("mouthRight", mouth_right),
         ("nose", nose),
+    ];
+    let Some(points) = points else {
+        return landmarks;
+    };
+    let [centre_left, centre_right, ..] = five_points(points);
+    let [left_pupil, right_pupil] = pupils.unwrap_or([centre_left, centre_right]);
+    landmarks.extend([
         ("leftEyeBrowLeft", points[17]),
         ("leftEyeBrowUp", points[19]),
         ("leftEyeBrowRight", points[21]),
@@ -160,7 +171,8 @@ pub fn rekognition_landmarks(points: &Points68, pupils: Option<[(f32, f32); 2]>)
         ("chinBottom", points[8]),
         ("midJawlineRight", points[12]),
         ("upperJawlineRight", points[15]),
-    ]
+    ]);
+    landmarks
 }
 
 /// Eye openness: the eye aspect ratio (height over width) of both eyes, averaged.

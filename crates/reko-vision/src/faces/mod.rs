@@ -1,7 +1,8 @@
-//! Faces: detection ([`detect`]), 68 landmarks, pupils and the 30 Rekognition landmark types ([`landmarks`]),
-//! head pose ([`pose`]), quality ([`quality`]), attributes from face-api's networks (gender from a head
-//! over the embedding and face-api's gender network, [`GENDER_HEAD`]), and embeddings for comparison and
-//! search ([`embed`]). [`FacePipeline`] runs them in that order.
+//! Faces: detection with five points per face ([`detect`]); head pose from those points ([`pose`]);
+//! quality ([`quality`]); with the attributes, 68 landmarks, pupils and the 30 Rekognition landmark types
+//! ([`landmarks`]) and attributes from face-api's networks (gender from a head over the embedding and
+//! face-api's gender network, [`GENDER_HEAD`]); embeddings for comparison and search, aligned on the five
+//! points ([`embed`]). [`FacePipeline`] runs them in that order.
 
 pub mod detect;
 pub mod embed;
@@ -46,7 +47,11 @@ pub struct FaceAnalysis {
     pub bbox: BBox,
     /// Detection confidence, 0..1.
     pub score: f32,
-    pub points: landmarks::Points68,
+    /// Eyes, nose tip and mouth corners (the viewer's left of each pair first): the detector's five
+    /// points, or those of the 68 when the detector gives none. Alignment and pose use them.
+    pub five: [(f32, f32); 5],
+    /// The 68 points, when the attributes were asked for or the detector gives no five points.
+    pub points: Option<landmarks::Points68>,
     /// The viewer's left and right pupils from the iris network, when the attributes were asked for
     /// (they are among the landmarks only `ALL` returns).
     pub pupils: Option<[(f32, f32); 2]>,
@@ -100,36 +105,54 @@ impl FacePipeline {
         faces.sort_by(|a, b| b.bbox.area().total_cmp(&a.bbox.area()));
         faces.truncate(max_faces.min(MAX_FACES));
         let boxes: Vec<BBox> = faces.iter().map(|f| f.bbox).collect();
-        let points = landmarks::landmarks68(runtime, image, &boxes)?;
+        let keypoints: Vec<Option<[(f32, f32); 5]>> =
+            faces.iter().map(|f| <[(f32, f32); 5]>::try_from(f.keypoints.as_slice()).ok()).collect();
+        // The 68-point network serves the attributes and the 30 landmarks of `ALL`; without them the
+        // detector's five points are enough, unless it gave none.
+        let points = if attributes || keypoints.iter().any(Option::is_none) {
+            Some(landmarks::landmarks68(runtime, image, &boxes)?)
+        } else {
+            None
+        };
+        let five: Vec<[(f32, f32); 5]> = keypoints
+            .iter()
+            .enumerate()
+            .map(|(i, k)| match (k, &points) {
+                (Some(k), _) => *k,
+                (None, Some(points)) => landmarks::five_points(&points[i]),
+                (None, None) => unreachable!("the 68 points are found when a face has no five"),
+            })
+            .collect();
         let crops: Vec<RgbImage> =
             boxes.iter().map(|b| landmarks::square_crop(image, &landmarks::landmark_crop(b), 112)).collect();
-        let (attrs, embeddings, pupils) = if attributes {
-            let mut attrs = self.attributes(runtime, &crops, &points)?;
-            let pupils = landmarks::pupils(runtime, image, &points)?;
-            let aligned: Vec<RgbImage> =
-                points.iter().map(|p| embed::align(image, &landmarks::five_points(p))).collect();
-            let embeddings = embed::embed(runtime, &aligned)?;
-            for (a, e) in attrs.iter_mut().zip(&embeddings) {
-                a.male = GENDER_HEAD.probabilities(&gender_features(e, a.male_network))[1];
+        let (attrs, embeddings, pupils) = match (&points, attributes) {
+            (Some(points), true) => {
+                let mut attrs = self.attributes(runtime, &crops, points)?;
+                let pupils = landmarks::pupils(runtime, image, points)?;
+                let aligned: Vec<RgbImage> = five.iter().map(|f| embed::align(image, f)).collect();
+                let embeddings = embed::embed(runtime, &aligned)?;
+                for (a, e) in attrs.iter_mut().zip(&embeddings) {
+                    a.male = GENDER_HEAD.probabilities(&gender_features(e, a.male_network))[1];
+                }
+                (Some(attrs), Some(embeddings), Some(pupils))
             }
-            (Some(attrs), Some(embeddings), Some(pupils))
-        } else {
-            (None, None, None)
+            _ => (None, None, None),
         };
         Ok(faces
             .iter()
-            .zip(points)
+            .zip(five)
             .zip(&crops)
             .enumerate()
-            .map(|(i, ((face, points), crop))| FaceAnalysis {
+            .map(|(i, ((face, five), crop))| FaceAnalysis {
                 bbox: face.bbox,
                 score: face.score,
-                pose: pose::estimate(&points),
+                pose: pose::estimate(&five),
                 quality: quality::measure(crop),
                 attributes: attrs.as_ref().map(|a| a[i].clone()),
                 embedding: embeddings.as_ref().map(|e| e[i].clone()),
                 pupils: pupils.as_ref().map(|p| p[i]),
-                points,
+                points: points.as_ref().map(|p| p[i]),
+                five,
             })
             .collect())
     }
@@ -144,8 +167,7 @@ impl FacePipeline {
         if let Some(all) = faces.iter().map(|f| f.embedding.clone()).collect::<Option<Vec<_>>>() {
             return Ok(all);
         }
-        let aligned: Vec<RgbImage> =
-            faces.iter().map(|f| embed::align(image, &landmarks::five_points(&f.points))).collect();
+        let aligned: Vec<RgbImage> = faces.iter().map(|f| embed::align(image, &f.five)).collect();
         embed::embed(runtime, &aligned)
     }
 

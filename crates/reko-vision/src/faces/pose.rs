@@ -1,19 +1,10 @@
 //! Head pose (roll, yaw, pitch in degrees) from 2-D landmarks: a weak-perspective fit of a generic 3-D
-//! face to six points (eye corners, nose tip, mouth corners, chin), solved by least squares.
+//! face to the five points (eye centres, nose tip, mouth corners), solved by least squares.
 
-use crate::faces::landmarks::Points68;
-
-/// A generic face (millimetres; x to the viewer's right, y up, z towards the camera) at the iBUG
-/// points 36, 45, 30, 48, 54, 8.
-const MODEL: [[f32; 3]; 6] = [
-    [-45.0, 35.0, -26.0],
-    [45.0, 35.0, -26.0],
-    [0.0, 0.0, 0.0],
-    [-30.0, -30.0, -20.0],
-    [30.0, -30.0, -20.0],
-    [0.0, -75.0, -15.0],
-];
-const INDICES: [usize; 6] = [36, 45, 30, 48, 54, 8];
+/// A generic face (millimetres; x to the viewer's right, y up, z towards the camera) at the five points:
+/// the viewer's left and right eye centres, the nose tip, the left and right mouth corners.
+pub const MODEL_FIVE: [[f32; 3]; 5] =
+    [[-31.0, 35.0, -20.0], [31.0, 35.0, -20.0], [0.0, 0.0, 0.0], [-25.0, -30.0, -20.0], [25.0, -30.0, -20.0]];
 
 /// Roll, yaw and pitch in degrees, each within -180..180.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -23,16 +14,21 @@ pub struct Pose {
     pub pitch: f32,
 }
 
-/// Fits x ≈ A·X + t (A is 2×3) and reads the rotation off A's rows.
-pub fn estimate(points: &Points68) -> Pose {
-    let image: Vec<(f32, f32)> = INDICES.iter().map(|&i| (points[i].0, -points[i].1)).collect();
-    let n = MODEL.len() as f32;
-    let mean3 = [0, 1, 2].map(|k| MODEL.iter().map(|p| p[k]).sum::<f32>() / n);
+/// The pose of a face from its five points ([`MODEL_FIVE`]).
+pub fn estimate(five: &[(f32, f32); 5]) -> Pose {
+    fit(five, &MODEL_FIVE)
+}
+
+/// Fits x ≈ A·X + t (A is 2×3) of the image points to the model's and reads the rotation off A's rows.
+pub fn fit(points: &[(f32, f32)], model: &[[f32; 3]]) -> Pose {
+    let image: Vec<(f32, f32)> = points.iter().map(|&(x, y)| (x, -y)).collect();
+    let n = model.len() as f32;
+    let mean3 = [0, 1, 2].map(|k| model.iter().map(|p| p[k]).sum::<f32>() / n);
     let mean2 = (image.iter().map(|p| p.0).sum::<f32>() / n, image.iter().map(|p| p.1).sum::<f32>() / n);
     // Normal equations (XᵀX) a = Xᵀu for each image axis.
     let mut xtx = [[0.0f32; 3]; 3];
     let (mut xtu, mut xtv) = ([0.0f32; 3], [0.0f32; 3]);
-    for (p, q) in MODEL.iter().zip(&image) {
+    for (p, q) in model.iter().zip(&image) {
         let x = [p[0] - mean3[0], p[1] - mean3[1], p[2] - mean3[2]];
         let (u, v) = (q.0 - mean2.0, q.1 - mean2.1);
         for r in 0..3 {
@@ -84,7 +80,7 @@ mod tests {
     use super::*;
 
     /// Projects the generic face rotated by (roll, yaw, pitch) into image coordinates.
-    fn project(roll: f32, yaw: f32, pitch: f32) -> Points68 {
+    fn project(roll: f32, yaw: f32, pitch: f32) -> [(f32, f32); 5] {
         let (r, y, p) = (roll.to_radians(), yaw.to_radians(), pitch.to_radians());
         let rot = |v: [f32; 3]| {
             // pitch about x, then yaw about y, then roll about z
@@ -92,12 +88,10 @@ mod tests {
             let v = [v[0] * y.cos() + v[2] * y.sin(), v[1], -v[0] * y.sin() + v[2] * y.cos()];
             [v[0] * r.cos() - v[1] * r.sin(), v[0] * r.sin() + v[1] * r.cos(), v[2]]
         };
-        let mut points = [(0.0, 0.0); 68];
-        for (k, &i) in INDICES.iter().enumerate() {
-            let v = rot(MODEL[k]);
-            points[i] = (200.0 + 2.0 * v[0], 200.0 - 2.0 * v[1]);
-        }
-        points
+        MODEL_FIVE.map(|m| {
+            let v = rot(m);
+            (200.0 + 2.0 * v[0], 200.0 - 2.0 * v[1])
+        })
     }
 
     #[test]
