@@ -56,12 +56,15 @@ pub fn resize_bilinear(image: &RgbImage, width: u32, height: u32) -> RgbImage {
 /// A bilinear resize (half-pixel centres, as OpenCV's `INTER_LINEAR`) of a black `canvas` (width, height)
 /// with `image` placed at `offset` on it, without making the canvas (a full-HD photo padded to a square
 /// is 11 MB).
-pub fn resize_canvas(image: &RgbImage, canvas: (u32, u32), offset: (u32, u32), width: u32, height: u32) -> RgbImage {
+pub fn resize_canvas(image: &RgbImage, canvas: (u32, u32), offset: (i64, i64), width: u32, height: u32) -> RgbImage {
     let (src_w, src_h) = canvas;
     let scale_x = src_w as f32 / width as f32;
     let scale_y = src_h as f32 / height as f32;
     // A canvas column's byte offset within an image row (none where the canvas is black).
-    let column = |x: u32| x.checked_sub(offset.0).filter(|&x| x < image.width()).map(|x| x as usize * 3);
+    let column = |x: u32| {
+        let x = i64::from(x) - offset.0;
+        (0..i64::from(image.width())).contains(&x).then(|| x as usize * 3)
+    };
     let columns: Vec<(Option<usize>, Option<usize>, f32)> = (0..width)
         .map(|x| {
             let (x0, x1, fx) = sample_coordinate(x, scale_x, src_w);
@@ -70,8 +73,10 @@ pub fn resize_canvas(image: &RgbImage, canvas: (u32, u32), offset: (u32, u32), w
         .collect();
     let src = image.as_raw();
     let stride = image.width() as usize * 3;
-    let row =
-        |y: u32| y.checked_sub(offset.1).filter(|&y| y < image.height()).map(|y| &src[y as usize * stride..][..stride]);
+    let row = |y: u32| {
+        let y = i64::from(y) - offset.1;
+        (0..i64::from(image.height())).contains(&y).then(|| &src[y as usize * stride..][..stride])
+    };
     let at = |row: Option<&[u8]>, column: Option<usize>, ch: usize| match (row, column) {
         (Some(row), Some(x)) => f32::from(row[x + ch]),
         _ => 0.0,
@@ -222,7 +227,7 @@ mod tests {
             let mut canvas = RgbImage::new(side_w, side_h);
             image::imageops::replace(&mut canvas, &image, i64::from(px), i64::from(py));
             for (w, h) in [(20, 20), (64, 48), (7, 9)] {
-                let fast = resize_canvas(&image, (side_w, side_h), (px, py), w, h);
+                let fast = resize_canvas(&image, (side_w, side_h), (i64::from(px), i64::from(py)), w, h);
                 assert_eq!(fast, resize_by_pixel(&canvas, w, h), "{side_w}x{side_h}+{px}+{py} to {w}x{h}");
             }
         }
@@ -316,7 +321,7 @@ pub fn prepare(image: &RgbImage, spec: &reko_models::Preprocessing, max_side: u3
         "pad-bottom-right" | "pad-centre" => {
             let side = w.max(h);
             let (px, py) = if spec.resize == "pad-centre" { ((side - w) / 2, (side - h) / 2) } else { (0, 0) };
-            let out = resize_canvas(image, (side, side), (px, py), spec.width, spec.height);
+            let out = resize_canvas(image, (side, side), (i64::from(px), i64::from(py)), spec.width, spec.height);
             let scale = spec.width as f32 / side as f32;
             (out, Placement { scale_x: scale, scale_y: scale, pad_x: px as f32 * scale, pad_y: py as f32 * scale })
         }

@@ -219,21 +219,30 @@ pub fn text(
     Ok(())
 }
 
-/// DetectText's and DetectModerationLabels' time per stage on one JPEG, the mean of `runs` runs after a
-/// warm-up.
+/// The face pipeline's, DetectText's and DetectModerationLabels' time per stage on one JPEG, the mean of
+/// `runs` runs after a warm-up.
 fn stages(models_dir: &Path, jpeg: &[u8], runs: usize) -> anyhow::Result<()> {
+    use reko_vision::faces::{FacePipeline, FaceProfile, MAX_FACES};
     let runtime = Runtime::load(models_dir, RuntimeOptions::default())?;
     let pipeline = TextPipeline::default();
+    let faces = FacePipeline::default();
     let rgb = reko_inference::image::decode(jpeg)?.rgb;
     pipeline.read(&runtime, &rgb)?;
     moderation::detect(&runtime, &rgb)?;
+    faces.analyze(&runtime, &rgb, true, MAX_FACES)?;
     let (mut decode, mut text, mut nudity) = (std::time::Duration::ZERO, TextProfile::default(), Default::default());
+    // DetectFaces without and with attributes, and IndexFaces' detection and embeddings.
+    let mut face_profiles: [FaceProfile; 3] = Default::default();
     for _ in 0..runs {
         let started = Instant::now();
         let rgb = reko_inference::image::decode(jpeg)?.rgb;
         decode += started.elapsed();
         pipeline.read_timed(&runtime, &rgb, &mut text)?;
         moderation::detect_timed(&runtime, &rgb, &mut nudity)?;
+        faces.analyze_timed(&runtime, &rgb, false, MAX_FACES, &mut face_profiles[0])?;
+        faces.analyze_timed(&runtime, &rgb, true, MAX_FACES, &mut face_profiles[1])?;
+        let found = faces.analyze_timed(&runtime, &rgb, false, MAX_FACES, &mut face_profiles[2])?;
+        faces.embed_timed(&runtime, &rgb, &found, &mut face_profiles[2])?;
     }
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0 / runs as f64;
     println!(
@@ -258,6 +267,20 @@ fn stages(models_dir: &Path, jpeg: &[u8], runs: usize) -> anyhow::Result<()> {
         ms(nudity.model),
         ms(nudity.boxes)
     );
+    for (name, p) in ["DetectFaces (DEFAULT)", "DetectFaces (ALL)", "IndexFaces"].iter().zip(&face_profiles) {
+        println!(
+            "    {name}: detector {:.1} ms, 68 points {:.1} ms, crops, quality and pose {:.1} ms, attributes {:.1} ms, \
+             pupils {:.1} ms, alignment {:.1} ms, embeddings {:.1} ms ({:.0} faces)",
+            ms(p.detect),
+            ms(p.landmarks),
+            ms(p.pose_quality),
+            ms(p.attributes),
+            ms(p.pupils),
+            ms(p.align),
+            ms(p.embed),
+            p.faces as f64 / runs as f64
+        );
+    }
     Ok(())
 }
 

@@ -4,7 +4,7 @@
 
 use image::RgbImage;
 use reko_inference::boxes::BBox;
-use reko_inference::preprocess::{ChannelOrder, Layout, resize_bilinear, to_tensor};
+use reko_inference::preprocess::{ChannelOrder, Layout, resize_canvas, to_tensor};
 use reko_inference::{InferenceError, Runtime};
 
 pub const LANDMARK_MODEL: &str = "faceapi-landmark68";
@@ -28,13 +28,12 @@ pub fn landmark_crop(bbox: &BBox) -> BBox {
     BBox { x1: cx - side / 2.0, y1: cy - side / 2.0, x2: cx + side / 2.0, y2: cy + side / 2.0 }
 }
 
-/// Cuts `region` (may extend past the image, filled black) and resizes it to `size` × `size`.
+/// Cuts `region` (may extend past the image, filled black) and resizes it to `size` × `size`, without
+/// making the cut-out first.
 pub fn square_crop(image: &RgbImage, region: &BBox, size: u32) -> RgbImage {
     let side = region.width().round().max(1.0) as u32;
     let (x0, y0) = (region.x1.round() as i64, region.y1.round() as i64);
-    let mut square = RgbImage::new(side, side);
-    image::imageops::replace(&mut square, image, -x0, -y0);
-    resize_bilinear(&square, size, size)
+    resize_canvas(image, (side, side), (-x0, -y0), size, size)
 }
 
 /// Runs the 68-point network on each face's crop (one a run).
@@ -187,4 +186,33 @@ pub fn mouth_open_ratio(points: &Points68) -> f32 {
     let gap = ((points[62].0 - points[66].0).powi(2) + (points[62].1 - points[66].1).powi(2)).sqrt();
     let width = ((points[48].0 - points[54].0).powi(2) + (points[48].1 - points[54].1).powi(2)).sqrt();
     gap / width.max(1e-3)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reko_inference::preprocess::resize_bilinear;
+
+    /// The crop is the region cut out onto black and then resized, bit for bit, wherever the region lies.
+    #[test]
+    fn a_square_crop_is_the_cut_out_resized() {
+        let image = RgbImage::from_fn(50, 40, |x, y| image::Rgb([(x * 5) as u8, (y * 6) as u8, ((x * y) % 251) as u8]));
+        for region in [
+            BBox { x1: 10.0, y1: 5.0, x2: 30.0, y2: 25.0 },
+            BBox { x1: -8.4, y1: -3.0, x2: 22.0, y2: 27.4 },
+            BBox { x1: 35.0, y1: 20.0, x2: 70.0, y2: 55.0 },
+            BBox { x1: -20.0, y1: -20.0, x2: 80.0, y2: 80.0 },
+        ] {
+            let side = region.width().round().max(1.0) as u32;
+            let mut cut = RgbImage::new(side, side);
+            image::imageops::replace(&mut cut, &image, -(region.x1.round() as i64), -(region.y1.round() as i64));
+            for size in [16, 112] {
+                assert_eq!(
+                    square_crop(&image, &region, size),
+                    resize_bilinear(&cut, size, size),
+                    "{region:?} at {size}"
+                );
+            }
+        }
+    }
 }

@@ -11,6 +11,8 @@ pub mod pose;
 pub mod quality;
 pub mod similarity;
 
+use std::time::{Duration, Instant};
+
 use image::RgbImage;
 use reko_inference::boxes::BBox;
 use reko_inference::preprocess::{ChannelOrder, Layout, to_tensor};
@@ -92,6 +94,44 @@ impl Default for FacePipeline {
     }
 }
 
+/// Time spent in each stage of [`FacePipeline::analyze_timed`] and [`FacePipeline::embed_timed`], summed
+/// over calls.
+#[derive(Debug, Clone, Default)]
+pub struct FaceProfile {
+    /// Faces analysed.
+    pub faces: usize,
+    /// The detector, with its resizing and decoding.
+    pub detect: Duration,
+    /// The 68-point network (with attributes only, or for a detector without five points).
+    pub landmarks: Duration,
+    /// Crops, quality and pose.
+    pub pose_quality: Duration,
+    /// The age/gender and expression networks.
+    pub attributes: Duration,
+    /// The iris network on both eyes.
+    pub pupils: Duration,
+    /// Alignment to the 112 × 112 template.
+    pub align: Duration,
+    /// MobileFaceNet on each aligned face and its mirror.
+    pub embed: Duration,
+}
+
+/// Aligns each face on its five points and embeds it, timing both.
+fn embed_timed(
+    runtime: &Runtime,
+    image: &RgbImage,
+    five: &[[(f32, f32); 5]],
+    profile: &mut FaceProfile,
+) -> Result<Vec<Vec<f32>>, InferenceError> {
+    let started = Instant::now();
+    let aligned: Vec<RgbImage> = five.iter().map(|f| embed::align(image, f)).collect();
+    profile.align += started.elapsed();
+    let started = Instant::now();
+    let embeddings = embed::embed(runtime, &aligned)?;
+    profile.embed += started.elapsed();
+    Ok(embeddings)
+}
+
 impl FacePipeline {
     /// Detects and analyses up to `max_faces` faces, largest first; attributes only when asked.
     pub fn analyze(
@@ -101,19 +141,36 @@ impl FacePipeline {
         attributes: bool,
         max_faces: usize,
     ) -> Result<Vec<FaceAnalysis>, InferenceError> {
+        self.analyze_timed(runtime, image, attributes, max_faces, &mut FaceProfile::default())
+    }
+
+    /// [`FacePipeline::analyze`], adding the time of each stage to `profile`.
+    pub fn analyze_timed(
+        &self,
+        runtime: &Runtime,
+        image: &RgbImage,
+        attributes: bool,
+        max_faces: usize,
+        profile: &mut FaceProfile,
+    ) -> Result<Vec<FaceAnalysis>, InferenceError> {
+        let started = Instant::now();
         let mut faces = self.detector.detect(runtime, image)?;
         faces.sort_by(|a, b| b.bbox.area().total_cmp(&a.bbox.area()));
         faces.truncate(max_faces.min(MAX_FACES));
+        profile.detect += started.elapsed();
+        profile.faces += faces.len();
         let boxes: Vec<BBox> = faces.iter().map(|f| f.bbox).collect();
         let keypoints: Vec<Option<[(f32, f32); 5]>> =
             faces.iter().map(|f| <[(f32, f32); 5]>::try_from(f.keypoints.as_slice()).ok()).collect();
         // The 68-point network serves the attributes and the 30 landmarks of `ALL`; without them the
         // detector's five points are enough, unless it gave none.
+        let started = Instant::now();
         let points = if attributes || keypoints.iter().any(Option::is_none) {
             Some(landmarks::landmarks68(runtime, image, &boxes)?)
         } else {
             None
         };
+        profile.landmarks += started.elapsed();
         let five: Vec<[(f32, f32); 5]> = keypoints
             .iter()
             .enumerate()
@@ -123,14 +180,21 @@ impl FacePipeline {
                 (None, None) => unreachable!("the 68 points are found when a face has no five"),
             })
             .collect();
+        let started = Instant::now();
         let crops: Vec<RgbImage> =
             boxes.iter().map(|b| landmarks::square_crop(image, &landmarks::landmark_crop(b), 112)).collect();
+        let geometry: Vec<(Pose, (f32, f32))> =
+            five.iter().zip(&crops).map(|(five, crop)| (pose::estimate(five), quality::measure(crop))).collect();
+        profile.pose_quality += started.elapsed();
         let (attrs, embeddings, pupils) = match (&points, attributes) {
             (Some(points), true) => {
+                let started = Instant::now();
                 let mut attrs = self.attributes(runtime, &crops, points)?;
+                profile.attributes += started.elapsed();
+                let started = Instant::now();
                 let pupils = landmarks::pupils(runtime, image, points)?;
-                let aligned: Vec<RgbImage> = five.iter().map(|f| embed::align(image, f)).collect();
-                let embeddings = embed::embed(runtime, &aligned)?;
+                profile.pupils += started.elapsed();
+                let embeddings = embed_timed(runtime, image, &five, profile)?;
                 for (a, e) in attrs.iter_mut().zip(&embeddings) {
                     a.male = GENDER_HEAD.probabilities(&gender_features(e, a.male_network))[1];
                 }
@@ -141,13 +205,13 @@ impl FacePipeline {
         Ok(faces
             .iter()
             .zip(five)
-            .zip(&crops)
+            .zip(geometry)
             .enumerate()
-            .map(|(i, ((face, five), crop))| FaceAnalysis {
+            .map(|(i, ((face, five), (pose, quality)))| FaceAnalysis {
                 bbox: face.bbox,
                 score: face.score,
-                pose: pose::estimate(&five),
-                quality: quality::measure(crop),
+                pose,
+                quality,
                 attributes: attrs.as_ref().map(|a| a[i].clone()),
                 embedding: embeddings.as_ref().map(|e| e[i].clone()),
                 pupils: pupils.as_ref().map(|p| p[i]),
@@ -164,11 +228,22 @@ impl FacePipeline {
         image: &RgbImage,
         faces: &[FaceAnalysis],
     ) -> Result<Vec<Vec<f32>>, InferenceError> {
+        self.embed_timed(runtime, image, faces, &mut FaceProfile::default())
+    }
+
+    /// [`FacePipeline::embed`], adding the time of alignment and embedding to `profile`.
+    pub fn embed_timed(
+        &self,
+        runtime: &Runtime,
+        image: &RgbImage,
+        faces: &[FaceAnalysis],
+        profile: &mut FaceProfile,
+    ) -> Result<Vec<Vec<f32>>, InferenceError> {
         if let Some(all) = faces.iter().map(|f| f.embedding.clone()).collect::<Option<Vec<_>>>() {
             return Ok(all);
         }
-        let aligned: Vec<RgbImage> = faces.iter().map(|f| embed::align(image, &f.five)).collect();
-        embed::embed(runtime, &aligned)
+        let five: Vec<[(f32, f32); 5]> = faces.iter().map(|f| f.five).collect();
+        embed_timed(runtime, image, &five, profile)
     }
 
     fn attributes(
