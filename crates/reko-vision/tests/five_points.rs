@@ -3,39 +3,14 @@
 //! `REKO_TEST_MODELS_DIR` and `../shared/eval` beside the clone, so it is ignored by a plain `cargo test`;
 //! `scripts/test` runs it with `--include-ignored`. Without either it fails.
 
-use std::path::{Path, PathBuf};
+mod common;
 
+use common::{eval_dir, models_dir, photos};
 use reko_inference::boxes::BBox;
 use reko_inference::{Runtime, RuntimeOptions};
 use reko_vision::faces::landmarks::{Points68, five_points};
 use reko_vision::faces::pose::{self, Pose};
 use reko_vision::faces::{FaceAnalysis, FacePipeline};
-
-fn models_dir() -> PathBuf {
-    std::env::var_os("REKO_TEST_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        panic!(
-            "REKO_TEST_MODELS_DIR is not set: run scripts/test, or set it to a directory filled by `reko models fetch`"
-        )
-    })
-}
-
-fn eval_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/eval");
-    assert!(dir.is_dir(), "{} is not here: this test needs ../shared/eval beside the clone", dir.display());
-    dir
-}
-
-/// Every `step`th `.jpg` under `dir` (one level of sub-folders), in name order.
-fn photos(dir: &Path, step: usize) -> Vec<PathBuf> {
-    let mut photos: Vec<PathBuf> = std::fs::read_dir(dir)
-        .expect("the folder reads")
-        .flat_map(|sub| std::fs::read_dir(sub.expect("an entry").path()).expect("a sub-folder reads"))
-        .map(|photo| photo.expect("an entry").path())
-        .filter(|path| path.extension().is_some_and(|e| e == "jpg"))
-        .collect();
-    photos.sort();
-    photos.into_iter().step_by(step).collect()
-}
 
 /// The generic face of the pose module's earlier six-point fit (eye corners, nose tip, mouth corners,
 /// chin: iBUG points 36, 45, 30, 48, 54, 8), for comparison.

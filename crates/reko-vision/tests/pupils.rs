@@ -2,32 +2,18 @@
 //! Needs `REKO_TEST_MODELS_DIR` and `../shared/eval` beside the clone, so it is ignored by a plain
 //! `cargo test`; `scripts/test` runs it with `--include-ignored`. Without either it fails.
 
+mod common;
+
 use std::path::PathBuf;
 
+use common::{eval_dir, models_dir, photos};
 use reko_inference::{Runtime, RuntimeOptions};
 use reko_vision::faces::FacePipeline;
 use reko_vision::faces::landmarks::{Points68, five_points};
 
-fn models_dir() -> PathBuf {
-    std::env::var_os("REKO_TEST_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        panic!(
-            "REKO_TEST_MODELS_DIR is not set: run scripts/test, or set it to a directory filled by `reko models fetch`"
-        )
-    })
-}
-
 /// Every 25th photo of LFW's deep-funneled development set (200 photos), in name order.
 fn lfw_photos() -> Vec<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/eval/lfw/lfw-deepfunneled");
-    assert!(dir.is_dir(), "{} is not here: this test needs ../shared/eval beside the clone", dir.display());
-    let mut photos: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("the LFW folder reads")
-        .flat_map(|person| std::fs::read_dir(person.expect("an entry").path()).expect("a person's folder reads"))
-        .map(|photo| photo.expect("an entry").path())
-        .filter(|path| path.extension().is_some_and(|e| e == "jpg"))
-        .collect();
-    photos.sort();
-    photos.into_iter().step_by(25).collect()
+    photos(&eval_dir().join("lfw/lfw-deepfunneled"), 25)
 }
 
 /// An eye's 68-point box (its six points, from `first`) and its corner-to-corner width.
