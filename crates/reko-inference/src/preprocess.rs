@@ -57,6 +57,18 @@ pub fn resize_bilinear(image: &RgbImage, width: u32, height: u32) -> RgbImage {
 /// with `image` placed at `offset` on it, without making the canvas (a full-HD photo padded to a square
 /// is 11 MB).
 pub fn resize_canvas(image: &RgbImage, canvas: (u32, u32), offset: (i64, i64), width: u32, height: u32) -> RgbImage {
+    resize_canvas_corner(image, canvas, offset, (width, height), (width, height))
+}
+
+/// The top-left `corner` (width, height; each at most the full output's) of [`resize_canvas`] to
+/// `(width, height)`, pixel for pixel, without computing the rest.
+pub fn resize_canvas_corner(
+    image: &RgbImage,
+    canvas: (u32, u32),
+    offset: (i64, i64),
+    (width, height): (u32, u32),
+    corner: (u32, u32),
+) -> RgbImage {
     let (src_w, src_h) = canvas;
     let scale_x = src_w as f32 / width as f32;
     let scale_y = src_h as f32 / height as f32;
@@ -65,6 +77,7 @@ pub fn resize_canvas(image: &RgbImage, canvas: (u32, u32), offset: (i64, i64), w
         let x = i64::from(x) - offset.0;
         (0..i64::from(image.width())).contains(&x).then(|| x as usize * 3)
     };
+    let (width, height) = (corner.0.min(width), corner.1.min(height));
     let columns: Vec<(Option<usize>, Option<usize>, f32)> = (0..width)
         .map(|x| {
             let (x0, x1, fx) = sample_coordinate(x, scale_x, src_w);
@@ -251,6 +264,11 @@ mod tests {
             for (w, h) in [(20, 20), (64, 48), (7, 9)] {
                 let fast = resize_canvas(&image, (side_w, side_h), (px, py), w, h);
                 assert_eq!(fast, resize_by_pixel(&canvas, w, h), "{side_w}x{side_h}+{px}+{py} to {w}x{h}");
+                for corner in [(w, h), (w / 2, h), (w, 3), (1, 1), (w + 5, h + 5)] {
+                    let part = resize_canvas_corner(&image, (side_w, side_h), (px, py), (w, h), corner);
+                    let (cw, ch) = (corner.0.min(w), corner.1.min(h));
+                    assert_eq!(part, image::imageops::crop_imm(&fast, 0, 0, cw, ch).to_image(), "{corner:?}");
+                }
             }
         }
         let norm = Normalization { mean: [123.7, 116.3, 103.5], std: [58.4, 57.1, 57.4] };

@@ -7,8 +7,9 @@
 use std::time::{Duration, Instant};
 
 use image::RgbImage;
+use ndarray::Array4;
 use reko_inference::boxes::{BBox, nms};
-use reko_inference::preprocess::prepare;
+use reko_inference::preprocess::{ChannelOrder, Layout, Normalization, Placement, resize_canvas_corner, to_tensor};
 use reko_inference::{InferenceError, Runtime};
 
 const MODEL: &str = "nudenet-320n";
@@ -103,7 +104,8 @@ pub fn detect_timed(
         model: MODEL.into(),
         message: "no preprocessing in the manifest".into(),
     })?;
-    let (tensor, placement) = prepare(image, &spec, 0);
+    let normalization = Normalization { mean: spec.mean, std: spec.std };
+    let (tensor, placement) = prepare(image, spec.width, normalization);
     profile.prepare += started.elapsed();
     let started = Instant::now();
     let outputs = session.run_batch_wide(std::slice::from_ref(&tensor))?;
@@ -135,6 +137,28 @@ pub fn detect_timed(
     Ok(kept)
 }
 
+/// NudeNet's input: the photo padded with black at the bottom and right to a square, scaled to the
+/// manifest's 320 × 320, as the `nudenet` package does it, but only as far as the next multiple of 32
+/// (YOLOv8's largest stride) past the photo, since the network takes any such size: a 4:3 photo runs at
+/// 320 × 256 and a 16:9 one at 320 × 192, the pixels of the square's top-left corner, as ultralytics' own
+/// predictor pads (`LetterBox(auto=True)`). Measured on 2026-12-04 on the 128 COCO dev photos: 24 of the
+/// square's 25 detections at 0.5 or more found at 0.5 or more (the other just below), none new, scores
+/// within 0.012 on average (0.043 at most); NudeNet at two threads 12.2 → 10.2 ms (4:3) and 8.1 ms (16:9).
+fn prepare(image: &RgbImage, out: u32, normalization: Normalization) -> (Array4<f32>, Placement) {
+    let (w, h) = image.dimensions();
+    let side = w.max(h);
+    let scale = out as f32 / side as f32;
+    // The columns and rows that reach the photo, rounded up to the stride.
+    let extent = |v: u32| ((u64::from(v) * u64::from(out)).div_ceil(u64::from(side)) as u32).div_ceil(STRIDE) * STRIDE;
+    let corner = (extent(w).min(out), extent(h).min(out));
+    let resized = resize_canvas_corner(image, (side, side), (0, 0), (out, out), corner);
+    let tensor = to_tensor(&resized, Layout::Nchw, ChannelOrder::Rgb, normalization);
+    (tensor, Placement { scale_x: scale, scale_y: scale, pad_x: 0.0, pad_y: 0.0 })
+}
+
+/// YOLOv8's largest stride: the network's input sides are multiples of it.
+const STRIDE: u32 = 32;
+
 /// The moderation labels body parts stand for, each at the highest score among them, with every
 /// ancestor of a label also listed (at its best descendant's confidence); highest confidence first, a
 /// parent before its children at equal confidence.
@@ -161,6 +185,35 @@ pub fn labels(parts: &[BodyPart]) -> Vec<ModerationLabel> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_input_is_the_square_s_corner_that_reaches_the_photo() {
+        let unit = Normalization { mean: [0.0; 3], std: [255.0; 3] };
+        let photo = |w, h| RgbImage::from_pixel(w, h, image::Rgb([255, 255, 255]));
+        for ((w, h), (tw, th)) in [
+            ((640, 480), (320, 256)),
+            ((1920, 1080), (320, 192)),
+            ((480, 640), (256, 320)),
+            ((640, 427), (320, 224)),
+            ((500, 500), (320, 320)),
+            ((10, 1000), (32, 320)),
+            ((100, 60), (320, 192)),
+        ] {
+            let (tensor, placement) = prepare(&photo(w, h), 320, unit);
+            assert_eq!(tensor.shape(), [1, 3, th as usize, tw as usize], "{w}x{h}");
+            let scale = 320.0 / w.max(h) as f32;
+            assert_eq!(placement, Placement { scale_x: scale, scale_y: scale, pad_x: 0.0, pad_y: 0.0 });
+            // The photo where it was scaled to, black padding past it.
+            let (x, y) = ((w as f32 * scale) as usize, (h as f32 * scale) as usize);
+            assert_eq!(tensor[[0, 0, y / 2, x / 2]], 1.0, "{w}x{h}");
+            if y + 1 < th as usize {
+                assert_eq!(tensor[[0, 0, y + 1, 0]], 0.0, "{w}x{h}");
+            }
+            if x + 1 < tw as usize {
+                assert_eq!(tensor[[0, 2, 0, x + 1]], 0.0, "{w}x{h}");
+            }
+        }
+    }
 
     fn part(class: &'static str, score: f32) -> BodyPart {
         BodyPart { class, score, bbox: BBox { x1: 0.0, y1: 0.0, x2: 1.0, y2: 1.0 } }
