@@ -62,6 +62,11 @@ pub fn resize_canvas(image: &RgbImage, canvas: (u32, u32), offset: (i64, i64), w
 
 /// The top-left `corner` (width, height; each at most the full output's) of [`resize_canvas`] to
 /// `(width, height)`, pixel for pixel, without computing the rest.
+///
+/// Separable and bit for bit the four-pixel blend: each canvas row an output row needs is first blended
+/// across each output column's two source columns (`a·(1−fx) + b·fx`, kept as f32, and kept for the next
+/// output row, which mostly needs it again), then two such rows are blended (`top·(1−fy) + bottom·fy`),
+/// a loop over contiguous values that the compiler vectorises.
 pub fn resize_canvas_corner(
     image: &RgbImage,
     canvas: (u32, u32),
@@ -72,40 +77,63 @@ pub fn resize_canvas_corner(
     let (src_w, src_h) = canvas;
     let scale_x = src_w as f32 / width as f32;
     let scale_y = src_h as f32 / height as f32;
-    // A canvas column's byte offset within an image row (none where the canvas is black).
+    let (width, height) = (corner.0.min(width), corner.1.min(height));
+    let stride = image.width() as usize * 3;
+    // A canvas column's byte offset within an image row; the columns off the image read one black pixel
+    // past the row's end (of a copy of the row that has it).
     let column = |x: u32| {
         let x = i64::from(x) - offset.0;
-        (0..i64::from(image.width())).contains(&x).then(|| x as usize * 3)
+        if (0..i64::from(image.width())).contains(&x) { x as usize * 3 } else { stride }
     };
-    let (width, height) = (corner.0.min(width), corner.1.min(height));
-    let columns: Vec<(Option<usize>, Option<usize>, f32)> = (0..width)
+    let columns: Vec<(usize, usize, f32)> = (0..width)
         .map(|x| {
             let (x0, x1, fx) = sample_coordinate(x, scale_x, src_w);
             (column(x0), column(x1), fx)
         })
         .collect();
+    let off_image = columns.iter().any(|&(x0, x1, _)| x0 == stride || x1 == stride);
+    let mut padded = if off_image { vec![0u8; stride + 3] } else { Vec::new() };
     let src = image.as_raw();
-    let stride = image.width() as usize * 3;
-    let row = |y: u32| {
+    // Canvas row `y` blended across the columns into `out` (zeros off the image).
+    let mut blend_row = |y: u32, out: &mut [f32]| {
         let y = i64::from(y) - offset.1;
-        (0..i64::from(image.height())).contains(&y).then(|| &src[y as usize * stride..][..stride])
-    };
-    let at = |row: Option<&[u8]>, column: Option<usize>, ch: usize| match (row, column) {
-        (Some(row), Some(x)) => f32::from(row[x + ch]),
-        _ => 0.0,
-    };
-    let mut out = vec![0u8; width as usize * height as usize * 3];
-    for (y, out_row) in out.chunks_exact_mut(width as usize * 3).enumerate() {
-        let (y0, y1, fy) = sample_coordinate(y as u32, scale_y, src_h);
-        let (row0, row1) = (row(y0), row(y1));
-        for (pixel, &(x0, x1, fx)) in out_row.chunks_exact_mut(3).zip(&columns) {
-            for (ch, value) in pixel.iter_mut().enumerate() {
-                let (a, b) = (at(row0, x0, ch), at(row0, x1, ch));
-                let (c, d) = (at(row1, x0, ch), at(row1, x1, ch));
-                let top = a * (1.0 - fx) + b * fx;
-                let bottom = c * (1.0 - fx) + d * fx;
-                *value = round_to_u8(top * (1.0 - fy) + bottom * fy);
+        if !(0..i64::from(image.height())).contains(&y) {
+            out.fill(0.0);
+            return;
+        }
+        let mut row = &src[y as usize * stride..][..stride];
+        if off_image {
+            padded[..stride].copy_from_slice(row);
+            row = &padded;
+        }
+        for (value, &(x0, x1, fx)) in out.chunks_exact_mut(3).zip(&columns) {
+            for (ch, v) in value.iter_mut().enumerate() {
+                let (a, b) = (f32::from(row[x0 + ch]), f32::from(row[x1 + ch]));
+                *v = a * (1.0 - fx) + b * fx;
             }
+        }
+    };
+    let n = width as usize * 3;
+    // The two blended rows at hand: (canvas row, values).
+    let mut rows: [(Option<u32>, Vec<f32>); 2] = [(None, vec![0.0; n]), (None, vec![0.0; n])];
+    let mut out = vec![0u8; n * height as usize];
+    for (y, out_row) in out.chunks_exact_mut(n.max(1)).enumerate() {
+        let (y0, y1, fy) = sample_coordinate(y as u32, scale_y, src_h);
+        if rows[0].0 != Some(y0) {
+            if rows[1].0 == Some(y0) {
+                rows.swap(0, 1);
+            } else {
+                blend_row(y0, &mut rows[0].1);
+                rows[0].0 = Some(y0);
+            }
+        }
+        if rows[1].0 != Some(y1) {
+            blend_row(y1, &mut rows[1].1);
+            rows[1].0 = Some(y1);
+        }
+        let (top, bottom) = (&rows[0].1, &rows[1].1);
+        for ((value, &t), &b) in out_row.iter_mut().zip(top).zip(bottom) {
+            *value = round_to_u8(t * (1.0 - fy) + b * fy);
         }
     }
     RgbImage::from_raw(width, height, out).expect("the buffer fits the image")
@@ -116,8 +144,11 @@ pub fn resize_canvas_corner(
 /// time). The fraction `v - trunc(v)` is exact for `v` < 2²³, so half rounds up as `round` does.
 #[inline]
 pub fn round_to_u8(v: f32) -> u8 {
-    let whole = v as u32;
-    let up = u32::from(v - whole as f32 >= 0.5);
+    // Clamped first (a NaN stays one and converts to 0), then through i32, whose conversion vectorises
+    // (u32's does not).
+    let v = v.clamp(0.0, 255.0);
+    let whole = v as i32;
+    let up = i32::from(v - whole as f32 >= 0.5);
     (whole + up).min(255) as u8
 }
 
@@ -235,8 +266,23 @@ mod tests {
 
     #[test]
     fn round_to_u8_is_round_and_clamp() {
-        let edges =
-            [0.0, 0.49999997, 0.5, 0.50000006, 1.5, 2.5, 126.49999, 126.5, 254.49998, 254.5, 255.0, 255.00002, 300.0];
+        let edges = [
+            0.0,
+            0.49999997,
+            0.5,
+            0.50000006,
+            1.5,
+            2.5,
+            126.49999,
+            126.5,
+            254.49998,
+            254.5,
+            255.0,
+            255.00002,
+            300.0,
+            -3.0,
+            f32::NAN,
+        ];
         let steps = (0..=255 * 4096).map(|i| i as f32 / 4096.0);
         for v in steps.chain(edges) {
             assert_eq!(round_to_u8(v), v.round().clamp(0.0, 255.0) as u8, "{v}");
