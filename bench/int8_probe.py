@@ -16,6 +16,11 @@ Accuracy, for the models that pay:
     # and `--keep-fp32 FIRST:LAST` to leave a range of its nodes in fp32
     /tmp/q8/bin/python bench/int8_probe.py --models-dir target/test-models --write /tmp/models-int8 --model ppocr-det
     target/release/reko eval text --models-dir /tmp/models-int8
+    # CenterFace with its activations equalised first (alpha 0.5 for pointwise convolutions), calibrated
+    # on the second 32 COCO photos
+    /tmp/q8/bin/python bench/int8_probe.py --write /tmp/models-int8 --model centerface --equalise 0.5 \
+        --calibration-offset 32
+    target/release/reko eval widerface --models-dir /tmp/models-int8 --detector centerface --no-verify --min-score 0.1
 """
 import argparse
 import pathlib
@@ -26,7 +31,7 @@ import time
 import numpy as np
 import onnx
 import onnxruntime as ort
-from onnx import version_converter
+from onnx import numpy_helper, version_converter
 from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 from PIL import Image
@@ -180,6 +185,59 @@ def sized(path, longest, scale):
     return pixels.transpose(2, 0, 1)[None].astype(np.float32)
 
 
+def equalise(src, dst, calibration, alpha_pointwise=0.5, most=64.0):
+    """`src` with the ranges of the activations between a Conv, a Relu and the next Conv evened out across
+    channels, the same function in fp32: channel c of the first Conv's weights and bias times s_c, the
+    next Conv's weights for that channel divided by it (ReLU commutes with a positive scale), where
+    s_c = (R / r_c)^alpha, r_c the channel's largest value on the calibration photos, R the largest of
+    all, s_c within 1..`most`. A depthwise next Conv is quantised per channel, so it takes the whole
+    scale (alpha 1) at no cost; a pointwise one mixes channels, so `alpha_pointwise` shares the difficulty
+    between activations and weights (SmoothQuant's rule, here for convolutions)."""
+    model = onnx.load(str(src))
+    graph = model.graph
+    weights = {t.name: t for t in graph.initializer}
+    consumers = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    chains = []
+    for node in graph.node:
+        after = consumers.get(node.output[0], []) if node.op_type == "Conv" else []
+        if len(after) != 1 or after[0].op_type != "Relu":
+            continue
+        nxt = consumers.get(after[0].output[0], [])
+        stored = all(w in weights for w in [*node.input[1:], *nxt[0].input[1:2]]) if nxt else False
+        if len(nxt) == 1 and nxt[0].op_type == "Conv" and nxt[0].input[0] == after[0].output[0] and stored:
+            chains.append((node, after[0].output[0], nxt[0]))
+    probe = onnx.load(str(src))
+    for _, tensor_name, _ in chains:
+        probe.graph.output.append(onnx.helper.make_tensor_value_info(tensor_name, onnx.TensorProto.FLOAT, None))
+    session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    names = [t for _, t, _ in chains]
+    largest = None
+    for x in calibration:
+        found = [v.max(axis=(0, 2, 3)) for v in session.run(names, {name: x})]
+        largest = found if largest is None else [np.maximum(a, b) for a, b in zip(largest, found)]
+
+    def update(key, change):
+        value = numpy_helper.to_array(weights[key]).copy()
+        weights[key].CopyFrom(numpy_helper.from_array(change(value).astype(np.float32), key))
+
+    for (first, _, second), ranges in zip(chains, largest):
+        groups = next((a.i for a in second.attribute if a.name == "group"), 1)
+        depthwise = groups > 1 and groups == len(ranges)
+        alpha = 1.0 if depthwise else alpha_pointwise
+        scale = np.clip((ranges.max() / np.maximum(ranges, 1e-6)) ** alpha, 1.0, most)
+        update(first.input[1], lambda w: w * scale[:, None, None, None])
+        if len(first.input) > 2:
+            update(first.input[2], lambda b: b * scale)
+        update(second.input[1], lambda w: w / (scale[:, None, None, None] if depthwise else scale[None, :, None, None]))
+    onnx.save(model, str(dst))
+    print(f"{len(chains)} activations equalised")
+    return dst
+
+
 SCENES = sorted((EVAL / "text_icdar2015_train10_mmocr" / "images").glob("*.jpg"))
 # Calibration for a swapped-in model at the sizes reko runs it: 32 photos from outside the set it is then
 # measured on (`reko eval text` reads the receipts, `reko eval widerface` WIDER FACE), longest side, scale.
@@ -190,7 +248,7 @@ WRITE = {
 }
 
 
-def write(models_dir, out, model_id, work, method, keep=None):
+def write(models_dir, out, model_id, work, method, keep=None, alpha=None, offset=0):
     """A copy of `models_dir` (links) with `model_id` replaced by its int8 version, inputs left free; the
     nodes in the index range `keep` ("first:last", Python's slice) left in fp32."""
     models_dir, out = pathlib.Path(models_dir).resolve(), pathlib.Path(out)
@@ -208,15 +266,16 @@ def write(models_dir, out, model_id, work, method, keep=None):
     fp32 = work / f"{model_id}.onnx"
     fixed(models_dir / model_id / "model.onnx", fp32)
     if model_id == "nudenet-320n":
-        calibration = [nudenet_tensor(p) for p in photos[:32]]
+        calibration = [nudenet_tensor(p) for p in photos[offset:offset + 32]]
     else:
-        calibration = [sized(p, longest, scale) for p in photos[:32]]
+        calibration = [sized(p, longest, scale) for p in photos[offset:offset + 32]]
     exclude = yolo_head if model_id == "nudenet-320n" else None
     if keep:
         first, last = (int(v) if v else None for v in keep.split(":"))
         kept = {node.name for node in onnx.load(str(fp32)).graph.node[first:last]}
         exclude = lambda name: name in kept  # noqa: E731
-    quantised(fp32, out / model_id / "model.onnx", work, calibration, method=method, exclude=exclude)
+    source = fp32 if alpha is None else equalise(fp32, work / f"{model_id}.eq.onnx", calibration, alpha)
+    quantised(source, out / model_id / "model.onnx", work, calibration, method=method, exclude=exclude)
     print(f"{out / model_id / 'model.onnx'}: {model_id} in int8 ({method.name}, {len(calibration)} photos)")
 
 
@@ -241,6 +300,9 @@ def main():
     parser.add_argument("--model", choices=sorted(WRITE), default="ppocr-det")
     parser.add_argument("--calibration", choices=["MinMax", "Percentile", "Entropy"], default="MinMax")
     parser.add_argument("--keep-fp32", metavar="FIRST:LAST", help="with --write: these nodes (by index) in fp32")
+    parser.add_argument("--equalise", metavar="ALPHA", type=float,
+                        help="with --write: even out activation ranges first (pointwise alpha, e.g. 0.5)")
+    parser.add_argument("--calibration-offset", type=int, default=0, help="with --write: skip this many photos")
     args = parser.parse_args()
     ort.set_default_logger_severity(3)
     work = pathlib.Path(tempfile.mkdtemp(prefix="reko-int8-"))
@@ -248,7 +310,7 @@ def main():
         return agreement(args.models_dir, work)
     if args.write:
         return write(args.models_dir, args.write, args.model, work, CalibrationMethod[args.calibration],
-                     args.keep_fp32)
+                     args.keep_fp32, args.equalise, args.calibration_offset)
     print("| model | input | fp32, 1 thread | int8, 1 thread | fp32, 2 threads | int8, 2 threads | int8 speed-up (1 / 2 threads) |")
     print("|---|---|---|---|---|---|---|")
     for model_id, shape, layout, photos, scale in MODELS:
