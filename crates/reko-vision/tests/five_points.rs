@@ -34,6 +34,12 @@ fn unmirror(five: &[(f32, f32); 5], width: f32) -> [(f32, f32); 5] {
     [back(five[1]), back(five[0]), back(five[2]), back(five[4]), back(five[3])]
 }
 
+/// How far a pose and its mirrored photo's are from mirror images: |roll + roll'|, |yaw + yaw'|,
+/// |pitch − pitch'|.
+fn mirror_error(pose: Pose, mirrored: Pose) -> [f32; 3] {
+    [(pose.roll + mirrored.roll).abs(), (pose.yaw + mirrored.yaw).abs(), (pose.pitch - mirrored.pitch).abs()]
+}
+
 #[derive(Default)]
 struct Tally {
     faces: usize,
@@ -69,18 +75,12 @@ impl Tally {
             self.signed[k] += a - b;
             self.absolute[k] += (a - b).abs();
         }
-        let m = mirrored.pose;
         let six_m = six_point_pose(mirrored.points.as_ref().expect("68 points"));
-        for (k, v) in
-            [(p.roll + m.roll).abs(), (p.yaw + m.yaw).abs(), (p.pitch - m.pitch).abs()].into_iter().enumerate()
-        {
-            self.mirror_pose[k] += v;
+        for (total, v) in self.mirror_pose.iter_mut().zip(mirror_error(p, mirrored.pose)) {
+            *total += v;
         }
-        for (k, v) in [(q.roll + six_m.roll).abs(), (q.yaw + six_m.yaw).abs(), (q.pitch - six_m.pitch).abs()]
-            .into_iter()
-            .enumerate()
-        {
-            self.mirror_pose_six[k] += v;
+        for (total, v) in self.mirror_pose_six.iter_mut().zip(mirror_error(q, six_m)) {
+            *total += v;
         }
         self.faces += 1;
     }
