@@ -1,9 +1,11 @@
 //! Offline model conversion for reko: TensorFlow.js graph models ([`convert_tfjs_graph`]), face-api
 //! weights, TFLite flatbuffers and legacy PyTorch state dicts ([`convert_efficientnet_lite0`]) to ONNX, ONNX
-//! models with a fixed interface re-declared for any size ([`convert_onnx`]),
+//! models with a fixed interface re-declared for any size and exported graphs folded ([`convert_onnx`],
+//! [`fold`]),
 //! on top of a general ONNX writer ([`onnx`]) that other converters reuse.
 
 pub mod faceapi;
+pub mod fold;
 pub mod onnx;
 pub mod pytorch;
 pub mod redeclare;

@@ -1,7 +1,8 @@
 //! ONNX models shipped with a fixed interface, re-declared so that ONNX Runtime runs them at any size:
 //! initializers listed as graph inputs (IR < 4 style, which also keeps ONNX Runtime from folding them)
 //! are taken out of the inputs, and the batch and spatial dimensions of 4-D inputs and outputs become
-//! symbolic. Nodes and weights are copied unchanged.
+//! symbolic. Nodes and weights are copied unchanged, unless [`OnnxOptions::fold`] asks for
+//! [`crate::fold`]'s rewrites.
 //!
 //! The file is read with [`crate::onnx`]'s message structs, which declare only some of `onnx.proto`'s
 //! fields; a model using any other field would lose it, so the file's wire format is walked first and
@@ -13,7 +14,7 @@ use std::path::Path;
 
 use prost::Message;
 
-use crate::onnx::{Dimension, ModelProto, ValueInfoProto};
+use crate::onnx::{Dimension, ModelProto, NodeProto, ValueInfoProto};
 use crate::{ConvertError, Converted, TensorInfo};
 
 /// The ops whose attributes and semantics this re-declaration has been checked with (their
@@ -21,11 +22,13 @@ use crate::{ConvertError, Converted, TensorInfo};
 pub const KNOWN_OPS: &[&str] =
     &["Conv", "ConvTranspose", "Relu", "Add", "BatchNormalization", "Sigmoid", "Concat", "MaxPool", "Mul"];
 
-/// Which dimensions of the 4-D (NCHW) inputs and outputs become symbolic.
+/// Which dimensions of the 4-D (NCHW) inputs and outputs become symbolic, and whether the graph is folded.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct OnnxOptions {
     pub dynamic_batch: bool,
     pub dynamic_spatial: bool,
+    /// Fold scalar affine layers into convolutions and rewrite four-op hard-swishes ([`crate::fold`]).
+    pub fold: bool,
 }
 
 /// Re-declares the ONNX model at `path` (see the module documentation).
@@ -41,12 +44,17 @@ pub fn convert_onnx_bytes(bytes: &[u8], options: &OnnxOptions) -> Result<Convert
         return Err(ConvertError::BadModel(format!("the model uses {field}, which this reader does not declare")));
     }
     let graph = model.graph.as_mut().ok_or_else(|| ConvertError::BadModel("no graph".into()))?;
-    if let Some(node) = graph.node.iter().find(|n| !n.domain.is_empty() || !KNOWN_OPS.contains(&n.op_type.as_str())) {
+    // Symbolic sizes are only safe for ops whose shape inference has been checked with them; folding
+    // rewrites its own patterns and copies every other node.
+    let redeclaring = options.dynamic_batch || options.dynamic_spatial;
+    let unknown = |n: &&NodeProto| !n.domain.is_empty() || !KNOWN_OPS.contains(&n.op_type.as_str());
+    if let Some(node) = graph.node.iter().find(unknown).filter(|_| redeclaring) {
         return Err(ConvertError::UnsupportedOp {
             op: format!("{}{}", node.domain, node.op_type),
             node: node.name.clone(),
         });
     }
+    let folded = options.fold.then(|| crate::fold::fold(graph));
     let initializers: HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
     let before = graph.input.len();
     graph.input.retain(|input| !initializers.contains(input.name.as_str()));
@@ -62,8 +70,14 @@ pub fn convert_onnx_bytes(bytes: &[u8], options: &OnnxOptions) -> Result<Convert
     // Initializers that are not inputs need IR version 4 or later.
     model.ir_version = model.ir_version.max(4);
     let graph = model.graph.as_ref().expect("checked above");
+    let folded = folded.map_or(String::new(), |f| {
+        format!(
+            "; folded {} scalar ops into the convolutions before them, {} into those after, {} hard-swishes",
+            f.into_producer, f.into_consumers, f.hard_swish
+        )
+    });
     let report = format!(
-        "{} nodes, {} initializers ({hidden} taken out of the inputs), inputs {:?}, outputs {:?}",
+        "{} nodes, {} initializers ({hidden} taken out of the inputs), inputs {:?}, outputs {:?}{folded}",
         graph.node.len(),
         graph.initializer.len(),
         graph.input.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(),
@@ -237,13 +251,13 @@ mod tests {
 
     #[test]
     fn initializers_leave_the_inputs_and_sizes_become_symbolic() {
-        let options = OnnxOptions { dynamic_batch: true, dynamic_spatial: true };
+        let options = OnnxOptions { dynamic_batch: true, dynamic_spatial: true, fold: false };
         let converted = convert_onnx_bytes(&fixed_model("Relu"), &options).unwrap();
         assert_eq!(converted.inputs, [TensorInfo { name: "x".into(), shape: vec![-1, 3, -1, -1] }]);
         assert_eq!(converted.outputs, [TensorInfo { name: "y".into(), shape: vec![-1, 3, -1, -1] }]);
         let model = ModelProto::decode(&converted.onnx[..]).unwrap();
         assert_eq!(model.graph.unwrap().initializer.len(), 1, "the weights stay");
-        let batch_only = OnnxOptions { dynamic_batch: true, dynamic_spatial: false };
+        let batch_only = OnnxOptions { dynamic_batch: true, ..Default::default() };
         let converted = convert_onnx_bytes(&fixed_model("Relu"), &batch_only).unwrap();
         assert_eq!(converted.inputs[0].shape, [-1, 3, 8, 8]);
     }
@@ -261,9 +275,12 @@ mod tests {
 
     #[test]
     fn unknown_ops_and_garbage_are_refused() {
-        let options = OnnxOptions::default();
+        let options = OnnxOptions { dynamic_spatial: true, ..Default::default() };
         let error = convert_onnx_bytes(&fixed_model("LSTM"), &options).unwrap_err();
         assert!(matches!(error, ConvertError::UnsupportedOp { ref op, .. } if op == "LSTM"), "{error}");
         assert!(convert_onnx_bytes(b"not a model at all", &options).is_err());
+        // Folding alone copies the ops it does not rewrite, whatever they are.
+        let fold = OnnxOptions { fold: true, ..Default::default() };
+        assert!(convert_onnx_bytes(&fixed_model("LSTM"), &fold).is_ok());
     }
 }

@@ -95,6 +95,10 @@ pub struct ConvertSpec {
     /// TFLite and ONNX: make height and width dynamic (fully convolutional networks).
     #[serde(default)]
     pub dynamic_spatial: bool,
+    /// ONNX: fold scalar affine layers into the convolutions and rewrite four-op hard-swishes (the same
+    /// function, fewer passes over the feature maps).
+    #[serde(default)]
+    pub fold: bool,
 }
 
 /// A file to take from the archive (`from`, its path inside) and where it goes in the model's folder.

@@ -52,6 +52,7 @@ impl Toolchain for RekoToolchain {
                 let options = reko_convert::OnnxOptions {
                     dynamic_batch: spec.dynamic_batch,
                     dynamic_spatial: spec.dynamic_spatial,
+                    fold: spec.fold,
                 };
                 reko_convert::convert_onnx(&source, &options)
             }
