@@ -6,6 +6,7 @@ mod eval_calibration;
 mod eval_custom;
 mod eval_faces;
 mod eval_gender;
+mod eval_occlusion;
 mod eval_video;
 mod label_index;
 mod models;
@@ -225,6 +226,26 @@ enum EvalCommand {
         #[arg(long)]
         write: Option<PathBuf>,
     },
+    /// Whether a face is occluded, from WIDER FACE's occlusion labels: heads over what the face pipeline
+    /// computes, cross-validated by image.
+    Occlusion {
+        #[command(flatten)]
+        dir: ModelsDir,
+        /// The WIDER FACE folder [default: ../shared/eval/widerface_val_subset].
+        #[arg(long)]
+        eval_dir: Option<PathBuf>,
+        /// Only annotated faces at least this tall (pixels).
+        #[arg(long, default_value_t = 24.0)]
+        min_height: f32,
+        /// Leave partial occlusions out (heavy against none).
+        #[arg(long)]
+        heavy_only: bool,
+        #[arg(long, default_value_t = 5)]
+        folds: usize,
+        /// Write the head on every feature, fitted on all the faces, here.
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
     /// DetectLabels' ImageNet classifier on one image per class: top-1/top-5, calibration, and whether
     /// DetectLabels names the class or one of its parents.
     Imagenet {
@@ -396,6 +417,17 @@ fn main() -> anyhow::Result<()> {
         Command::Eval(EvalCommand::Gender { dir, eval_dir, per_identity, folds, write }) => {
             let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("lfw"));
             eval_gender::gender(&dir.resolve()?, &eval_dir, per_identity.max(1), folds.max(2), write.as_deref())
+        }
+        Command::Eval(EvalCommand::Occlusion { dir, eval_dir, min_height, heavy_only, folds, write }) => {
+            let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("widerface_val_subset"));
+            eval_occlusion::occlusion(
+                &dir.resolve()?,
+                &eval_dir,
+                min_height,
+                heavy_only,
+                folds.max(2),
+                write.as_deref(),
+            )
         }
         Command::Eval(EvalCommand::Imagenet { dir, eval_dir }) => {
             let eval_dir = eval_dir.unwrap_or_else(|| eval::default_eval_dir("imagenet_1perclass"));

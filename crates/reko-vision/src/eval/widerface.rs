@@ -16,6 +16,10 @@ pub struct WiderImage {
     pub faces: Vec<BBox>,
     /// Indices of `faces` that count at each level (easy, medium, hard).
     pub levels: [Vec<usize>; 3],
+    /// Each face's occlusion label: 0 none, 1 partial (1–30% of the face), 2 heavy (more).
+    pub occlusion: Vec<u8>,
+    /// Each face's `invalid` flag (the annotators could not label it reliably).
+    pub invalid: Vec<bool>,
 }
 
 pub const LEVELS: [&str; 3] = ["easy", "medium", "hard"];
@@ -31,13 +35,16 @@ pub fn load(dir: &Path) -> Result<Vec<WiderImage>, String> {
     let mut images = Vec::new();
     while let Some(name) = lines.next() {
         let count: usize = lines.next().and_then(|l| l.trim().parse().ok()).ok_or("bad count line")?;
-        let mut faces = Vec::new();
+        let (mut faces, mut occlusion, mut invalid) = (Vec::new(), Vec::new(), Vec::new());
         // The format writes one dummy row for images without faces.
         for _ in 0..count.max(1) {
             let v: Vec<f32> =
                 lines.next().ok_or("truncated")?.split_whitespace().filter_map(|t| t.parse().ok()).collect();
             if count > 0 {
                 faces.push(BBox { x1: v[0], y1: v[1], x2: v[0] + v[2], y2: v[1] + v[3] });
+                // x1 y1 w h blur expression illumination invalid occlusion pose
+                invalid.push(v.get(7).is_some_and(|&f| f != 0.0));
+                occlusion.push(v.get(8).map_or(0, |&o| o as u8));
             }
         }
         let path = dir.join("images").join(name);
@@ -55,6 +62,8 @@ pub fn load(dir: &Path) -> Result<Vec<WiderImage>, String> {
             path,
             faces,
             levels: [level("easy_idx"), level("medium_idx"), level("hard_idx")],
+            occlusion,
+            invalid,
         });
     }
     Ok(images)
@@ -147,7 +156,15 @@ mod tests {
     use super::*;
 
     fn image(faces: Vec<BBox>, keep: Vec<usize>) -> WiderImage {
-        WiderImage { name: "x".into(), path: PathBuf::new(), faces, levels: [keep.clone(), keep.clone(), keep] }
+        let n = faces.len();
+        WiderImage {
+            name: "x".into(),
+            path: PathBuf::new(),
+            faces,
+            levels: [keep.clone(), keep.clone(), keep],
+            occlusion: vec![0; n],
+            invalid: vec![false; n],
+        }
     }
 
     #[test]
