@@ -39,8 +39,10 @@ struct Constant {
 }
 
 impl Constant {
+    /// The value of a one-element constant of rank 0 or 1, whose broadcast never changes another
+    /// operand's shape.
     fn scalar(&self) -> Option<f32> {
-        (self.values.len() == 1).then(|| self.values[0])
+        (self.values.len() == 1 && self.dims.len() <= 1).then(|| self.values[0])
     }
 }
 
@@ -49,7 +51,7 @@ fn float_values(tensor: &TensorProto) -> Option<Vec<f32>> {
     if tensor.data_type != DataType::Float as i32 {
         return None;
     }
-    let count: i64 = tensor.dims.iter().product();
+    let count = tensor.dims.iter().try_fold(1i64, |n, &d| n.checked_mul(d))?;
     let values: Vec<f32> = if !tensor.raw_data.is_empty() {
         tensor.raw_data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
     } else {
@@ -95,8 +97,8 @@ impl<'g> Folder<'g> {
         Self { graph, constants, kept, names, added: Vec::new() }
     }
 
-    /// A new float initializer named after `hint`; returns its name.
-    fn add_constant(&mut self, hint: &str, dims: &[i64], values: Vec<f32>) -> String {
+    /// A tensor name not yet in the graph, derived from `hint`.
+    fn fresh(&mut self, hint: &str) -> String {
         let mut name = format!("{hint}.folded");
         let mut counter = 0;
         while self.names.contains(&name) {
@@ -104,6 +106,12 @@ impl<'g> Folder<'g> {
             name = format!("{hint}.folded{counter}");
         }
         self.names.insert(name.clone());
+        name
+    }
+
+    /// A new float initializer named after `hint`; returns its name.
+    fn add_constant(&mut self, hint: &str, dims: &[i64], values: Vec<f32>) -> String {
+        let name = self.fresh(hint);
         self.added.push(tensor_f32(&name, dims, &values));
         self.constants.insert(name.clone(), Constant { dims: dims.to_vec(), values });
         name
@@ -135,7 +143,8 @@ impl<'g> Folder<'g> {
         }
         let weights = self.constants.get(node.input.get(1)?)?.clone();
         let out_channels = usize::try_from(*weights.dims.first()?).ok()?;
-        if weights.dims.len() < 3 || out_channels == 0 || weights.values.len() % out_channels != 0 {
+        let (count, dims) = (weights.values.len(), weights.dims.len());
+        if dims < 3 || out_channels == 0 || count == 0 || count % out_channels != 0 {
             return None;
         }
         let bias = match node.input.get(2).filter(|b| !b.is_empty()) {
@@ -288,13 +297,14 @@ impl<'g> Folder<'g> {
             let by_six = node.op_type == "Div"
                 && node.domain.is_empty()
                 && node.input.len() == 2
+                && node.output.len() == 1
                 && node.input[0] == self.graph.node[times].output[0]
                 && self.is_scalar(&node.input[1], 6.0);
             if !by_six {
                 continue;
             }
             let output = node.output[0].clone();
-            let gate = format!("{output}.gate");
+            let gate = self.fresh(&format!("{output}.gate"));
             let hard_sigmoid = NodeProto {
                 input: vec![x.clone()],
                 output: vec![gate.clone()],

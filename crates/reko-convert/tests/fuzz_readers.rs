@@ -1,9 +1,9 @@
 //! Fuzzes the converters' readers of untrusted model files: the TFLite flatbuffer reader and converter
 //! (`convert_tflite_bytes`), the TF.js graph-model reader and converter (`convert_tfjs_graph_with`, on a
 //! `model.json` and a weight shard in a temporary folder) and the legacy PyTorch pickle reader
-//! (`read_legacy_state_dict`, and `convert_efficientnet_lite0` over it). Inputs: arbitrary bytes, and
-//! structured models built here (flatbuffers, graph JSON, pickles) with random shapes, ops and options, also
-//! with their bytes mutated. Property: an `Err` on anything malformed, never a panic. A longer campaign:
+//! (`read_legacy_state_dict`, and `convert_efficientnet_lite0` over it), and the ONNX re-declaration and
+//! folding (`convert_onnx_bytes`). Inputs: arbitrary bytes, and structured models built here (flatbuffers,
+//! graph JSON, pickles, ONNX graphs) with random shapes, ops and options, also with their bytes mutated. Property: an `Err` on anything malformed, never a panic. A longer campaign:
 //! `REKO_FUZZ_CASES=100000 cargo test --profile fuzz -p reko-convert --test fuzz_readers` (or `scripts/fuzz`);
 //! the default is 256 cases per property.
 
@@ -13,8 +13,13 @@ use base64::Engine as _;
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
 use proptest::test_runner::FileFailurePersistence;
+use reko_convert::onnx::{
+    AttributeProto, DataType, Dim, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, attr_float, attr_ints,
+    tensor_f32,
+};
 use reko_convert::{
-    ConvertOptions, TfliteOptions, convert_efficientnet_lite0, convert_tfjs_graph_with, convert_tflite_bytes,
+    ConvertOptions, OnnxOptions, TfliteOptions, convert_efficientnet_lite0, convert_onnx_bytes,
+    convert_tfjs_graph_with, convert_tflite_bytes,
 };
 use serde_json::{Value as Json, json};
 
@@ -1252,6 +1257,168 @@ fn check_tfjs_json(model_json: &[u8]) {
     convert_tfjs(model_json, &[], &ConvertOptions::default());
 }
 
+// ---------------------------------------------------------------------------------------------
+// ONNX graphs for the re-declaration and the folding
+
+/// Tensor names shared by the nodes, initializers and outputs of a generated graph ("" is an omitted input).
+const ONNX_NAMES: [&str; 11] = ["x", "w", "b", "s", "three", "six", "zero", "t0", "t1", "t2", ""];
+const ONNX_OPS: [&str; 10] = ["Conv", "Mul", "Add", "Clip", "Div", "Relu", "Constant", "HardSigmoid", "Sub", "LSTM"];
+
+/// Dimensions (including empty, zero, negative and huge ones) and values (including the ones folding looks for).
+fn onnx_tensor() -> impl Strategy<Value = (Vec<i64>, Vec<f32>)> {
+    let dim = prop_oneof![Just(0i64), Just(1), Just(2), Just(3), Just(-1), Just(i64::MAX)];
+    let value = prop_oneof![any::<f32>(), Just(0.0f32), Just(3.0), Just(6.0), Just(1.0 / 6.0)];
+    (prop::collection::vec(dim, 0..5), prop::collection::vec(value, 0..20))
+}
+
+fn onnx_node() -> impl Strategy<Value = NodeProto> {
+    let names = || prop::collection::vec(select(ONNX_NAMES.to_vec()), 0..4);
+    let attributes = (
+        prop::option::of(prop::collection::vec(-1i64..3, 0..5)),
+        prop::option::of((any::<f32>(), any::<f32>())),
+        prop::option::of(onnx_tensor()),
+    );
+    (select(ONNX_OPS.to_vec()), names(), names(), attributes).prop_map(
+        |(op, inputs, outputs, (pads, bounds, value))| {
+            let mut attribute: Vec<AttributeProto> = Vec::new();
+            if let Some(pads) = pads {
+                attribute.push(attr_ints("pads", &pads));
+            }
+            if let Some((min, max)) = bounds {
+                attribute.push(attr_float("min", min));
+                attribute.push(attr_float("max", max));
+            }
+            if let Some((dims, values)) = value {
+                attribute.push(reko_convert::onnx::attr_tensor("value", tensor_f32("", &dims, &values)));
+            }
+            NodeProto {
+                input: inputs.into_iter().map(str::to_owned).collect(),
+                output: outputs.into_iter().map(str::to_owned).collect(),
+                op_type: op.to_owned(),
+                attribute,
+                ..Default::default()
+            }
+        },
+    )
+}
+
+fn onnx_model() -> impl Strategy<Value = Vec<u8>> {
+    let initializers = prop::collection::vec((select(ONNX_NAMES.to_vec()), onnx_tensor()), 0..6);
+    let outputs = prop::collection::vec(select(ONNX_NAMES.to_vec()), 0..3);
+    (prop::collection::vec(onnx_node(), 0..10), initializers, outputs).prop_map(|(node, initializers, outputs)| {
+        let value = |name: &str| reko_convert::onnx::ValueInfoProto {
+            name: name.to_owned(),
+            r#type: Some(reko_convert::onnx::tensor_type(
+                DataType::Float,
+                &[Dim::Fixed(1), Dim::Fixed(2), Dim::Fixed(4), Dim::Fixed(4)],
+            )),
+            doc_string: String::new(),
+        };
+        let graph = GraphProto {
+            node,
+            initializer: initializers.iter().map(|(name, (dims, values))| tensor_f32(name, dims, values)).collect(),
+            input: vec![value("x")],
+            output: outputs.iter().map(|name| value(name)).collect(),
+            ..Default::default()
+        };
+        let model = ModelProto {
+            ir_version: 8,
+            opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 12 }],
+            graph: Some(graph),
+            ..Default::default()
+        };
+        reko_convert::onnx::encode_model(&model)
+    })
+}
+
+/// A graph made of the patterns folding rewrites (a convolution, its scalar scale and shift, a four-op
+/// hard-swish, a scale and shift read by a plain and a padded convolution), then broken at random: nodes
+/// dropped, inputs renamed, constants given other values or shapes.
+fn onnx_fold_chain() -> impl Strategy<Value = Vec<u8>> {
+    let edits = prop::collection::vec((any::<Index>(), any::<Index>(), select(ONNX_NAMES.to_vec())), 0..4);
+    let drops = prop::collection::vec(any::<Index>(), 0..3);
+    let constants = prop::collection::vec((any::<Index>(), onnx_tensor()), 0..3);
+    (edits, drops, constants, any::<bool>()).prop_map(|(edits, drops, constants, padded)| {
+        let node = |op: &str, inputs: &[&str], output: &str, attribute: Vec<AttributeProto>| NodeProto {
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: vec![output.to_owned()],
+            op_type: op.to_owned(),
+            attribute,
+            ..Default::default()
+        };
+        let pads = if padded { vec![attr_ints("pads", &[1, 1, 1, 1])] } else { Vec::new() };
+        let mut nodes = vec![
+            node("Conv", &["x", "w", "b"], "t0", Vec::new()),
+            node("Mul", &["s", "t0"], "t1", Vec::new()),
+            node("Add", &["t1", "s"], "t2", Vec::new()),
+            node("Add", &["t2", "three"], "p", Vec::new()),
+            node("Clip", &["p", "zero", "six"], "c", Vec::new()),
+            node("Mul", &["t2", "c"], "m", Vec::new()),
+            node("Div", &["m", "six"], "h", Vec::new()),
+            node("Mul", &["h", "s"], "a", Vec::new()),
+            node("Add", &["s", "a"], "y", Vec::new()),
+            node("Conv", &["y", "w2"], "out", Vec::new()),
+            node("Conv", &["y", "w2", "b"], "out2", pads),
+        ];
+        for (at, input, name) in edits {
+            let n = at.index(nodes.len());
+            if !nodes[n].input.is_empty() {
+                let i = input.index(nodes[n].input.len());
+                nodes[n].input[i] = name.to_owned();
+            }
+        }
+        for at in drops {
+            if !nodes.is_empty() {
+                nodes.remove(at.index(nodes.len()));
+            }
+        }
+        let mut initializers = vec![
+            tensor_f32("w", &[2, 2, 1, 1], &[1.0, -2.0, 0.5, 3.0]),
+            tensor_f32("b", &[2], &[0.5, 0.0]),
+            tensor_f32("s", &[1], &[2.0]),
+            tensor_f32("three", &[], &[3.0]),
+            tensor_f32("zero", &[], &[0.0]),
+            tensor_f32("six", &[1], &[6.0]),
+            tensor_f32("w2", &[2, 2, 3, 3], &[0.25; 36]),
+        ];
+        for (at, (dims, values)) in constants {
+            let n = at.index(initializers.len());
+            let name = initializers[n].name.clone();
+            initializers[n] = tensor_f32(&name, &dims, &values);
+        }
+        let value = |name: &str| reko_convert::onnx::ValueInfoProto {
+            name: name.to_owned(),
+            r#type: Some(reko_convert::onnx::tensor_type(DataType::Float, &[Dim::Fixed(1), Dim::Fixed(2)])),
+            doc_string: String::new(),
+        };
+        let graph = GraphProto {
+            node: nodes,
+            initializer: initializers,
+            input: vec![value("x")],
+            output: vec![value("out"), value("out2")],
+            ..Default::default()
+        };
+        let model = ModelProto {
+            ir_version: 8,
+            opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 12 }],
+            graph: Some(graph),
+            ..Default::default()
+        };
+        reko_convert::onnx::encode_model(&model)
+    })
+}
+
+/// `convert_onnx_bytes` with every combination of options: an error or a model that decodes again.
+fn convert_onnx_all_ways(bytes: &[u8]) {
+    use prost::Message as _;
+    for (dynamic_batch, dynamic_spatial, fold) in [(false, false, true), (true, true, true), (true, true, false)] {
+        let options = OnnxOptions { dynamic_batch, dynamic_spatial, fold };
+        if let Ok(converted) = convert_onnx_bytes(bytes, &options) {
+            assert!(ModelProto::decode(&converted.onnx[..]).is_ok(), "the converted model decodes");
+        }
+    }
+}
+
 fn write(path: &Path, bytes: &[u8]) {
     std::fs::write(path, bytes).unwrap();
 }
@@ -1308,6 +1475,21 @@ proptest! {
         let (model_json, shard, options) = case.files();
         convert_tfjs(&mutated(model_json, &json_mutations), &mutated(shard, &shard_mutations), &options);
         check_tfjs_json(&garbage);
+    }
+
+    /// ONNX graphs of random nodes over shared names (the patterns folding looks for among them), as built
+    /// and mutated, and arbitrary bytes: re-declared and folded, errors or models, never panics.
+    #[test]
+    fn onnx_graphs(
+        model in prop_oneof![onnx_model(), onnx_fold_chain()],
+        mutations in prop::collection::vec(mutation(), 0..3),
+        garbage in prop::collection::vec(any::<u8>(), 0..128),
+    ) {
+        convert_onnx_all_ways(&model);
+        if !mutations.is_empty() {
+            convert_onnx_all_ways(&mutated(model, &mutations));
+        }
+        convert_onnx_all_ways(&garbage);
     }
 
     /// Legacy PyTorch files built like torch.save writes them read back exactly, through their strides.
