@@ -613,6 +613,13 @@ pub fn moderation(models_dir: &Path, eval_dir: &Path, show_parts: bool) -> anyho
     Ok(())
 }
 
+/// A stable cross-validation fold for a key (FNV-1a of it), so that one person or one image is never in two
+/// folds.
+pub fn fold_of(key: &str, folds: usize) -> usize {
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    (hash % folds as u64) as usize
+}
+
 pub fn default_eval_dir(name: &str) -> PathBuf {
     PathBuf::from("../shared/eval").join(name)
 }

@@ -10,6 +10,8 @@ use reko_inference::{Runtime, RuntimeOptions};
 use reko_vision::custom::{Example, Head, TrainSettings};
 use reko_vision::faces::FacePipeline;
 
+use crate::eval::fold_of;
+
 /// One labelled image: its identity, its path, and whether it is male.
 fn labelled(lfw: &Path, per_identity: usize) -> anyhow::Result<Vec<(String, PathBuf, bool)>> {
     let mut out = Vec::new();
@@ -28,12 +30,6 @@ fn labelled(lfw: &Path, per_identity: usize) -> anyhow::Result<Vec<(String, Path
         }
     }
     Ok(out)
-}
-
-/// A stable fold for an identity (FNV-1a of its name).
-fn fold_of(identity: &str, folds: usize) -> usize {
-    let hash = identity.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
-    (hash % folds as u64) as usize
 }
 
 pub fn gender(

@@ -11,11 +11,7 @@ use reko_vision::custom::{Example, Head, TrainSettings};
 use reko_vision::eval::widerface;
 use reko_vision::faces::{FaceAnalysis, FacePipeline};
 
-/// A stable fold for an image (FNV-1a of its name).
-fn fold_of(name: &str, folds: usize) -> usize {
-    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
-    (hash % folds as u64) as usize
-}
+use crate::eval::fold_of;
 
 /// Area under the ROC curve of `scores` for `truth` (the chance that an occluded face scores above a clear one).
 fn auc(scores: &[f32], truth: &[bool]) -> f64 {
