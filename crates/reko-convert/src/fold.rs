@@ -11,14 +11,20 @@
 //!   weights (and biases); a convolution that pads its input keeps the shift as `+ b / a`, because
 //!   its padding zeros were never shifted ([`Folded::into_consumers`]);
 //! - the four ops of hard-swish become `x · HardSigmoid(x)` (alpha 1/6, beta 1/2), which ONNX Runtime
-//!   fuses into the convolution before it ([`Folded::hard_swish`]).
+//!   fuses into the convolution before it ([`Folded::hard_swish`]);
+//! - a softmax over the channels of a transposed tensor read by a 1 × 1 convolution to one channel (an
+//!   expectation over a distribution, YOLOv8's box regression "DFL") is taken over the last axis
+//!   instead, where ONNX Runtime does not transpose around it, the convolution becoming a `MatMul`
+//!   ([`Folded::channel_expectations`]; NudeNet).
 //!
 //! Everything else is copied unchanged; the golden test (`tests/onnx_golden.rs`) runs the folded models
 //! against the originals.
 
 use std::collections::{HashMap, HashSet};
 
-use crate::onnx::{AttributeProto, DataType, GraphProto, NodeProto, TensorProto, attr_float, tensor_f32};
+use crate::onnx::{
+    AttributeProto, DataType, GraphProto, NodeProto, TensorProto, attr_float, attr_int, attr_ints, tensor_f32,
+};
 
 /// How many rewrites of each kind [`fold`] made.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -29,6 +35,8 @@ pub struct Folded {
     pub into_consumers: usize,
     /// Four-op hard-swishes rewritten as `x · HardSigmoid(x)`.
     pub hard_swish: usize,
+    /// Softmaxes over channels read by a one-channel 1 × 1 convolution, moved to the last axis.
+    pub channel_expectations: usize,
 }
 
 /// A float constant of the graph: an initializer or a `Constant` node's value.
@@ -63,6 +71,8 @@ fn float_values(tensor: &TensorProto) -> Option<Vec<f32>> {
 /// The graph being folded: its nodes, its constants and the names it must keep.
 struct Folder<'g> {
     graph: &'g mut GraphProto,
+    /// The default domain's opset (Softmax's `axis` means one axis from opset 13 on).
+    opset: i64,
     constants: HashMap<String, Constant>,
     kept: HashSet<String>,
     names: HashSet<String>,
@@ -70,7 +80,7 @@ struct Folder<'g> {
 }
 
 impl<'g> Folder<'g> {
-    fn new(graph: &'g mut GraphProto) -> Self {
+    fn new(graph: &'g mut GraphProto, opset: i64) -> Self {
         let mut constants = HashMap::new();
         for tensor in &graph.initializer {
             if let Some(values) = float_values(tensor) {
@@ -94,7 +104,7 @@ impl<'g> Folder<'g> {
             .chain(graph.initializer.iter().map(|t| &t.name))
             .cloned()
             .collect();
-        Self { graph, constants, kept, names, added: Vec::new() }
+        Self { graph, opset, constants, kept, names, added: Vec::new() }
     }
 
     /// A tensor name not yet in the graph, derived from `hint`.
@@ -331,6 +341,90 @@ impl<'g> Folder<'g> {
         false
     }
 
+    /// One `Transpose → Softmax (axis 1) → Conv 1 × 1 to one channel` rewritten as `Transpose (the softmax's
+    /// axis last) → Softmax (last axis) → MatMul [→ + bias] → Transpose` back to the convolution's shape, if
+    /// there is one.
+    fn rewrite_channel_expectation(&mut self) -> bool {
+        if self.opset < 13 {
+            return false;
+        }
+        for index in 0..self.graph.node.len() {
+            let node = &self.graph.node[index];
+            let one_to_one = node.input.len() == 1 && node.output.len() == 1;
+            if node.op_type != "Softmax" || !node.domain.is_empty() || !one_to_one {
+                continue;
+            }
+            if attribute(node, "axis").and_then(|a| a.i) != Some(1) {
+                continue;
+            }
+            let Some(transpose) = self.graph.node.iter().position(|n| n.output.contains(&node.input[0])) else {
+                continue;
+            };
+            let t = &self.graph.node[transpose];
+            let perm = attribute(t, "perm").map(|a| a.ints.clone()).filter(|p| p.len() == 4);
+            let alone = t.output.len() == 1 && self.single_consumer(transpose) == Some(index);
+            let (Some(perm), true, "Transpose", true) = (perm, alone, t.op_type.as_str(), t.domain.is_empty()) else {
+                continue;
+            };
+            let Some(conv) = self.single_consumer(index) else { continue };
+            let c = &self.graph.node[conv];
+            let Some((weights, bias)) = self.conv_parameters(c) else { continue };
+            let plain = c.attribute.iter().all(|a| match a.name.as_str() {
+                "kernel_shape" | "strides" | "dilations" | "group" => a.ints.iter().chain(&a.i).all(|&v| v == 1),
+                "pads" => a.ints.iter().all(|&v| v == 0),
+                "auto_pad" => matches!(a.s.as_deref(), Some(b"NOTSET" | b"VALID")),
+                _ => false,
+            });
+            let single_channel = weights.dims.len() == 4 && weights.dims[0] == 1 && weights.dims[2..] == [1, 1];
+            if !plain || !single_channel || c.input[0] != node.output[0] {
+                continue;
+            }
+            let output = c.output[0].clone();
+            let k = weights.dims[1];
+            let name = c.name.clone();
+            let probabilities = node.output[0].clone();
+            let column = self.add_constant(&format!("{output}.column"), &[k, 1], weights.values);
+            let product = self.fresh(&format!("{output}.expectation"));
+            let mut added = vec![NodeProto {
+                input: vec![probabilities, column],
+                output: vec![product.clone()],
+                name: format!("{name}/MatMul"),
+                op_type: "MatMul".into(),
+                ..Default::default()
+            }];
+            let mut last = product;
+            if bias[0] != 0.0 {
+                let b = self.add_constant(&format!("{output}.bias"), &[1], bias);
+                let shifted = self.fresh(&format!("{output}.shifted"));
+                added.push(NodeProto {
+                    input: vec![last, b],
+                    output: vec![shifted.clone()],
+                    name: format!("{name}/Add"),
+                    op_type: "Add".into(),
+                    ..Default::default()
+                });
+                last = shifted;
+            }
+            added.push(NodeProto {
+                input: vec![last],
+                output: vec![output],
+                name: format!("{name}/Transpose"),
+                op_type: "Transpose".into(),
+                attribute: vec![attr_ints("perm", &[0, 3, 1, 2])],
+                ..Default::default()
+            });
+            let t = &mut self.graph.node[transpose];
+            t.attribute.retain(|a| a.name != "perm");
+            t.attribute.push(attr_ints("perm", &[perm[0], perm[2], perm[3], perm[1]]));
+            let softmax = &mut self.graph.node[index];
+            softmax.attribute.retain(|a| a.name != "axis");
+            softmax.attribute.push(attr_int("axis", 3));
+            self.graph.node.splice(conv..=conv, added);
+            return true;
+        }
+        false
+    }
+
     /// The one node that reads the single output of the node at `index`, if its output is internal.
     fn single_consumer(&self, index: usize) -> Option<usize> {
         let output = self.graph.node[index].output.first()?;
@@ -364,8 +458,8 @@ fn attribute<'n>(node: &'n NodeProto, name: &str) -> Option<&'n AttributeProto> 
 }
 
 /// Folds `graph` in place (see the module documentation).
-pub fn fold(graph: &mut GraphProto) -> Folded {
-    let mut folder = Folder::new(graph);
+pub fn fold(graph: &mut GraphProto, opset: i64) -> Folded {
+    let mut folder = Folder::new(graph, opset);
     let mut folded = Folded::default();
     while folder.fold_into_producer() {
         folded.into_producer += 1;
@@ -375,6 +469,9 @@ pub fn fold(graph: &mut GraphProto) -> Folded {
     }
     while folder.rewrite_hard_swish() {
         folded.hard_swish += 1;
+    }
+    while folder.rewrite_channel_expectation() {
+        folded.channel_expectations += 1;
     }
     folder.finish();
     folded
@@ -430,8 +527,8 @@ mod tests {
     #[test]
     fn scalar_affine_layers_go_into_the_convolutions_and_hard_swish_into_two_ops() {
         let mut graph = affine_blocks();
-        let folded = fold(&mut graph);
-        assert_eq!(folded, Folded { into_producer: 2, into_consumers: 1, hard_swish: 1 });
+        let folded = fold(&mut graph, 17);
+        assert_eq!(folded, Folded { into_producer: 2, into_consumers: 1, hard_swish: 1, channel_expectations: 0 });
         assert_eq!(ops(&graph), ["Conv", "HardSigmoid", "Mul", "Add", "Conv", "Conv"]);
         // The first convolution: weights ·2, bias ·2 + 1, its output renamed to what the Add produced.
         let conv = &graph.node[0];
@@ -463,6 +560,33 @@ mod tests {
     }
 
     #[test]
+    fn a_softmax_over_channels_read_by_a_one_channel_convolution_moves_to_the_last_axis() {
+        // YOLOv8's DFL: [1, 4, 16, N] → Transpose (0 2 1 3) → Softmax over the 16 bins → Conv 1×1 (0..15).
+        let mut b = GraphBuilder::new("dfl");
+        b.add_input("x", DataType::Float, &[Dim::Fixed(1), Dim::Fixed(4), Dim::Fixed(16), Dim::Fixed(8)]);
+        let bins: Vec<f32> = (0..16).map(|i| i as f32).collect();
+        let w = b.add_initializer_f32("w", &[1, 16, 1, 1], &bins);
+        let t = b.op("Transpose", &["x"], vec![attr_ints("perm", &[0, 2, 1, 3])], "t");
+        let p = b.op("Softmax", &[&t], vec![crate::onnx::attr_int("axis", 1)], "p");
+        b.add_node("Conv", &[&p, &w], &["y"], vec![attr_ints("kernel_shape", &[1, 1])]);
+        b.add_output("y", DataType::Float, &[Dim::Fixed(1), Dim::Fixed(1), Dim::Fixed(4), Dim::Fixed(8)]);
+        let graph = b.into_graph();
+        // Before opset 13 a Softmax's axis flattens the rest: left alone.
+        let mut old = graph.clone();
+        assert_eq!(fold(&mut old, 12), Folded::default());
+        let mut graph = graph;
+        assert_eq!(fold(&mut graph, 17), Folded { channel_expectations: 1, ..Default::default() });
+        assert_eq!(ops(&graph), ["Transpose", "Softmax", "MatMul", "Transpose"]);
+        assert_eq!(attribute(&graph.node[0], "perm").unwrap().ints, [0, 1, 3, 2]);
+        assert_eq!(attribute(&graph.node[1], "axis").unwrap().i, Some(3));
+        let column = graph.initializer.iter().find(|t| t.name == graph.node[2].input[1]).unwrap();
+        assert_eq!(column.dims, [16, 1]);
+        assert_eq!(float_values(column).unwrap(), bins);
+        assert_eq!(attribute(&graph.node[3], "perm").unwrap().ints, [0, 3, 1, 2]);
+        assert_eq!(graph.node[3].output, ["y"]);
+    }
+
+    #[test]
     fn graph_outputs_and_shared_tensors_are_left_alone() {
         // A convolution whose output is also a graph output, or read twice, keeps its Mul.
         let mut b = GraphBuilder::new("kept");
@@ -476,7 +600,7 @@ mod tests {
         b.add_output("y", DataType::Float, &four);
         b.add_output("z", DataType::Float, &four);
         let mut graph = b.into_graph();
-        assert_eq!(fold(&mut graph), Folded::default());
+        assert_eq!(fold(&mut graph, 17), Folded::default());
         assert_eq!(ops(&graph), ["Conv", "Mul", "Relu"]);
         // A scale by zero cannot be undone for a padded convolution's shift: left as it is.
         let mut b = GraphBuilder::new("zero");
@@ -490,7 +614,7 @@ mod tests {
         b.add_node("Conv", &[&shifted, &w], &["y"], vec![attr_ints("pads", &[1, 1, 1, 1])]);
         b.add_output("y", DataType::Float, &four);
         let mut graph = b.into_graph();
-        assert_eq!(fold(&mut graph), Folded::default());
+        assert_eq!(fold(&mut graph, 17), Folded::default());
         assert_eq!(ops(&graph), ["Relu", "Mul", "Add", "Conv"]);
     }
 }

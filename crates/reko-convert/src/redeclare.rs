@@ -54,7 +54,10 @@ pub fn convert_onnx_bytes(bytes: &[u8], options: &OnnxOptions) -> Result<Convert
             node: node.name.clone(),
         });
     }
-    let folded = options.fold.then(|| crate::fold::fold(graph));
+    let opset =
+        model.opset_import.iter().find(|o| o.domain.is_empty() || o.domain == "ai.onnx").map_or(1, |o| o.version);
+    let graph = model.graph.as_mut().expect("checked above");
+    let folded = options.fold.then(|| crate::fold::fold(graph, opset));
     let initializers: HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
     let before = graph.input.len();
     graph.input.retain(|input| !initializers.contains(input.name.as_str()));
@@ -72,8 +75,9 @@ pub fn convert_onnx_bytes(bytes: &[u8], options: &OnnxOptions) -> Result<Convert
     let graph = model.graph.as_ref().expect("checked above");
     let folded = folded.map_or(String::new(), |f| {
         format!(
-            "; folded {} scalar ops into the convolutions before them, {} into those after, {} hard-swishes",
-            f.into_producer, f.into_consumers, f.hard_swish
+            "; folded {} scalar ops into the convolutions before them, {} into those after, {} hard-swishes, \
+             {} channel expectations",
+            f.into_producer, f.into_consumers, f.hard_swish, f.channel_expectations
         )
     });
     let report = format!(

@@ -1262,7 +1262,8 @@ fn check_tfjs_json(model_json: &[u8]) {
 
 /// Tensor names shared by the nodes, initializers and outputs of a generated graph ("" is an omitted input).
 const ONNX_NAMES: [&str; 11] = ["x", "w", "b", "s", "three", "six", "zero", "t0", "t1", "t2", ""];
-const ONNX_OPS: [&str; 10] = ["Conv", "Mul", "Add", "Clip", "Div", "Relu", "Constant", "HardSigmoid", "Sub", "LSTM"];
+const ONNX_OPS: [&str; 12] =
+    ["Conv", "Mul", "Add", "Clip", "Div", "Relu", "Constant", "HardSigmoid", "Sub", "LSTM", "Softmax", "Transpose"];
 
 /// Dimensions (including empty, zero, negative and huge ones) and values (including the ones folding looks for).
 fn onnx_tensor() -> impl Strategy<Value = (Vec<i64>, Vec<f32>)> {
@@ -1274,15 +1275,22 @@ fn onnx_tensor() -> impl Strategy<Value = (Vec<i64>, Vec<f32>)> {
 fn onnx_node() -> impl Strategy<Value = NodeProto> {
     let names = || prop::collection::vec(select(ONNX_NAMES.to_vec()), 0..4);
     let attributes = (
-        prop::option::of(prop::collection::vec(-1i64..3, 0..5)),
+        prop::option::of((
+            select(vec!["pads", "perm", "strides", "kernel_shape"]),
+            prop::collection::vec(-1i64..5, 0..5),
+        )),
         prop::option::of((any::<f32>(), any::<f32>())),
         prop::option::of(onnx_tensor()),
+        prop::option::of((select(vec!["axis", "group"]), -2i64..5)),
     );
     (select(ONNX_OPS.to_vec()), names(), names(), attributes).prop_map(
-        |(op, inputs, outputs, (pads, bounds, value))| {
+        |(op, inputs, outputs, (ints, bounds, value, int))| {
             let mut attribute: Vec<AttributeProto> = Vec::new();
-            if let Some(pads) = pads {
-                attribute.push(attr_ints("pads", &pads));
+            if let Some((name, values)) = ints {
+                attribute.push(attr_ints(name, &values));
+            }
+            if let Some((name, value)) = int {
+                attribute.push(reko_convert::onnx::attr_int(name, value));
             }
             if let Some((min, max)) = bounds {
                 attribute.push(attr_float("min", min));
@@ -1332,13 +1340,14 @@ fn onnx_model() -> impl Strategy<Value = Vec<u8>> {
 }
 
 /// A graph made of the patterns folding rewrites (a convolution, its scalar scale and shift, a four-op
-/// hard-swish, a scale and shift read by a plain and a padded convolution), then broken at random: nodes
-/// dropped, inputs renamed, constants given other values or shapes.
+/// hard-swish, a scale and shift read by a plain and a padded convolution, a softmax over channels read by
+/// a one-channel 1 × 1 convolution), then broken at random: nodes dropped, inputs renamed, constants given
+/// other values or shapes, opset 12 or 17.
 fn onnx_fold_chain() -> impl Strategy<Value = Vec<u8>> {
     let edits = prop::collection::vec((any::<Index>(), any::<Index>(), select(ONNX_NAMES.to_vec())), 0..4);
     let drops = prop::collection::vec(any::<Index>(), 0..3);
     let constants = prop::collection::vec((any::<Index>(), onnx_tensor()), 0..3);
-    (edits, drops, constants, any::<bool>()).prop_map(|(edits, drops, constants, padded)| {
+    (edits, drops, constants, any::<bool>(), any::<bool>()).prop_map(|(edits, drops, constants, padded, recent)| {
         let node = |op: &str, inputs: &[&str], output: &str, attribute: Vec<AttributeProto>| NodeProto {
             input: inputs.iter().map(|s| s.to_string()).collect(),
             output: vec![output.to_owned()],
@@ -1359,6 +1368,9 @@ fn onnx_fold_chain() -> impl Strategy<Value = Vec<u8>> {
             node("Add", &["s", "a"], "y", Vec::new()),
             node("Conv", &["y", "w2"], "out", Vec::new()),
             node("Conv", &["y", "w2", "b"], "out2", pads),
+            node("Transpose", &["x"], "tt", vec![attr_ints("perm", &[0, 2, 1, 3])]),
+            node("Softmax", &["tt"], "sm", vec![reko_convert::onnx::attr_int("axis", 1)]),
+            node("Conv", &["sm", "w1"], "out3", vec![attr_ints("kernel_shape", &[1, 1])]),
         ];
         for (at, input, name) in edits {
             let n = at.index(nodes.len());
@@ -1380,6 +1392,7 @@ fn onnx_fold_chain() -> impl Strategy<Value = Vec<u8>> {
             tensor_f32("zero", &[], &[0.0]),
             tensor_f32("six", &[1], &[6.0]),
             tensor_f32("w2", &[2, 2, 3, 3], &[0.25; 36]),
+            tensor_f32("w1", &[1, 2, 1, 1], &[0.0, 1.0]),
         ];
         for (at, (dims, values)) in constants {
             let n = at.index(initializers.len());
@@ -1395,12 +1408,12 @@ fn onnx_fold_chain() -> impl Strategy<Value = Vec<u8>> {
             node: nodes,
             initializer: initializers,
             input: vec![value("x")],
-            output: vec![value("out"), value("out2")],
+            output: vec![value("out"), value("out2"), value("out3")],
             ..Default::default()
         };
         let model = ModelProto {
             ir_version: 8,
-            opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 12 }],
+            opset_import: vec![OperatorSetIdProto { domain: String::new(), version: if recent { 17 } else { 12 } }],
             graph: Some(graph),
             ..Default::default()
         };

@@ -1,8 +1,8 @@
 //! ONNX models converted by `convert_onnx` against the files they come from, both run by ONNX Runtime.
 //! The re-declared CenterFace: the original accepts only its declared [10, 3, 32, 32] input, so that is where
 //! they are compared, output by output; the converted one must also run one image at a time and at other
-//! sizes, with outputs a quarter of the input's size. The folded PP-OCRv4 networks (`fold`): every output at
-//! two input sizes each, and a small graph with every kind of fold. Ignored by a plain `cargo test`;
+//! sizes, with outputs a quarter of the input's size. The folded PP-OCRv4 networks and NudeNet (`fold`): every
+//! output at two input sizes each, and a small graph with every kind of fold. Ignored by a plain `cargo test`;
 //! `scripts/test` sets `REKO_TEST_ONNX_DIR` (the fetched sources) and `REKO_ORT_DYLIB` and runs them.
 
 use std::path::Path;
@@ -138,14 +138,16 @@ fn text_lines(batch: usize, height: usize, width: usize) -> Vec<f32> {
 
 #[test]
 #[ignore = "needs fetched models: scripts/test runs it"]
-fn folded_ppocr_models_match_the_originals() {
+fn folded_models_match_the_originals() {
     let dir = fetched("REKO_TEST_ONNX_DIR");
     let fold = OnnxOptions { fold: true, ..Default::default() };
-    // (file, two input shapes, rewrites expected of each kind: into producer, into consumers, hard-swish)
+    // (file, two input shapes, rewrites expected of each kind: into producer, into consumers, hard-swish,
+    // channel expectation)
     let models = [
-        ("ch_PP-OCRv4_det_infer.onnx", [[1, 3, 96, 160], [1, 3, 224, 128]], [56, 23, 24]),
-        ("ch_PP-OCRv4_rec_infer.onnx", [[1, 3, 48, 320], [2, 3, 48, 104]], [56, 25, 28]),
-        ("ch_ppocr_mobile_v2.0_cls_infer.onnx", [[1, 3, 48, 192], [3, 3, 48, 192]], [0, 0, 18]),
+        ("ch_PP-OCRv4_det_infer.onnx", [[1, 3, 96, 160], [1, 3, 224, 128]], [56, 23, 24, 0]),
+        ("ch_PP-OCRv4_rec_infer.onnx", [[1, 3, 48, 320], [2, 3, 48, 104]], [56, 25, 28, 0]),
+        ("ch_ppocr_mobile_v2.0_cls_infer.onnx", [[1, 3, 48, 192], [3, 3, 48, 192]], [0, 0, 18, 0]),
+        ("320n.onnx", [[1, 3, 256, 320], [1, 3, 320, 320]], [0, 0, 0, 1]),
     ];
     for (file, shapes, expected) in models {
         let source = Path::new(&dir).join(file);
@@ -157,14 +159,24 @@ fn folded_ppocr_models_match_the_originals() {
                 converted.report[..at].chars().rev().skip(1).take_while(char::is_ascii_digit).collect();
             digits.chars().rev().collect::<String>().parse::<usize>().expect("a count")
         };
-        let made =
-            [counts("scalar ops into the convolutions before"), counts("into those after"), counts("hard-swishes")];
+        let made = [
+            counts("scalar ops into the convolutions before"),
+            counts("into those after"),
+            counts("hard-swishes"),
+            counts("channel expectations"),
+        ];
         assert_eq!(made, expected, "{file}: rewrites made");
         let mut original = session(environment(), &std::fs::read(&source).expect("original"));
         let mut folded = session(environment(), &converted.onnx);
         for shape in shapes {
             let [n, _, h, w] = shape.map(|d| d as usize);
-            same_outputs(&mut original, &mut folded, shape, text_lines(n, h, w), file);
+            // NudeNet reads pixels 0..1; the PP-OCR networks a page of strokes.
+            let input = if file == "320n.onnx" {
+                pixels(n, h, w).into_iter().map(|v| v / 255.0).collect()
+            } else {
+                text_lines(n, h, w)
+            };
+            same_outputs(&mut original, &mut folded, shape, input, file);
         }
     }
 }
