@@ -27,7 +27,7 @@ pub const KNOWN_OPS: &[&str] =
 pub struct OnnxOptions {
     pub dynamic_batch: bool,
     pub dynamic_spatial: bool,
-    /// Fold scalar affine layers into convolutions and rewrite four-op hard-swishes ([`crate::fold`]).
+    /// Apply [`crate::fold`]'s rewrites (the same function, fewer passes over the feature maps).
     pub fold: bool,
 }
 
@@ -43,6 +43,8 @@ pub fn convert_onnx_bytes(bytes: &[u8], options: &OnnxOptions) -> Result<Convert
     if let Some(field) = undeclared_field(bytes, Proto::Model) {
         return Err(ConvertError::BadModel(format!("the model uses {field}, which this reader does not declare")));
     }
+    let opset =
+        model.opset_import.iter().find(|o| o.domain.is_empty() || o.domain == "ai.onnx").map_or(1, |o| o.version);
     let graph = model.graph.as_mut().ok_or_else(|| ConvertError::BadModel("no graph".into()))?;
     // Symbolic sizes are only safe for ops whose shape inference has been checked with them; folding
     // rewrites its own patterns and copies every other node.
@@ -54,9 +56,6 @@ pub fn convert_onnx_bytes(bytes: &[u8], options: &OnnxOptions) -> Result<Convert
             node: node.name.clone(),
         });
     }
-    let opset =
-        model.opset_import.iter().find(|o| o.domain.is_empty() || o.domain == "ai.onnx").map_or(1, |o| o.version);
-    let graph = model.graph.as_mut().expect("checked above");
     let folded = options.fold.then(|| crate::fold::fold(graph, opset));
     let initializers: HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
     let before = graph.input.len();

@@ -45,22 +45,26 @@ fn run(session: &mut ort::session::Session, shape: [i64; 4], pixels: Vec<f32>) -
         .collect()
 }
 
-/// Deterministic pixels (0..255) for `batch` images of `height` × `width`: gradients and a bright square, so
-/// that the heatmap is not flat.
-fn pixels(batch: usize, height: usize, width: usize) -> Vec<f32> {
+/// An NCHW batch of `batch` three-channel images of `height` × `width`, each value `value(b, c, y, x)`.
+fn nchw(batch: usize, height: usize, width: usize, value: impl Fn(usize, usize, usize, usize) -> f32) -> Vec<f32> {
     let mut out = Vec::with_capacity(batch * 3 * height * width);
     for b in 0..batch {
         for c in 0..3 {
             for y in 0..height {
-                for x in 0..width {
-                    let square = (height / 4..height * 3 / 4).contains(&y) && (width / 4..width * 3 / 4).contains(&x);
-                    let v = if square { 230.0 } else { ((x * 7 + y * 3 + b * 29 + c * 53) % 256) as f32 };
-                    out.push(v);
-                }
+                out.extend((0..width).map(|x| value(b, c, y, x)));
             }
         }
     }
     out
+}
+
+/// Deterministic pixels (0..255) for `batch` images of `height` × `width`: gradients and a bright square, so
+/// that the heatmap is not flat.
+fn pixels(batch: usize, height: usize, width: usize) -> Vec<f32> {
+    nchw(batch, height, width, |b, c, y, x| {
+        let square = (height / 4..height * 3 / 4).contains(&y) && (width / 4..width * 3 / 4).contains(&x);
+        if square { 230.0 } else { ((x * 7 + y * 3 + b * 29 + c * 53) % 256) as f32 }
+    })
 }
 
 #[test]
@@ -121,19 +125,11 @@ fn same_outputs(
 /// Dark strokes in bands on a light page (NCHW, PP-OCR's normalisation), for `batch` images of `height` ×
 /// `width`: what the text detector finds text in (a fifth of its map above 0.3).
 fn text_lines(batch: usize, height: usize, width: usize) -> Vec<f32> {
-    let mut out = Vec::with_capacity(batch * 3 * height * width);
-    for b in 0..batch {
-        for _ in 0..3 {
-            for y in 0..height {
-                for x in 0..width {
-                    let band = (10..22).contains(&(y % 32)) && (8..width - 8).contains(&x);
-                    let v = if band && (x * 7 + y + b) % 9 < 4 { 30.0 } else { 235.0 };
-                    out.push((v - 127.5) / 127.5);
-                }
-            }
-        }
-    }
-    out
+    nchw(batch, height, width, |b, _, y, x| {
+        let band = (10..22).contains(&(y % 32)) && (8..width - 8).contains(&x);
+        let v = if band && (x * 7 + y + b) % 9 < 4 { 30.0 } else { 235.0 };
+        (v - 127.5) / 127.5
+    })
 }
 
 #[test]

@@ -615,9 +615,31 @@ pub fn moderation(models_dir: &Path, eval_dir: &Path, show_parts: bool) -> anyho
 
 /// A stable cross-validation fold for a key (FNV-1a of it), so that one person or one image is never in two
 /// folds.
-pub fn fold_of(key: &str, folds: usize) -> usize {
+fn fold_of(key: &str, folds: usize) -> usize {
     let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
     (hash % folds as u64) as usize
+}
+
+/// Each row's cross-validated probability of `labels[1]`: a two-label head trained on the rows of the other
+/// folds (rows fall into folds by `key`, so rows sharing a key never train their own prediction).
+pub fn cross_validated<R>(
+    rows: &[R],
+    folds: usize,
+    key: impl Fn(&R) -> &str,
+    labels: &[String; 2],
+    example: impl Fn(&R) -> reko_vision::custom::Example,
+) -> Vec<f32> {
+    use reko_vision::custom::{Head, TrainSettings};
+    let fold: Vec<usize> = rows.iter().map(|r| fold_of(key(r), folds)).collect();
+    let mut p = vec![0.5f32; rows.len()];
+    for held_out in 0..folds {
+        let train: Vec<_> = rows.iter().zip(&fold).filter(|(_, f)| **f != held_out).map(|(r, _)| example(r)).collect();
+        let head = Head::train(labels.to_vec(), false, &train, TrainSettings::default());
+        for (i, row) in rows.iter().enumerate().filter(|(i, _)| fold[*i] == held_out) {
+            p[i] = head.probabilities(&example(row).features)[1];
+        }
+    }
+    p
 }
 
 pub fn default_eval_dir(name: &str) -> PathBuf {

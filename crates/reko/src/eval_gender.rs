@@ -10,7 +10,7 @@ use reko_inference::{Runtime, RuntimeOptions};
 use reko_vision::custom::{Example, Head, TrainSettings};
 use reko_vision::faces::FacePipeline;
 
-use crate::eval::fold_of;
+use crate::eval::cross_validated;
 
 /// One labelled image: its identity, its path, and whether it is male.
 fn labelled(lfw: &Path, per_identity: usize) -> anyhow::Result<Vec<(String, PathBuf, bool)>> {
@@ -82,33 +82,15 @@ pub fn gender(
         &rows.iter().map(|r| r.2 >= 0.5).collect::<Vec<_>>(),
     );
 
-    let labels = vec!["female".to_owned(), "male".to_owned()];
+    let labels = ["female".to_owned(), "male".to_owned()];
     let example = |r: &(String, bool, f32, Vec<f32>)| Example { features: r.3.clone(), labels: vec![usize::from(r.1)] };
     // The same with face-api's log-odds as one more feature (a stacked model of both: DetectFaces' head).
     let stacked = |r: &(String, bool, f32, Vec<f32>)| Example {
         features: reko_vision::faces::gender_features(&r.3, r.2),
         labels: vec![usize::from(r.1)],
     };
-    let (mut head_p, mut stacked_p) = (vec![0.5f32; n], vec![0.5f32; n]);
-    for fold in 0..folds {
-        let train: Vec<&(String, bool, f32, Vec<f32>)> = rows.iter().filter(|r| fold_of(&r.0, folds) != fold).collect();
-        let head = Head::train(
-            labels.clone(),
-            false,
-            &train.iter().map(|r| example(r)).collect::<Vec<_>>(),
-            TrainSettings::default(),
-        );
-        let both = Head::train(
-            labels.clone(),
-            false,
-            &train.iter().map(|r| stacked(r)).collect::<Vec<_>>(),
-            TrainSettings::default(),
-        );
-        for (i, row) in rows.iter().enumerate().filter(|(_, r)| fold_of(&r.0, folds) == fold) {
-            head_p[i] = head.probabilities(&row.3)[1];
-            stacked_p[i] = both.probabilities(&stacked(row).features)[1];
-        }
-    }
+    let head_p = cross_validated(&rows, folds, |r| &r.0, &labels, example);
+    let stacked_p = cross_validated(&rows, folds, |r| &r.0, &labels, stacked);
     report(
         &format!("a logistic head on the embeddings, {folds}-fold by identity"),
         &head_p.iter().map(|p| *p >= 0.5).collect::<Vec<_>>(),
@@ -121,7 +103,7 @@ pub fn gender(
     );
     if let Some(path) = write {
         let all: Vec<Example> = rows.iter().map(stacked).collect();
-        let head = Head::train(labels.clone(), false, &all, TrainSettings::default());
+        let head = Head::train(labels.to_vec(), false, &all, TrainSettings::default());
         std::fs::write(path, serde_json::to_string(&head)? + "\n").with_context(|| path.display().to_string())?;
         println!("the stacked head, fitted on all {n} faces, written to {}", path.display());
     }

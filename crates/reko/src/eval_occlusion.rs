@@ -11,7 +11,7 @@ use reko_vision::custom::{Example, Head, TrainSettings};
 use reko_vision::eval::widerface;
 use reko_vision::faces::{FaceAnalysis, FacePipeline};
 
-use crate::eval::fold_of;
+use crate::eval::cross_validated;
 
 /// Area under the ROC curve of `scores` for `truth` (the chance that an occluded face scores above a clear one).
 fn auc(scores: &[f32], truth: &[bool]) -> f64 {
@@ -128,7 +128,7 @@ pub fn occlusion(
             100.0 * hit as f64 / said.max(1) as f64,
         );
     };
-    let labels = vec!["clear".to_owned(), "occluded".to_owned()];
+    let labels = ["clear".to_owned(), "occluded".to_owned()];
     let variants = [
         ("embedding", true, false),
         ("detector score, quality, eyes, mouth, expressions", false, true),
@@ -139,18 +139,11 @@ pub fn occlusion(
             features: features(&r.2, &r.3, with_embedding, with_signals),
             labels: vec![usize::from(r.1)],
         };
-        let mut p = vec![0.5f32; n];
-        for fold in 0..folds {
-            let train: Vec<Example> = rows.iter().filter(|r| fold_of(&r.0, folds) != fold).map(example).collect();
-            let head = Head::train(labels.clone(), false, &train, TrainSettings::default());
-            for (i, row) in rows.iter().enumerate().filter(|(_, r)| fold_of(&r.0, folds) == fold) {
-                p[i] = head.probabilities(&example(row).features)[1];
-            }
-        }
+        let p = cross_validated(&rows, folds, |r| &r.0, &labels, example);
         report(&format!("a head on the {name}, {folds}-fold by image"), &p);
         if let (Some(path), true, true) = (write, with_embedding, with_signals) {
             let all: Vec<Example> = rows.iter().map(example).collect();
-            let head = Head::train(labels.clone(), false, &all, TrainSettings::default());
+            let head = Head::train(labels.to_vec(), false, &all, TrainSettings::default());
             std::fs::write(path, serde_json::to_string(&head)? + "\n").with_context(|| path.display().to_string())?;
             println!("the head on both, fitted on all {n} faces, written to {}", path.display());
         }
