@@ -239,6 +239,12 @@ def equalise(src, dst, calibration, alpha_pointwise=0.5, most=64.0):
 
 
 SCENES = sorted((EVAL / "text_icdar2015_train10_mmocr" / "images").glob("*.jpg"))
+# Other calibration sets for `--calibration-set`: portraits with large faces (deepface's unit-test photos),
+# and WIDER FACE's dev images themselves (a diagnostic only: `reko eval widerface` is measured on them).
+CALIBRATION_SETS = {
+    "portraits": sorted((EVAL / "deepface_unit").glob("img*.jpg")),
+    "wider": sorted((EVAL / "widerface_val_subset" / "images").rglob("*.jpg"))[::6],
+}
 # Calibration for a swapped-in model at the sizes reko runs it: 32 photos from outside the set it is then
 # measured on (`reko eval text` reads the receipts, `reko eval widerface` WIDER FACE), longest side, scale.
 WRITE = {
@@ -248,7 +254,7 @@ WRITE = {
 }
 
 
-def write(models_dir, out, model_id, work, method, keep=None, alpha=None, offset=0):
+def write(models_dir, out, model_id, work, method, keep=None, alpha=None, offset=0, photo_set=None):
     """A copy of `models_dir` (links) with `model_id` replaced by its int8 version, inputs left free; the
     nodes in the index range `keep` ("first:last", Python's slice) left in fp32."""
     models_dir, out = pathlib.Path(models_dir).resolve(), pathlib.Path(out)
@@ -263,6 +269,7 @@ def write(models_dir, out, model_id, work, method, keep=None, alpha=None, offset
         elif not target.exists():
             target.symlink_to(entry)
     photos, longest, scale = WRITE[model_id]
+    photos = CALIBRATION_SETS[photo_set] if photo_set else photos
     fp32 = work / f"{model_id}.onnx"
     fixed(models_dir / model_id / "model.onnx", fp32)
     if model_id == "nudenet-320n":
@@ -303,6 +310,8 @@ def main():
     parser.add_argument("--equalise", metavar="ALPHA", type=float,
                         help="with --write: even out activation ranges first (pointwise alpha, e.g. 0.5)")
     parser.add_argument("--calibration-offset", type=int, default=0, help="with --write: skip this many photos")
+    parser.add_argument("--calibration-set", choices=sorted(CALIBRATION_SETS),
+                        help="with --write: calibrate on these photos instead of the model's own set")
     args = parser.parse_args()
     ort.set_default_logger_severity(3)
     work = pathlib.Path(tempfile.mkdtemp(prefix="reko-int8-"))
@@ -310,7 +319,7 @@ def main():
         return agreement(args.models_dir, work)
     if args.write:
         return write(args.models_dir, args.write, args.model, work, CalibrationMethod[args.calibration],
-                     args.keep_fp32, args.equalise, args.calibration_offset)
+                     args.keep_fp32, args.equalise, args.calibration_offset, args.calibration_set)
     print("| model | input | fp32, 1 thread | int8, 1 thread | fp32, 2 threads | int8, 2 threads | int8 speed-up (1 / 2 threads) |")
     print("|---|---|---|---|---|---|---|")
     for model_id, shape, layout, photos, scale in MODELS:

@@ -175,7 +175,20 @@ pub fn letterbox(image: &RgbImage, width: u32, height: u32, fill: [u8; 3]) -> (R
 
 /// A batch-of-one tensor from an RGB image.
 pub fn to_tensor(image: &RgbImage, layout: Layout, order: ChannelOrder, norm: Normalization) -> Array4<f32> {
-    let (w, h) = (image.width() as usize, image.height() as usize);
+    to_tensor_padded(image, image.dimensions(), layout, order, norm)
+}
+
+/// [`to_tensor`] of a black canvas of `size` (width, height; each at least the image's) with `image` at
+/// its top-left corner, without making the canvas.
+pub fn to_tensor_padded(
+    image: &RgbImage,
+    size: (u32, u32),
+    layout: Layout,
+    order: ChannelOrder,
+    norm: Normalization,
+) -> Array4<f32> {
+    let (w, h) = (size.0.max(image.width()) as usize, size.1.max(image.height()) as usize);
+    let image_w = image.width() as usize;
     let channels = if order == ChannelOrder::Gray { 1 } else { 3 };
     // The source byte each tensor channel reads (gray mixes all three).
     let source = match order {
@@ -186,34 +199,71 @@ pub fn to_tensor(image: &RgbImage, layout: Layout, order: ChannelOrder, norm: No
     // Every byte value, normalised per channel: the same arithmetic as per pixel, done 256 times.
     let table: Vec<[f32; 256]> =
         (0..channels).map(|ch| std::array::from_fn(|v| (v as f32 - norm.mean[ch]) / norm.std[ch])).collect();
-    let value = |pixel: &[u8], ch: usize| -> f32 {
-        if order == ChannelOrder::Gray {
-            let [r, g, b] = [pixel[0], pixel[1], pixel[2]].map(f32::from);
-            (0.299 * r + 0.587 * g + 0.114 * b - norm.mean[0]) / norm.std[0]
-        } else {
-            table[ch][pixel[source[ch]] as usize]
-        }
+    let gray = |pixel: &[u8]| -> f32 {
+        let [r, g, b] = [pixel[0], pixel[1], pixel[2]].map(f32::from);
+        (0.299 * r + 0.587 * g + 0.114 * b - norm.mean[0]) / norm.std[0]
     };
-    let pixels = image.as_raw().chunks_exact(3);
+    // A black pixel, per channel (gray's sum of zeros is zero too).
+    let black: Vec<f32> = table.iter().map(|t| t[0]).collect();
+    // The image's rows of pixels; the canvas rows below them, and the columns right of them, are black.
+    let rows = image.as_raw().chunks_exact((image_w * 3).max(1));
+    let mut data = vec![0f32; channels * h * w];
     match layout {
         Layout::Nchw => {
-            let mut data = vec![0f32; channels * h * w];
             for (ch, plane) in data.chunks_exact_mut(h * w).enumerate() {
-                for (out, pixel) in plane.iter_mut().zip(pixels.clone()) {
-                    *out = value(pixel, ch);
+                let mut rows = rows.clone();
+                for out in plane.chunks_exact_mut(w) {
+                    let (inside, right) = out.split_at_mut(image_w);
+                    match rows.next() {
+                        Some(row) if order == ChannelOrder::Gray => {
+                            for (out, pixel) in inside.iter_mut().zip(row.chunks_exact(3)) {
+                                *out = gray(pixel);
+                            }
+                        }
+                        Some(row) => table_row(inside, row, source[ch], &table[ch]),
+                        None => inside.fill(black[ch]),
+                    }
+                    right.fill(black[ch]);
                 }
             }
             Array4::from_shape_vec((1, channels, h, w), data).expect("the planes fill the tensor")
         }
         Layout::Nhwc => {
-            let mut data = vec![0f32; h * w * channels];
-            for (out, pixel) in data.chunks_exact_mut(channels).zip(pixels) {
-                for (ch, slot) in out.iter_mut().enumerate() {
-                    *slot = value(pixel, ch);
+            let mut rows = rows;
+            for out in data.chunks_exact_mut(w * channels) {
+                let (inside, right) = out.split_at_mut(image_w * channels);
+                match rows.next() {
+                    Some(row) => {
+                        for (out, pixel) in inside.chunks_exact_mut(channels).zip(row.chunks_exact(3)) {
+                            if order == ChannelOrder::Gray {
+                                out[0] = gray(pixel);
+                            } else {
+                                for (ch, slot) in out.iter_mut().enumerate() {
+                                    *slot = table[ch][usize::from(pixel[source[ch]])];
+                                }
+                            }
+                        }
+                    }
+                    None => fill_pixels(inside, &black),
                 }
+                fill_pixels(right, &black);
             }
             Array4::from_shape_vec((1, h, w, channels), data).expect("the pixels fill the tensor")
         }
+    }
+}
+
+/// One plane row: byte `byte` of each pixel of `row`, through `table`.
+fn table_row(out: &mut [f32], row: &[u8], byte: usize, table: &[f32; 256]) {
+    for (out, pixel) in out.iter_mut().zip(row.chunks_exact(3)) {
+        *out = table[usize::from(pixel[byte])];
+    }
+}
+
+/// `values` (one pixel, channels last) repeated over `out`.
+fn fill_pixels(out: &mut [f32], values: &[f32]) {
+    for slot in out.chunks_exact_mut(values.len()) {
+        slot.copy_from_slice(values);
     }
 }
 
@@ -321,6 +371,12 @@ mod tests {
         for layout in [Layout::Nchw, Layout::Nhwc] {
             for order in [ChannelOrder::Rgb, ChannelOrder::Bgr, ChannelOrder::Gray] {
                 assert_eq!(to_tensor(&image, layout, order, norm), tensor_by_pixel(&image, layout, order, norm));
+                for (w, h) in [(37, 23), (40, 23), (37, 32), (64, 64)] {
+                    let mut canvas = RgbImage::new(w, h);
+                    image::imageops::replace(&mut canvas, &image, 0, 0);
+                    let padded = to_tensor_padded(&image, (w, h), layout, order, norm);
+                    assert_eq!(padded, tensor_by_pixel(&canvas, layout, order, norm), "{w}x{h}");
+                }
             }
         }
     }

@@ -297,11 +297,24 @@ impl ModelSession {
     /// Runs a single-input model on a batch: `items` (each a batch of one) are stacked along the first
     /// axis and fed to the model's first input.
     pub fn run_batch(&self, items: &[ndarray::Array4<f32>]) -> Result<Outputs, InferenceError> {
-        let views: Vec<_> = items.iter().map(|t| t.view()).collect();
-        let batch = ndarray::concatenate(ndarray::Axis(0), &views)
-            .map_err(|e| InferenceError::Ort { model: self.id.clone(), message: format!("batch: {e}") })?;
+        let batch = self.stacked(items)?;
         let name = self.info.inputs[0].name.clone();
         self.run(vec![(name.as_str(), batch.view().into_dyn())])
+    }
+
+    /// `items` stacked along the first axis; a lone item is used as it is, not copied (a text detector's
+    /// input is 12 MB).
+    fn stacked<'a>(
+        &self,
+        items: &'a [ndarray::Array4<f32>],
+    ) -> Result<ndarray::CowArray<'a, f32, ndarray::Ix4>, InferenceError> {
+        if let [item] = items {
+            return Ok(item.view().into());
+        }
+        let views: Vec<_> = items.iter().map(|t| t.view()).collect();
+        ndarray::concatenate(ndarray::Axis(0), &views)
+            .map(Into::into)
+            .map_err(|e| InferenceError::Ort { model: self.id.clone(), message: format!("batch: {e}") })
     }
 
     /// Runs a single-input model on each item (a batch of one) alone, on up to as many threads as the
@@ -334,9 +347,7 @@ impl ModelSession {
             wide.clone().expect("built above")
         };
         let Ok(session) = wide.try_lock() else { return self.run_batch(items) };
-        let views: Vec<_> = items.iter().map(|t| t.view()).collect();
-        let batch = ndarray::concatenate(ndarray::Axis(0), &views)
-            .map_err(|e| InferenceError::Ort { model: self.id.clone(), message: format!("batch: {e}") })?;
+        let batch = self.stacked(items)?;
         let name = self.info.inputs[0].name.clone();
         self.run_on(session, vec![(name.as_str(), batch.view().into_dyn())])
     }

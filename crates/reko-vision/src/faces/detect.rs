@@ -6,7 +6,7 @@
 use image::RgbImage;
 use ndarray::ArrayD;
 use reko_inference::boxes::{BBox, nms, sigmoid};
-use reko_inference::preprocess::{ChannelOrder, Layout, Normalization, letterbox, to_tensor};
+use reko_inference::preprocess::{ChannelOrder, Layout, Normalization, letterbox, to_tensor, to_tensor_padded};
 use reko_inference::{InferenceError, Runtime};
 
 use crate::calibration::Platt;
@@ -278,15 +278,21 @@ impl FaceDetector {
         let scale = (self.max_pixels as f32 / (width as f32 * height as f32)).sqrt().min(1.0);
         let (sw, sh) =
             (((width as f32 * scale).round() as u32).max(1), ((height as f32 * scale).round() as u32).max(1));
-        let mut padded = RgbImage::new(sw.div_ceil(32) * 32, sh.div_ceil(32) * 32);
-        if scale < 1.0 {
-            image::imageops::replace(&mut padded, &reko_inference::preprocess::resize_bilinear(image, sw, sh), 0, 0);
+        let resized;
+        let scaled = if scale < 1.0 {
+            resized = reko_inference::preprocess::resize_bilinear(image, sw, sh);
+            &resized
         } else {
-            image::imageops::replace(&mut padded, image, 0, 0);
-        }
+            image
+        };
         let session = runtime.session(self.kind.model_id())?;
-        let tensor =
-            to_tensor(&padded, Layout::Nchw, ChannelOrder::Rgb, Normalization { mean: [0.0; 3], std: [1.0; 3] });
+        let tensor = to_tensor_padded(
+            scaled,
+            (sw.div_ceil(32) * 32, sh.div_ceil(32) * 32),
+            Layout::Nchw,
+            ChannelOrder::Rgb,
+            Normalization { mean: [0.0; 3], std: [1.0; 3] },
+        );
         // One run that cannot be split: on the idle cores when no other request is using them.
         let outputs = session.run_batch_wide(std::slice::from_ref(&tensor))?;
         let output = |name: &str| {
